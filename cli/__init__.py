@@ -1,0 +1,1 @@
+"""The objbackup command-line tool."""

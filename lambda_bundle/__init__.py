@@ -1,0 +1,1 @@
+"""Lambda entry points; at deploy time they sit at the root of the bundle zip."""

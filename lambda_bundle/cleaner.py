@@ -1,0 +1,18 @@
+"""Cleaner function: one clean per invocation (schedule or direct invoke), returns its report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from objbackup.logs import configure_lambda_logging
+from objbackup.runtime import CleanerApp
+
+_app: CleanerApp | None = None
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    global _app
+    if _app is None:  # built on the first invocation, then reused by the warm container
+        configure_lambda_logging()
+        _app = CleanerApp.create()
+    return _app(event)

@@ -1,0 +1,7 @@
+"""objbackup core: replicate, disown, clean and list backup copies of S3 objects.
+
+This package runs both inside the Lambda functions and inside the CLI, so it imports boto3 and the
+standard library only (never typer or rich).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""Building AWS clients once, with retries suited to throttling, and reading AWS error codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+# Standard mode retries throttling, 5xx and connection errors with jittered exponential backoff.
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=32,
+)
+
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+PRECONDITION_CODES = frozenset({"412", "PreconditionFailed"})
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The clients the core talks through; tests pass their own, handlers build them once."""
+
+    s3: Any
+    dynamodb: Any
+
+    @classmethod
+    def create(
+        cls,
+        session: boto3.Session | None = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> Clients:
+        session = session or boto3.Session()
+        kwargs: dict[str, Any] = {"config": RETRY_CONFIG}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        if region:
+            kwargs["region_name"] = region
+        return cls(s3=session.client("s3", **kwargs), dynamodb=session.client("dynamodb", **kwargs))
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError (HTTP status for bodiless errors such as HEAD 404)."""
+    error = exc.response.get("Error", {})
+    return str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+
+
+def is_not_found(exc: ClientError) -> bool:
+    return error_code(exc) in NOT_FOUND_CODES
+
+
+def is_precondition_failed(exc: ClientError) -> bool:
+    return error_code(exc) in PRECONDITION_CODES

@@ -1,0 +1,110 @@
+"""Settings of the deployed functions, read from their environment.
+
+The same names are written by the CloudFormation templates and read here, so they live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from objbackup.errors import ConfigError
+
+ENV_SOURCE_BUCKET = "OBJBACKUP_SOURCE_BUCKET"
+ENV_BACKUP_BUCKET = "OBJBACKUP_BACKUP_BUCKET"
+ENV_TABLE = "OBJBACKUP_TABLE"
+ENV_DISOWNED_INDEX = "OBJBACKUP_DISOWNED_INDEX"
+ENV_RETAIN = "OBJBACKUP_RETAIN"
+ENV_GRACE_SECONDS = "OBJBACKUP_GRACE_SECONDS"
+ENV_MULTIPART_THRESHOLD = "OBJBACKUP_MULTIPART_THRESHOLD"
+
+_Num = TypeVar("_Num", int, float)
+
+DEFAULT_DISOWNED_INDEX = "DisownedIndex"
+DEFAULT_RETAIN = 3
+DEFAULT_GRACE_SECONDS = 10.0
+# CopyObject copies at most 5 GiB; well below that a multipart copy is faster and stays inside the
+# Lambda timeout, at the cost of more calls, so 1 GiB is the default switch-over point.
+DEFAULT_MULTIPART_THRESHOLD = 1024**3
+MAX_COPY_OBJECT_BYTES = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the replicator and the cleaner need to know about their deployment."""
+
+    source_bucket: str
+    backup_bucket: str
+    table: str
+    disowned_index: str = DEFAULT_DISOWNED_INDEX
+    retain: int = DEFAULT_RETAIN
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+
+    def __post_init__(self) -> None:
+        for setting, value in (
+            (ENV_SOURCE_BUCKET, self.source_bucket),
+            (ENV_BACKUP_BUCKET, self.backup_bucket),
+            (ENV_TABLE, self.table),
+            (ENV_DISOWNED_INDEX, self.disowned_index),
+        ):
+            if not value:
+                raise ConfigError(setting, "must not be empty")
+        if self.source_bucket == self.backup_bucket:
+            raise ConfigError(ENV_BACKUP_BUCKET, "must differ from the source bucket")
+        if self.retain < 1:
+            raise ConfigError(ENV_RETAIN, f"must be at least 1, got {self.retain}")
+        if self.grace_seconds < 0:
+            raise ConfigError(ENV_GRACE_SECONDS, f"must not be negative, got {self.grace_seconds}")
+        if not 1 <= self.multipart_threshold <= MAX_COPY_OBJECT_BYTES:
+            raise ConfigError(
+                ENV_MULTIPART_THRESHOLD,
+                f"must be 1 to {MAX_COPY_OBJECT_BYTES} bytes, got {self.multipart_threshold}",
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+        return cls(
+            source_bucket=_required(env, ENV_SOURCE_BUCKET),
+            backup_bucket=_required(env, ENV_BACKUP_BUCKET),
+            table=_required(env, ENV_TABLE),
+            disowned_index=env.get(ENV_DISOWNED_INDEX) or DEFAULT_DISOWNED_INDEX,
+            retain=_number(env, ENV_RETAIN, int, DEFAULT_RETAIN),
+            grace_seconds=_number(env, ENV_GRACE_SECONDS, float, DEFAULT_GRACE_SECONDS),
+            multipart_threshold=_number(
+                env, ENV_MULTIPART_THRESHOLD, int, DEFAULT_MULTIPART_THRESHOLD
+            ),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that `from_env` reads back into these settings."""
+        return {
+            ENV_SOURCE_BUCKET: self.source_bucket,
+            ENV_BACKUP_BUCKET: self.backup_bucket,
+            ENV_TABLE: self.table,
+            ENV_DISOWNED_INDEX: self.disowned_index,
+            ENV_RETAIN: str(self.retain),
+            ENV_GRACE_SECONDS: f"{self.grace_seconds:g}",
+            ENV_MULTIPART_THRESHOLD: str(self.multipart_threshold),
+        }
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(name, "is not set")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[_Num], default: _Num) -> _Num:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a {kind.__name__}, got {raw!r}") from None

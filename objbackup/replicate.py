@@ -1,0 +1,185 @@
+"""Replicate on Object Created, disown on Object Deleted: exact under at-least-once delivery.
+
+Each event is placed in its key's history by its `position` (time + sequencer) and handled against
+the key's records and, where it matters, the source's current state:
+
+* A create whose position already has a record is a duplicate: only pruning is (re)done.
+* A create older than any record of its key is stale: a newer event speaks for the key.
+* Otherwise the copy is made with `CopySourceIfMatch` on the event's ETag, so only the version the
+  event describes is ever copied; if the source moved on, the newer event will do the work.
+* The record is written conditionally (never over an existing one) after its copy exists, and a
+  pruned copy leaves the bucket before its record leaves the table. Copy names and timestamps are
+  functions of the event, so a crash at any step is repaired by redelivery.
+* A delete disowns the key's older active copies only if the source object is really gone (on a
+  versioned bucket, deleting an old version emits the same event while the object lives on).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from objbackup.aws import is_not_found
+from objbackup.config import Settings
+from objbackup.copier import Copier, SourceChanged
+from objbackup.events import Kind, ObjectEvent
+from objbackup.logs import log_event
+from objbackup.naming import copy_name, iso_now
+from objbackup.records import ACTIVE, CopyRecord
+from objbackup.table import CopyTable
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one event did; logged as one JSON line."""
+
+    action: str  # replicate | disown
+    outcome: str
+    key: str
+    copy_name: str | None = None
+    pruned: int = 0
+    disowned: int = 0
+
+
+class Replicator:
+    """Applies source events to the backup bucket and the table."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        s3: Any,
+        table: CopyTable,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.table = table
+        self.copier = Copier(s3, settings.backup_bucket, settings.multipart_threshold)
+        self.clock = clock
+
+    def handle(self, event: ObjectEvent) -> Outcome:
+        """Handle one event and log one line about it; errors propagate to the caller."""
+        started = time.perf_counter()
+        outcome: Outcome | None = None
+        try:
+            outcome = self.replicate(event) if event.kind is Kind.CREATED else self.disown(event)
+            return outcome
+        finally:
+            log_event(
+                event="object",
+                key=event.key,
+                action=outcome.action if outcome else _action(event),
+                outcome=outcome.outcome if outcome else "error",
+                copy_name=outcome.copy_name if outcome else None,
+                pruned=outcome.pruned if outcome else 0,
+                disowned=outcome.disowned if outcome else 0,
+                event_id=event.event_id,
+                message_id=event.message_id,
+                position=event.position,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    def replicate(self, event: ObjectEvent, records: list[CopyRecord] | None = None) -> Outcome:
+        """Back up the version `event` describes, then keep the newest `retain` active copies."""
+        position = event.position
+        name = copy_name(event.key, position)
+        if records is None:
+            records = self.table.copies(event.key)
+        if any(r.copy_timestamp == position for r in records):
+            pruned = self._prune(records)
+            return Outcome("replicate", "duplicate", event.key, name, pruned=pruned)
+        if any(r.copy_timestamp > position for r in records) or self._too_old(position, records):
+            # A newer write already speaks for this key, or this copy would be pruned at once.
+            # An earlier attempt may have crashed between copy and record: remove its copy.
+            self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=name)
+            return Outcome("replicate", "stale", event.key, name)
+        try:
+            self.copier.copy(event.bucket, event.key, name, event.etag, event.size)
+        except SourceChanged as exc:
+            self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=name)
+            return Outcome(
+                "replicate", "source-gone" if exc.gone else "superseded", event.key, name
+            )
+        record = CopyRecord(
+            source_object=event.key,
+            copy_timestamp=position,
+            copy_name=name,
+            status=ACTIVE,
+            size=event.size,
+            etag=event.etag,
+            version_id=event.version_id,
+            created_at=iso_now(self.clock()),
+        )
+        written = self.table.put_new(record)
+        pruned = self._prune([record, *records])
+        return Outcome("replicate", "copied" if written else "duplicate", event.key, name, pruned)
+
+    def disown(self, event: ObjectEvent) -> Outcome:
+        """Disown the key's active copies older than `event`, if the source object is gone."""
+        head = self._head_source(event)
+        records = self.table.copies(event.key)
+        if head is not None:
+            return self._still_exists(event, head, records)
+        at = iso_now(self.clock())
+        disowned = sum(
+            self.table.disown(r, at)
+            for r in records
+            if r.status == ACTIVE and r.copy_timestamp < event.position
+        )
+        return Outcome("disown", "disowned", event.key, disowned=disowned)
+
+    def _still_exists(
+        self, event: ObjectEvent, head: dict[str, Any], records: list[CopyRecord]
+    ) -> Outcome:
+        active = [r for r in records if r.status == ACTIVE]
+        current = str(head.get("ETag", "")).strip('"')
+        if event.version_id and (not active or active[0].etag != current):
+            # Versioned source: deleting the current version made an older one current again, and
+            # no Object Created event will announce it. Back up what is there now.
+            resurfaced = replace(
+                event, kind=Kind.CREATED, etag=current, size=int(head.get("ContentLength", 0))
+            )
+            outcome = self.replicate(resurfaced, records)
+            return replace(outcome, action="disown", outcome=f"resurfaced-{outcome.outcome}")
+        return Outcome("disown", "still-exists", event.key)
+
+    def _head_source(self, event: ObjectEvent) -> dict[str, Any] | None:
+        try:
+            head: dict[str, Any] = self.s3.head_object(Bucket=event.bucket, Key=event.key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return head
+
+    def _too_old(self, position: str, records: list[CopyRecord]) -> bool:
+        active = [r.copy_timestamp for r in records if r.status == ACTIVE]
+        return len(active) >= self.settings.retain and position < min(active)
+
+    def _prune(self, records: list[CopyRecord]) -> int:
+        """Delete active copies beyond the newest `retain`: the object first, then its record."""
+        active = sorted(
+            (r for r in records if r.status == ACTIVE),
+            key=lambda r: r.copy_timestamp,
+            reverse=True,
+        )
+        extra = active[self.settings.retain :]
+        for record in extra:
+            self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=record.copy_name)
+            self.table.delete(record)
+        return len(extra)
+
+
+def _action(event: ObjectEvent) -> str:
+    return "replicate" if event.kind is Kind.CREATED else "disown"

@@ -1,0 +1,74 @@
+"""Lambda wiring: settings from the environment, clients built once per container."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from objbackup.aws import Clients
+from objbackup.batch import is_sqs_batch, process_sqs_batch
+from objbackup.clean import Cleaner
+from objbackup.config import Settings
+from objbackup.errors import MalformedEvent
+from objbackup.events import decode_invocation
+from objbackup.logs import log_event
+from objbackup.replicate import Replicator
+from objbackup.table import CopyTable
+
+
+@dataclass
+class ReplicatorApp:
+    """The replicator function: an SQS batch, or a bare S3 event from a direct invoke."""
+
+    settings: Settings
+    replicator: Replicator
+
+    @classmethod
+    def create(
+        cls, settings: Settings | None = None, clients: Clients | None = None
+    ) -> ReplicatorApp:
+        settings = settings or Settings.from_env()
+        clients = clients or Clients.create()
+        table = CopyTable(clients.dynamodb, settings.table, settings.disowned_index)
+        return cls(settings, Replicator(settings, clients.s3, table))
+
+    def __call__(self, event: Any) -> dict[str, Any]:
+        if is_sqs_batch(event):
+            return process_sqs_batch(event, self.replicator.handle, self.settings.source_bucket)
+        try:
+            events = decode_invocation(event, self.settings.source_bucket)
+        except MalformedEvent as exc:
+            log_event(event="rejected", error=type(exc).__name__, reason=exc.reason)
+            raise
+        outcomes = [self.replicator.handle(e) for e in events]
+        return {"outcomes": [o.outcome for o in outcomes]}
+
+
+@dataclass
+class CleanerApp:
+    """The cleaner function: one clean per invocation; a direct invoke may pass options."""
+
+    settings: Settings
+    cleaner: Cleaner
+
+    @classmethod
+    def create(cls, settings: Settings | None = None, clients: Clients | None = None) -> CleanerApp:
+        settings = settings or Settings.from_env()
+        clients = clients or Clients.create()
+        table = CopyTable(clients.dynamodb, settings.table, settings.disowned_index)
+        return cls(settings, Cleaner(settings, clients.s3, table))
+
+    def __call__(self, event: Any) -> dict[str, Any]:
+        options = event if isinstance(event, Mapping) else {}
+        grace = options.get("grace_seconds")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
+            raise MalformedEvent(f"grace_seconds must be a number, got {grace!r}")
+        dry_run = options.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise MalformedEvent(f"dry_run must be true or false, got {dry_run!r}")
+        started = time.perf_counter()
+        report = self.cleaner.run(grace_seconds=grace, dry_run=dry_run).to_json()
+        report["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return report
