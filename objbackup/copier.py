@@ -2,7 +2,7 @@
 
 Below the multipart threshold a single CopyObject copies content type, user metadata and tags
 (`MetadataDirective`/`TaggingDirective` COPY). Above it, s3transfer's managed multipart copy does
-the work, and since UploadPartCopy carries no metadata, they are read first and passed on.
+the work; UploadPartCopy carries no metadata, so metadata and tags are read and passed on.
 """
 
 from __future__ import annotations
@@ -93,6 +93,10 @@ class Copier:
         if tags:
             extra["Tagging"] = urlencode([(t["Key"], t["Value"]) for t in tags])
         extra["CopySourceIfMatch"] = head["ETag"]
+        # REPLACE with the values read above gives the same result on every s3transfer: older ones
+        # pass them to CreateMultipartUpload, newer ones apply them only under REPLACE.
+        extra["MetadataDirective"] = "REPLACE"
+        extra["TaggingDirective"] = "REPLACE"
         part = max(MIN_PART_BYTES, DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold, multipart_chunksize=part

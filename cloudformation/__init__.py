@@ -1,0 +1,1 @@
+"""CloudFormation templates; the package only exists so the templates travel inside the wheel."""

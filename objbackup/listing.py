@@ -1,0 +1,34 @@
+"""Listing copies in the CLI contract's JSON shapes: one object's copies, or every disowned copy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from objbackup.naming import iso_now
+from objbackup.records import CopyRecord
+from objbackup.table import CopyTable
+
+
+def list_copies(table: CopyTable, source_object: str) -> dict[str, Any]:
+    """`{"object": key, "copies": [...]}`, newest first (a Query on the table key)."""
+    return {
+        "object": source_object,
+        "copies": [r.to_json() for r in table.copies(source_object)],
+    }
+
+
+def list_disowned(
+    table: CopyTable, older_than: float | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """`{"disowned": [...]}`, oldest first (a Query on `DisownedIndex`, every page of it).
+
+    With `older_than`, only copies disowned more than that many seconds before `now`.
+    """
+    before = None
+    if older_than is not None:
+        if now is None:
+            raise ValueError("older_than needs now")
+        before = iso_now(now - timedelta(seconds=older_than))
+    records: list[CopyRecord] = list(table.disowned(before=before))
+    return {"disowned": [r.to_json() for r in records]}

@@ -1,0 +1,57 @@
+"""Shared fixtures: moto in process, fake credentials, and a guard against any DynamoDB Scan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+from moto import mock_aws
+
+from tests.harness import REGION, Harness
+
+SCANS: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_scan_anywhere() -> Iterator[None]:
+    """Invariant 6: fail the suite if any client in this process issues a DynamoDB Scan."""
+    original = BaseClient._make_api_call
+
+    def guarded(self: BaseClient, operation_name: str, api_params: Any) -> Any:
+        if self.meta.service_model.service_name == "dynamodb" and operation_name == "Scan":
+            SCANS.append(repr(api_params))
+            raise AssertionError(f"DynamoDB Scan issued: {api_params!r}")
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = guarded  # type: ignore[method-assign]
+    yield
+    BaseClient._make_api_call = original  # type: ignore[method-assign]
+    assert not SCANS, f"DynamoDB Scan issued during the suite: {SCANS}"
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region, so nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def moto_aws(aws_credentials: None) -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def system(moto_aws: None) -> Harness:
+    return Harness.create()

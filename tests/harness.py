@@ -1,0 +1,231 @@
+"""A deployed-like objbackup inside moto (in process): buckets, table, replicator, cleaner, clock.
+
+Events are built from the responses of real S3 calls, the way S3 would describe them, with a
+per-key increasing sequencer and the harness clock's whole-second time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from objbackup.aws import Clients
+from objbackup.clean import Cleaner
+from objbackup.config import Settings
+from objbackup.events import Kind, ObjectEvent
+from objbackup.records import CopyRecord
+from objbackup.replicate import Replicator
+from objbackup.sandbox.gaps import close_all
+from objbackup.table import CopyTable
+
+REGION = "us-east-1"
+
+
+class FakeClock:
+    """A clock the test moves by hand, so grace periods pass without sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    """The table of the storage stack, with its `DisownedIndex`."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "source_object", "AttributeType": "S"},
+            {"AttributeName": "copy_timestamp", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "disowned_at", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "source_object", "KeyType": "HASH"},
+            {"AttributeName": "copy_timestamp", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "DisownedIndex",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "disowned_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    s3: Any
+    dynamodb: Any
+    clock: FakeClock
+    table: CopyTable = field(init=False)
+    replicator: Replicator = field(init=False)
+    cleaner: Cleaner = field(init=False)
+    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.table = CopyTable(self.dynamodb, self.settings.table, self.settings.disowned_index)
+        self.replicator = Replicator(self.settings, self.s3, self.table, clock=self.clock)
+        self.cleaner = Cleaner(self.settings, self.s3, self.table, clock=self.clock)
+
+    @classmethod
+    def create(
+        cls, settings: Settings | None = None, session: boto3.Session | None = None
+    ) -> Harness:
+        close_all()
+        settings = settings or Settings(source_bucket="src", backup_bucket="bak", table="copies")
+        clients = Clients.create(session=session, region=REGION)
+        for bucket in (settings.source_bucket, settings.backup_bucket):
+            clients.s3.create_bucket(Bucket=bucket)
+        create_table(clients.dynamodb, settings.table)
+        return cls(settings, clients.s3, clients.dynamodb, FakeClock())
+
+    def with_settings(self, **changes: Any) -> Harness:
+        return Harness(replace(self.settings, **changes), self.s3, self.dynamodb, self.clock)
+
+    # --- the source bucket, as a user changes it, and the events S3 would send ---
+
+    def event(self, kind: Kind, key: str, **fields: Any) -> ObjectEvent:
+        number = next(self._sequence)
+        return ObjectEvent(
+            kind=kind,
+            bucket=self.settings.source_bucket,
+            key=key,
+            time=self.clock().replace(microsecond=0),
+            sequencer=f"{number:016X}",
+            event_id=f"event-{number}",
+            reason="PutObject" if kind is Kind.CREATED else "DeleteObject",
+            **fields,
+        )
+
+    def put(self, key: str, body: bytes = b"data", **extra: Any) -> ObjectEvent:
+        response = self.s3.put_object(
+            Bucket=self.settings.source_bucket, Key=key, Body=body, **extra
+        )
+        return self.event(
+            Kind.CREATED,
+            key,
+            etag=response["ETag"].strip('"'),
+            size=len(body),
+            version_id=response.get("VersionId"),
+        )
+
+    def delete(self, key: str) -> ObjectEvent:
+        self.s3.delete_object(Bucket=self.settings.source_bucket, Key=key)
+        return self.event(Kind.DELETED, key, deletion_type="Permanently Deleted")
+
+    # --- what is there now ---
+
+    def copies(self, key: str) -> list[CopyRecord]:
+        return self.table.copies(key)
+
+    def active(self, key: str) -> list[CopyRecord]:
+        return [r for r in self.table.copies(key) if r.status == "active"]
+
+    def backup_keys(self) -> set[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return {
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.settings.backup_bucket)
+            for obj in page.get("Contents", [])
+        }
+
+    def source_keys(self) -> set[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return {
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.settings.source_bucket)
+            for obj in page.get("Contents", [])
+        }
+
+    def read_backup(self, name: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=self.settings.backup_bucket, Key=name)[
+            "Body"
+        ].read()
+        return body
+
+    def read_source(self, key: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=self.settings.source_bucket, Key=key)["Body"].read()
+        return body
+
+    def all_records(self, keys: set[str]) -> list[CopyRecord]:
+        return [r for key in sorted(keys) for r in self.table.copies(key)]
+
+    def check_invariants(self, keys: set[str]) -> None:
+        """Invariants 1 to 3 of DESIGN.md for `keys` (every key the test ever touched)."""
+        present = self.source_keys()
+        records = self.all_records(keys)
+        for key in keys:
+            active = [r for r in records if r.source_object == key and r.status == "active"]
+            if key in present:
+                assert 1 <= len(active) <= self.settings.retain, (key, active)
+                newest = max(active, key=lambda r: r.copy_timestamp)
+                assert self.read_backup(newest.copy_name) == self.read_source(key), key
+            else:
+                assert active == [], (key, active)
+        names = [r.copy_name for r in records]
+        assert len(names) == len(set(names)), "two records share a copy"
+        assert set(names) == self.backup_keys(), "orphan copies or records without copies"
+
+
+@contextmanager
+def counting_calls(*clients: Any) -> Iterator[Counter[str]]:
+    """Count the AWS API calls the given clients make, by `service.Operation`."""
+    counts: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        counts[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    for client in clients:
+        client.meta.events.register("before-call.*.*", count)
+    try:
+        yield counts
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call.*.*", count)
+
+
+class Crash(Exception):
+    """Stands in for a Lambda dying mid-invocation."""
+
+
+@contextmanager
+def crash_at(call_number: int, when: str, *clients: Any) -> Iterator[Callable[[], bool]]:
+    """Raise Crash `when` ("before" or "after") the `call_number`-th AWS call of `clients`.
+
+    "after" means the call took effect and the caller never saw its answer. Yields a function
+    that says whether the crash fired.
+    """
+    state = {"calls": 0, "fired": 0}
+
+    def hook(**_: Any) -> None:
+        state["calls"] += 1
+        if state["calls"] == call_number:
+            state["fired"] = 1
+            raise Crash(f"crash {when} call {call_number}")
+
+    event = f"{when}-call.*.*"
+    for client in clients:
+        client.meta.events.register(event, hook)
+    try:
+        yield lambda: bool(state["fired"])
+    finally:
+        for client in clients:
+            client.meta.events.unregister(event, hook)
