@@ -52,10 +52,9 @@ def process_sqs_batch(
 
 def is_sqs_batch(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, Mapping) else None
-    return (
-        isinstance(records, list)
-        and bool(records)
-        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
+    # An empty Records list is answered as an empty batch: nothing to do, nothing failed.
+    return isinstance(records, list) and all(
+        isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records
     )
 
 

@@ -5,6 +5,7 @@ The same names are written by the CloudFormation templates and read here, so the
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ class Settings:
             raise ConfigError(ENV_BACKUP_BUCKET, "must differ from the source bucket")
         if self.retain < 1:
             raise ConfigError(ENV_RETAIN, f"must be at least 1, got {self.retain}")
-        if self.grace_seconds < 0:
-            raise ConfigError(ENV_GRACE_SECONDS, f"must not be negative, got {self.grace_seconds}")
+        if not (math.isfinite(self.grace_seconds) and self.grace_seconds >= 0):
+            raise ConfigError(
+                ENV_GRACE_SECONDS, f"must be a finite number >= 0, got {self.grace_seconds}"
+            )
         if not 1 <= self.multipart_threshold <= MAX_COPY_OBJECT_BYTES:
             raise ConfigError(
                 ENV_MULTIPART_THRESHOLD,
@@ -88,7 +91,7 @@ class Settings:
             ENV_TABLE: self.table,
             ENV_DISOWNED_INDEX: self.disowned_index,
             ENV_RETAIN: str(self.retain),
-            ENV_GRACE_SECONDS: f"{self.grace_seconds:g}",
+            ENV_GRACE_SECONDS: repr(float(self.grace_seconds)),
             ENV_MULTIPART_THRESHOLD: str(self.multipart_threshold),
         }
 

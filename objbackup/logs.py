@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 LOGGER = logging.getLogger("objbackup")
@@ -18,7 +19,7 @@ def configure_lambda_logging() -> None:
     """Make sure INFO lines reach stdout (CloudWatch) whatever the runtime set up before us."""
     LOGGER.setLevel(logging.INFO)
     if not any(getattr(h, "_objbackup", False) for h in LOGGER.handlers):
-        handler = logging.StreamHandler()
+        handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler._objbackup = True  # type: ignore[attr-defined]
         LOGGER.addHandler(handler)

@@ -37,7 +37,10 @@ def copy_name(key: str, timestamp: str) -> str:
     suffix = f"@{compact}-{sequencer}"
     raw = key.encode("utf-8")
     room = MAX_KEY_BYTES - len(suffix.encode("utf-8"))
-    if len(raw) <= room:
+    # A hashed body is `room - 3` to `room` bytes long (the cut may drop up to 3 bytes of a split
+    # character); keys are kept whole only when shorter than that, so no key can spell another
+    # key's hashed name.
+    if len(raw) < room - 3:
         return key + suffix
     digest = hashlib.sha256(raw).hexdigest()[:_HASH_CHARS]
     head = raw[: room - _HASH_CHARS - 1].decode("utf-8", errors="ignore")

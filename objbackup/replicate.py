@@ -4,7 +4,7 @@ Each event is placed in its key's history by its `position` (time + sequencer) a
 the key's records and, where it matters, the source's current state:
 
 * A create whose position already has a record is a duplicate: only pruning is (re)done.
-* A create older than any record of its key is stale: a newer event speaks for the key.
+* A create older than the newest `retain` active copies is stale: it would be pruned at once.
 * Otherwise the copy is made with `CopySourceIfMatch` on the event's ETag, so only the version the
   event describes is ever copied; if the source moved on, the newer event will do the work.
 * The record is written conditionally (never over an existing one) after its copy exists, and a
@@ -99,9 +99,9 @@ class Replicator:
         if any(r.copy_timestamp == position for r in records):
             pruned = self._prune(records)
             return Outcome("replicate", "duplicate", event.key, name, pruned=pruned)
-        if any(r.copy_timestamp > position for r in records) or self._too_old(position, records):
-            # A newer write already speaks for this key, or this copy would be pruned at once.
-            # An earlier attempt may have crashed between copy and record: remove its copy.
+        if self._too_old(position, records):
+            # The copy would be pruned at once. An earlier attempt may have crashed between copy
+            # and record, though: remove what it may have left.
             self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=name)
             return Outcome("replicate", "stale", event.key, name)
         try:

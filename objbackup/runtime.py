@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ class ReplicatorApp:
         try:
             events = decode_invocation(event, self.settings.source_bucket)
         except MalformedEvent as exc:
-            log_event(event="rejected", error=type(exc).__name__, reason=exc.reason)
+            log_event(logging.ERROR, event="rejected", error=type(exc).__name__, reason=exc.reason)
             raise
         outcomes = [self.replicator.handle(e) for e in events]
         return {"outcomes": [o.outcome for o in outcomes]}
@@ -63,8 +65,12 @@ class CleanerApp:
     def __call__(self, event: Any) -> dict[str, Any]:
         options = event if isinstance(event, Mapping) else {}
         grace = options.get("grace_seconds")
-        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
-            raise MalformedEvent(f"grace_seconds must be a number, got {grace!r}")
+        if grace is not None and (
+            isinstance(grace, bool)
+            or not isinstance(grace, int | float)
+            or not (math.isfinite(grace) and grace >= 0)
+        ):
+            raise MalformedEvent(f"grace_seconds must be a finite number >= 0, got {grace!r}")
         dry_run = options.get("dry_run", False)
         if not isinstance(dry_run, bool):
             raise MalformedEvent(f"dry_run must be true or false, got {dry_run!r}")

@@ -87,15 +87,21 @@ class Harness:
 
     @classmethod
     def create(
-        cls, settings: Settings | None = None, session: boto3.Session | None = None
+        cls,
+        settings: Settings | None = None,
+        session: boto3.Session | None = None,
+        clock: FakeClock | None = None,
+        create_source: bool = True,
     ) -> Harness:
+        """Create the buckets and the table inside the active moto mock."""
         close_all()
         settings = settings or Settings(source_bucket="src", backup_bucket="bak", table="copies")
         clients = Clients.create(session=session, region=REGION)
-        for bucket in (settings.source_bucket, settings.backup_bucket):
+        buckets = [settings.source_bucket] if create_source else []
+        for bucket in [*buckets, settings.backup_bucket]:
             clients.s3.create_bucket(Bucket=bucket)
         create_table(clients.dynamodb, settings.table)
-        return cls(settings, clients.s3, clients.dynamodb, FakeClock())
+        return cls(settings, clients.s3, clients.dynamodb, clock or FakeClock())
 
     def with_settings(self, **changes: Any) -> Harness:
         return Harness(replace(self.settings, **changes), self.s3, self.dynamodb, self.clock)
@@ -167,6 +173,22 @@ class Harness:
 
     def all_records(self, keys: set[str]) -> list[CopyRecord]:
         return [r for key in sorted(keys) for r in self.table.copies(key)]
+
+    def snapshot(self, keys: set[str]) -> tuple[list[tuple[Any, ...]], dict[str, bytes]]:
+        """Everything observable: the records (less creation times) and the backup contents."""
+        records = [
+            (
+                r.source_object,
+                r.copy_timestamp,
+                r.copy_name,
+                r.status,
+                r.disowned_at,
+                r.size,
+                r.etag,
+            )
+            for r in self.all_records(keys)
+        ]
+        return records, {name: self.read_backup(name) for name in sorted(self.backup_keys())}
 
     def check_invariants(self, keys: set[str]) -> None:
         """Invariants 1 to 3 of DESIGN.md for `keys` (every key the test ever touched)."""

@@ -1,0 +1,116 @@
+"""Crash injection: a failure before or after every AWS call, then redelivery, ends where a run
+without the crash ends, with no orphan copy and no dangling record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from objbackup.events import Kind
+from tests.harness import Crash, Harness, counting_calls, crash_at
+
+Action = Callable[[], object]
+Scenario = Callable[[Harness], Action]
+KEYS = {"k", "other"}
+
+
+def first_copy(system: Harness) -> Action:
+    event = system.put("k", b"v1")
+    return lambda: system.replicator.handle(event)
+
+
+def steady_state_copy(system: Harness) -> Action:
+    for n in range(3):
+        system.clock.advance(1)
+        system.replicator.handle(system.put("k", f"v{n}".encode()))
+    system.clock.advance(1)
+    event = system.put("k", b"v3")
+    return lambda: system.replicator.handle(event)
+
+
+def multipart_copy(system: Harness) -> Action:
+    system = system.with_settings(multipart_threshold=1)
+    for n in range(3):
+        system.clock.advance(1)
+        system.replicator.handle(system.put("k", f"v{n}".encode() * 100))
+    system.clock.advance(1)
+    event = system.put("k", b"big" * 100, ContentType="text/plain", Tagging="a=b")
+    return lambda: system.replicator.handle(event)
+
+
+def disown(system: Harness) -> Action:
+    for n in range(3):
+        system.clock.advance(1)
+        system.replicator.handle(system.put("k", f"v{n}".encode()))
+    system.clock.advance(1)
+    event = system.delete("k")
+    return lambda: system.replicator.handle(event)
+
+
+def resurfaced_version(system: Harness) -> Action:
+    bucket = system.settings.source_bucket
+    system.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    system.replicator.handle(system.put("k", b"old"))
+    system.clock.advance(1)
+    newest = system.put("k", b"new")
+    system.replicator.handle(newest)
+    system.s3.delete_object(Bucket=bucket, Key="k", VersionId=newest.version_id)
+    event = system.event(Kind.DELETED, "k", version_id=newest.version_id)
+    return lambda: system.replicator.handle(event)
+
+
+def clean(system: Harness) -> Action:
+    for key in sorted(KEYS):
+        for n in range(2):
+            system.clock.advance(1)
+            system.replicator.handle(system.put(key, f"{key}{n}".encode()))
+        system.replicator.handle(system.delete(key))
+    system.clock.advance(60)
+    return lambda: system.cleaner.run()
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "first-copy": first_copy,
+    "steady-state": steady_state_copy,
+    "multipart": multipart_copy,
+    "disown": disown,
+    "resurfaced-version": resurfaced_version,
+    "clean": clean,
+}
+
+
+def _fresh(scenario: Scenario) -> tuple[Harness, Action]:
+    system = Harness.create()
+    return system, scenario(system)
+
+
+def _reference(scenario: Scenario) -> tuple[Any, int]:
+    with mock_aws():
+        system, action = _fresh(scenario)
+        with counting_calls(system.s3, system.dynamodb) as calls:
+            action()
+        return system.snapshot(KEYS), sum(calls.values())
+
+
+@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_crash_at_every_call_then_redelivery_converges(name: str, when: str) -> None:
+    scenario = SCENARIOS[name]
+    expected, calls = _reference(scenario)
+    assert calls >= 1
+    for call_number in range(1, calls + 1):
+        with mock_aws():
+            system, action = _fresh(scenario)
+            with (
+                crash_at(call_number, when, system.s3, system.dynamodb) as fired,
+                pytest.raises(Crash),
+            ):
+                action()
+            assert fired()
+            action()  # redelivery (or the next scheduled clean)
+            assert system.snapshot(KEYS) == expected, f"crash {when} call {call_number}"
+            system.check_invariants(KEYS)

@@ -1,0 +1,157 @@
+"""moto's CopySourceIfMatch gap, closed by objbackup.sandbox.gaps: S3's answer must be 412.
+
+The `system` fixture applies `close_all()`; every refusal below fails if the patch stops working.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from objbackup.sandbox.gaps import close_all
+from tests.harness import Harness
+
+KEYS = ["plain.txt", "my photos/café + tea.jpg", "odd/100%?a=b#c:d&e~f.bin"]
+WRONG_ETAG = '"0123456789abcdef0123456789abcdef"'
+
+
+def put(system: Harness, key: str, body: bytes = b"source bytes") -> str:
+    etag: str = system.s3.put_object(Bucket="src", Key=key, Body=body)["ETag"]
+    return etag
+
+
+def assert_precondition_failed(caught: pytest.ExceptionInfo[ClientError]) -> None:
+    response: dict[str, Any] = caught.value.response
+    assert response["Error"]["Code"] == "PreconditionFailed"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_copy_object_with_another_etag_is_refused(system: Harness, key: str) -> None:
+    put(system, key)
+    with pytest.raises(ClientError) as caught:
+        system.s3.copy_object(
+            Bucket="bak",
+            Key="copy",
+            CopySource={"Bucket": "src", "Key": key},
+            CopySourceIfMatch=WRONG_ETAG,
+        )
+    assert_precondition_failed(caught)
+    assert system.backup_keys() == set()
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("quoted", [True, False], ids=["quoted", "unquoted"])
+def test_copy_object_with_the_current_etag_succeeds(
+    system: Harness, key: str, quoted: bool
+) -> None:
+    etag = put(system, key)
+    system.s3.copy_object(
+        Bucket="bak",
+        Key="copy",
+        CopySource={"Bucket": "src", "Key": key},
+        CopySourceIfMatch=etag if quoted else etag.strip('"'),
+    )
+    assert system.read_backup("copy") == b"source bytes"
+
+
+def test_copy_object_of_an_overwritten_object_is_refused(system: Harness) -> None:
+    old = put(system, "k", b"old")
+    put(system, "k", b"new")
+    with pytest.raises(ClientError) as caught:
+        system.s3.copy_object(
+            Bucket="bak",
+            Key="copy",
+            CopySource={"Bucket": "src", "Key": "k"},
+            CopySourceIfMatch=old,
+        )
+    assert_precondition_failed(caught)
+
+
+def test_copy_object_checks_the_version_named_in_the_copy_source(system: Harness) -> None:
+    system.s3.put_bucket_versioning(Bucket="src", VersioningConfiguration={"Status": "Enabled"})
+    first = system.s3.put_object(Bucket="src", Key="k", Body=b"old")
+    second = system.s3.put_object(Bucket="src", Key="k", Body=b"new")
+    old_version = {"Bucket": "src", "Key": "k", "VersionId": first["VersionId"]}
+    system.s3.copy_object(
+        Bucket="bak", Key="copy", CopySource=old_version, CopySourceIfMatch=first["ETag"]
+    )
+    assert system.read_backup("copy") == b"old"
+    with pytest.raises(ClientError) as caught:
+        system.s3.copy_object(
+            Bucket="bak", Key="copy", CopySource=old_version, CopySourceIfMatch=second["ETag"]
+        )
+    assert_precondition_failed(caught)
+
+
+def upload_part_copy(system: Harness, key: str, if_match: str) -> dict[str, Any]:
+    upload = system.s3.create_multipart_upload(Bucket="bak", Key="copy")
+    response: dict[str, Any] = system.s3.upload_part_copy(
+        Bucket="bak",
+        Key="copy",
+        UploadId=upload["UploadId"],
+        PartNumber=1,
+        CopySource={"Bucket": "src", "Key": key},
+        CopySourceIfMatch=if_match,
+    )
+    return response
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_upload_part_copy_with_another_etag_is_refused(system: Harness, key: str) -> None:
+    put(system, key)
+    with pytest.raises(ClientError) as caught:
+        upload_part_copy(system, key, WRONG_ETAG)
+    assert_precondition_failed(caught)
+
+
+@pytest.mark.parametrize("quoted", [True, False], ids=["quoted", "unquoted"])
+def test_upload_part_copy_with_the_current_etag_succeeds(system: Harness, quoted: bool) -> None:
+    etag = put(system, "k")
+    response = upload_part_copy(system, "k", etag if quoted else etag.strip('"'))
+    assert response["CopyPartResult"]["ETag"]
+
+
+def test_closing_twice_patches_once(system: Harness) -> None:
+    from moto.s3.responses import S3Response
+
+    patched = (S3Response.copy_object, S3Response.upload_part_copy)
+    close_all()
+    assert (S3Response.copy_object, S3Response.upload_part_copy) == patched
+    put(system, "k")
+    with pytest.raises(ClientError) as caught:
+        system.s3.copy_object(
+            Bucket="bak",
+            Key="copy",
+            CopySource={"Bucket": "src", "Key": "k"},
+            CopySourceIfMatch=WRONG_ETAG,
+        )
+    assert_precondition_failed(caught)
+
+
+# Plain moto, in a fresh interpreter that never applied the patch.
+UNPATCHED = """
+import boto3
+from moto import mock_aws
+with mock_aws():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in ("src", "bak"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="src", Key="k", Body=b"x")
+    s3.copy_object(Bucket="bak", Key="copy", CopySource={"Bucket": "src", "Key": "k"},
+                   CopySourceIfMatch='"0123456789abcdef0123456789abcdef"')
+    print("copied")
+"""
+
+
+def test_the_gap_is_still_open_in_plain_moto(aws_credentials: None) -> None:
+    """If this fails, moto closed the gap itself and the patch can go."""
+    result = subprocess.run(
+        [sys.executable, "-c", UNPATCHED], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "copied"

@@ -1,0 +1,143 @@
+"""Invariant 4 as a model-based test: chaotic delivery ends where one clean delivery ends.
+
+Two objbackup deployments watch one source bucket. Writes, overwrites, deletes and re-writes of a
+few keys happen; at each settle point deployment A receives the pending events shuffled, duplicated
+(also later, as late redeliveries) and interrupted by crashes before or after any AWS call, each
+crash followed by redelivery, while deployment B receives each event once, in order. At rest the
+two must hold the same records and the same backup bytes, and invariants 1 to 3 must hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from moto import mock_aws
+
+from objbackup.config import Settings
+from objbackup.events import ObjectEvent
+from tests.harness import Crash, FakeClock, Harness, crash_at
+
+KEYS = ["a", "dir/b c", "d+e%25f", "ünï"]
+CONTENTS = [b"", b"one", b"two", b"three"]
+
+
+class Deliveries(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mock: Any = mock_aws()
+        self.mock.start()
+        clock = FakeClock()
+        self.chaos = Harness.create(clock=clock)
+        self.clean = Harness.create(
+            Settings(source_bucket="src", backup_bucket="bak-clean", table="copies-clean"),
+            clock=clock,
+            create_source=False,
+        )
+        self.pending: list[ObjectEvent] = []
+        self.delivered: list[ObjectEvent] = []
+        self.touched: set[str] = set()
+
+    def teardown(self) -> None:
+        self.mock.stop()
+
+    @rule(key=st.sampled_from(KEYS), body=st.sampled_from(CONTENTS))
+    def write(self, key: str, body: bytes) -> None:
+        self.pending.append(self.chaos.put(key, body))
+        self.touched.add(key)
+
+    @rule(key=st.sampled_from(KEYS))
+    def delete(self, key: str) -> None:
+        if key in self.chaos.source_keys():
+            self.pending.append(self.chaos.delete(key))
+
+    @rule(seconds=st.sampled_from([0, 0.4, 1, 3]))
+    def tick(self, seconds: float) -> None:
+        self.chaos.clock.advance(seconds)
+
+    @precondition(lambda self: bool(self.pending) or bool(self.delivered))
+    @rule(data=st.data())
+    def settle(self, data: st.DataObject) -> None:
+        """Deliver every pending event: chaos to A, once and in order to B."""
+        batch = list(self.pending)
+        self.pending.clear()
+        # late redeliveries of events settled before
+        late = (
+            data.draw(st.lists(st.sampled_from(self.delivered), max_size=3))
+            if self.delivered
+            else []
+        )
+        deliveries = data.draw(
+            st.permutations(batch + batch[: data.draw(st.integers(0, len(batch)))] + late)
+        )
+        for event in deliveries:
+            self._deliver_with_crashes(event, data)
+        for event in batch:
+            self.clean.replicator.handle(event)
+        self.delivered += batch
+        self._compare()
+
+    @rule()
+    def expire_and_clean(self) -> None:
+        self.chaos.clock.advance(self.chaos.settings.grace_seconds + 1)
+        self.chaos.cleaner.run()
+        self.clean.cleaner.run()
+        self._compare()
+        # Cleaning forgets the history of disowned copies. A duplicate that arrives after its
+        # key was deleted, cleaned and re-written with the very same bytes is copied again (an
+        # extra copy of the current bytes, see docs/GUARANTEES.md and
+        # test_late_duplicate_after_clean_keeps_invariants); exact equality is promised only for
+        # redeliveries that arrive before the clean.
+        self.delivered.clear()
+
+    def _deliver_with_crashes(self, event: ObjectEvent, data: st.DataObject) -> None:
+        """Deliver until one attempt runs to the end, as SQS redelivers after a failure."""
+        for _ in range(4):
+            crash = data.draw(
+                st.none() | st.tuples(st.integers(1, 6), st.sampled_from(["before", "after"])),
+                label="crash",
+            )
+            if crash is None:
+                break
+            with crash_at(crash[0], crash[1], self.chaos.s3, self.chaos.dynamodb) as fired:
+                try:
+                    self.chaos.replicator.handle(event)
+                except Crash:
+                    assert fired()
+                    continue
+            return
+        self.chaos.replicator.handle(event)
+
+    def _compare(self) -> None:
+        if self.pending:
+            return
+        assert self.chaos.snapshot(self.touched) == self.clean.snapshot(self.touched)
+        self.chaos.check_invariants(self.touched)
+
+    @invariant()
+    def no_scan_and_consistent_names(self) -> None:
+        # Cheap check at every step: every record's copy name is unique within the table.
+        names = [r.copy_name for r in self.chaos.all_records(self.touched)]
+        assert len(names) == len(set(names))
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_chaotic_delivery_converges_to_clean_delivery() -> None:
+    run_state_machine_as_test(
+        Deliveries,
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
