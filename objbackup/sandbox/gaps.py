@@ -6,10 +6,16 @@ instance because a moto upgrade changed the method patched here).
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
 _applied: set[str] = set()
+# Set by install_lambda_executor: invokes a function ARN asynchronously with an event.
+_async_invoke: Callable[[str, dict[str, Any]], None] | None = None
 
 
 def close_copy_source_if_match_gap() -> None:
@@ -46,6 +52,184 @@ def close_copy_source_if_match_gap() -> None:
     _applied.add("copy-source-if-match")
 
 
+def close_s3_eventbridge_gap() -> None:
+    """Send S3 -> EventBridge events in AWS's shape (see s3events.py), to the default bus only,
+    including the delete-marker and version deletions of versioned buckets that moto omits."""
+    if "s3-eventbridge" in _applied:
+        return
+    from moto.s3 import models as s3_models
+    from moto.s3 import notifications
+
+    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+        if bucket.is_versioned and str(event_name).startswith("s3:ObjectRemoved"):
+            return  # the delete_object wrapper below speaks for versioned buckets
+        _route(
+            account_id,
+            bucket,
+            str(getattr(event_name, "value", event_name)),
+            key.name,
+            size=key.size,
+            etag=key.etag,
+            version_id=key.version_id if bucket.is_versioned else None,
+        )
+
+    original_delete = s3_models.S3Backend.delete_object
+
+    def delete_object(
+        self: Any, bucket_name: str, key_name: str, version_id: str | None = None, **kwargs: Any
+    ) -> Any:
+        bucket = self.get_bucket(bucket_name)
+        existed = key_name in bucket.keys
+        result = original_delete(self, bucket_name, key_name, version_id=version_id, **kwargs)
+        config = bucket.notification_configuration
+        if (
+            bucket.is_versioned
+            and existed
+            and config is not None
+            and config.event_bridge is not None
+        ):
+            meta = result[1] if isinstance(result, tuple) and len(result) > 1 else {}
+            marker = version_id is None
+            _route(
+                self.account_id,
+                bucket,
+                "s3:ObjectRemoved:DeleteMarkerCreated" if marker else "s3:ObjectRemoved:Delete",
+                key_name,
+                version_id=str(meta.get("version-id") or version_id or ""),
+            )
+        return result
+
+    notifications._send_event_bridge_message = send
+    s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign, assignment]
+    _applied.add("s3-eventbridge")
+
+
+def _route(account_id: str, bucket: Any, event_name: str, key: str, **fields: Any) -> None:
+    from moto.events.models import events_backends
+
+    from objbackup.sandbox.s3events import build_event
+
+    event = build_event(
+        account=account_id,
+        region=bucket.region_name,
+        bucket=bucket.name,
+        key=key,
+        event_name=event_name,
+        **fields,
+    )
+    if event is None:
+        return
+    bus = events_backends[account_id][bucket.region_name].event_buses.get("default")
+    if bus is None:
+        return
+    # moto's targets expect `time` as a Unix timestamp and write it out as ISO 8601 themselves.
+    event["time"] = int(datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp())
+    for rule in list(bus.rules.values()):
+        if rule.state != "ENABLED" or rule.scheduled_expression:
+            continue
+        if not rule.event_pattern.matches_event(cast(Any, event)):
+            continue
+        for target in list(rule.targets):
+            arn = str(target["Arn"])
+            if arn.startswith("arn:aws:sqs:"):
+                group = target.get("SqsParameters", {}).get("MessageGroupId")
+                rule._send_to_sqs_queue(arn.rsplit(":", 1)[-1], dict(event), group)
+            elif ":lambda:" in arn and _async_invoke is not None:
+                # moto's Lambda targets do nothing; EventBridge invokes them asynchronously.
+                _async_invoke(arn, dict(event))
+
+
+def close_cloudformation_bucket_gap() -> None:
+    """moto's CloudFormation ignores a bucket's NotificationConfiguration (EventBridge),
+    VersioningConfiguration and PublicAccessBlockConfiguration; apply them as S3 would."""
+    if "cfn-bucket" in _applied:
+        return
+    from moto.s3.models import FakeBucket, s3_backends
+
+    def apply(bucket: Any, properties: dict[str, Any], account_id: str) -> None:
+        backend = s3_backends[account_id]["aws"]
+        notification = properties.get("NotificationConfiguration", {})
+        if notification.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") in (
+            True,
+            "true",
+            "True",
+        ):
+            backend.put_bucket_notification_configuration(
+                bucket.name, {"EventBridgeConfiguration": {}}
+            )
+        status = properties.get("VersioningConfiguration", {}).get("Status")
+        if status:
+            backend.put_bucket_versioning(bucket.name, status)
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block:
+            backend.put_public_access_block(
+                bucket.name, {k: str(v).lower() == "true" for k, v in block.items()}
+            )
+
+    original_create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original_update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any, resource_name: str, cfn: Any, account_id: str, *args: Any, **kw: Any
+    ) -> Any:
+        bucket = original_create(cls, resource_name, cfn, account_id, *args, **kw)
+        apply(bucket, cfn.get("Properties", {}), account_id)
+        return bucket
+
+    def update(
+        cls: Any, original: Any, new_name: str, cfn: Any, account_id: str, *args: Any, **kw: Any
+    ) -> Any:
+        bucket = original_update(cls, original, new_name, cfn, account_id, *args, **kw)
+        apply(bucket, cfn.get("Properties", {}), account_id)
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment, method-assign]
+    FakeBucket.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment, method-assign]
+    _applied.add("cfn-bucket")
+
+
+def close_sqs_event_source_gap() -> None:
+    """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
+    and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
+    if "sqs-esm" in _applied:
+        return
+    from moto.sqs.models import Queue
+
+    Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
+        lambda self: {}, lambda self, value: None
+    )
+    _applied.add("sqs-esm")
+
+
+def install_lambda_executor(executor: Any) -> None:
+    """Make moto's Lambda Invoke run the deployed bundle through `executor` (no Docker here)."""
+    from moto.awslambda.models import LambdaFunction
+
+    from objbackup.sandbox.executor import spec_of
+
+    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        payload = json.loads(event) if isinstance(event, str | bytes) else event
+        outcome = executor.invoke(spec_of(self), payload)
+        return outcome.body(), outcome.failed, ""
+
+    def invoke_async(function_arn: str, event: dict[str, Any]) -> None:
+        from moto.awslambda.models import lambda_backends
+
+        account, region = function_arn.split(":")[4], function_arn.split(":")[3]
+        function = lambda_backends[account][region].get_function(function_arn)
+        threading.Thread(
+            target=executor.invoke, args=(spec_of(function), event), daemon=True
+        ).start()
+
+    global _async_invoke
+    LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+    _async_invoke = invoke_async
+    _applied.add("lambda-executor")
+
+
 def close_all() -> None:
     """Apply every gap closer (in-process moto and the sandbox's server alike)."""
     close_copy_source_if_match_gap()
+    close_s3_eventbridge_gap()
+    close_cloudformation_bucket_gap()
+    close_sqs_event_source_gap()

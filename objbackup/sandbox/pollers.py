@@ -1,0 +1,186 @@
+"""SQS event source mappings, run as Lambda runs them: pollers that receive batches, invoke the
+function, delete what succeeded and leave failures to the visibility timeout (and, after
+`maxReceiveCount` receives, to the dead-letter queue)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import boto3
+
+from objbackup.sandbox.executor import LambdaExecutor, spec_of
+
+LOG = logging.getLogger("objbackup.sandbox")
+ACCOUNT = "123456789012"
+
+
+class MappingPollers:
+    """Keeps `per_mapping` poller threads running for every enabled SQS event source mapping."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str,
+        executor: LambdaExecutor,
+        per_mapping: int = 4,
+        discover_every: float = 0.5,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.executor = executor
+        self.per_mapping = per_mapping
+        self.discover_every = discover_every
+        self._stop = threading.Event()
+        self._threads: dict[str, list[threading.Thread]] = {}
+        self._stops: dict[str, threading.Event] = {}
+        self._watcher = threading.Thread(target=self._watch, name="esm-watcher", daemon=True)
+        self._sqs = boto3.client(
+            "sqs",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",  # noqa: S106 - the sandbox's fixed fake credentials
+        )
+
+    def start(self) -> None:
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for event in self._stops.values():
+            event.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout=5)
+        for threads in self._threads.values():
+            for thread in threads:
+                thread.join(timeout=5)
+
+    def _mappings(self) -> dict[str, Any]:
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[ACCOUNT][self.region]
+        return {
+            uuid: esm
+            for uuid, esm in list(backend._event_source_mappings.items())
+            if esm.enabled and str(esm.event_source_arn).startswith("arn:aws:sqs:")
+        }
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                mappings = self._mappings()
+                for uuid, esm in mappings.items():
+                    if uuid not in self._threads:
+                        self._start_mapping(uuid, esm)
+                for uuid in list(self._threads):
+                    if uuid not in mappings:
+                        self._stops.pop(uuid).set()
+                        self._threads.pop(uuid)
+            except Exception:
+                LOG.exception("event source mapping discovery failed")
+            self._stop.wait(self.discover_every)
+
+    def _start_mapping(self, uuid: str, esm: Any) -> None:
+        stop = threading.Event()
+        self._stops[uuid] = stop
+        maximum = (getattr(esm, "scaling_config", None) or {}).get("MaximumConcurrency")
+        count = min(self.per_mapping, int(maximum)) if maximum else self.per_mapping
+        threads = [
+            threading.Thread(
+                target=self._poll, args=(esm, stop), name=f"esm-{uuid[:8]}-{n}", daemon=True
+            )
+            for n in range(count)
+        ]
+        self._threads[uuid] = threads
+        for thread in threads:
+            thread.start()
+
+    def _poll(self, esm: Any, stop: threading.Event) -> None:
+        queue_arn = str(esm.event_source_arn)
+        queue_url: str | None = None
+        while not stop.is_set():
+            try:
+                if queue_url is None:
+                    name = queue_arn.rsplit(":", 1)[-1]
+                    queue_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                self._poll_once(esm, queue_url, queue_arn)
+            except Exception:
+                if stop.is_set():
+                    return
+                LOG.exception("poller for %s failed; retrying", queue_arn)
+                stop.wait(0.5)
+
+    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str) -> None:
+        received = self._sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = received.get("Messages", [])
+        if not messages:
+            return
+        from moto.awslambda.models import lambda_backends
+
+        function = lambda_backends[ACCOUNT][self.region].get_function(esm.function_arn)
+        event = {"Records": [_record(m, queue_arn, self.region) for m in messages]}
+        outcome = self.executor.invoke(spec_of(function), event)
+        failed = _failed_ids(esm, outcome.payload, outcome.failed, messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)
+                ],
+            )
+
+
+def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+            "SenderId": attributes.get("SenderId", "sandbox"),
+            "ApproximateFirstReceiveTimestamp": attributes.get(
+                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+            ),
+        },
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def _failed_ids(esm: Any, payload: Any, errored: bool, messages: list[dict[str, Any]]) -> set[str]:
+    """Lambda's rules: an error fails the batch; with ReportBatchItemFailures only the named
+    items fail, and an answer that cannot be read fails the batch too."""
+    everything = {m["MessageId"] for m in messages}
+    if errored:
+        return everything
+    if "ReportBatchItemFailures" not in (esm.function_response_types or []):
+        return set()
+    if payload is None or payload == {} or payload == "":
+        return set()
+    try:
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        items = payload.get("batchItemFailures")
+        if items is None:
+            return set()
+        failed = {str(item["itemIdentifier"]) for item in items}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return everything
+    return everything if not failed <= everything else failed

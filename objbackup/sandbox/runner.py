@@ -1,0 +1,52 @@
+"""The process a sandboxed Lambda function runs in, like one warm Lambda container.
+
+Started as `python -S runner.py <code dir> <boto3 site dir> <result fd>`: imports the
+handler from the unpacked bundle only (no site-packages beyond boto3's own directory), then
+answers one invocation per line of stdin with one JSON line on the result fd. The handler's own
+output (its logs) goes to stdout and stderr, as in Lambda. It imports nothing from objbackup.
+"""
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+
+def main() -> None:
+    code_dir, site_dir, result_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    here = Path(__file__).resolve().parent
+    stdlib = [p for p in sys.path if "site-packages" not in p and Path(p or ".").resolve() != here]
+    sys.path[:] = [code_dir, site_dir, *stdlib]
+    results = os.fdopen(result_fd, "w", buffering=1)
+    module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)
+    except Exception as exc:  # an import error fails every invocation, as in Lambda
+        handler = None
+        init_error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+    for line in sys.stdin:
+        request = json.loads(line)
+        answer: dict[str, object]
+        if handler is None:
+            answer = {"error": init_error}
+        else:
+            try:
+                answer = {"result": handler(request["event"], None)}
+            except Exception as exc:
+                traceback.print_exc()
+                answer = {
+                    "error": {
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "stackTrace": traceback.format_tb(exc.__traceback__),
+                    }
+                }
+        sys.stdout.flush()
+        sys.stderr.flush()
+        results.write(json.dumps(answer, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
