@@ -54,19 +54,25 @@ def close_copy_source_if_match_gap() -> None:
 
 def close_s3_eventbridge_gap() -> None:
     """Send S3 -> EventBridge events in AWS's shape (see s3events.py), to the default bus only,
-    including the delete-marker and version deletions of versioned buckets that moto omits."""
+    including the delete-marker and version deletions of versioned buckets that moto omits, and
+    one event (not a PutObject before it) per completed multipart upload."""
     if "s3-eventbridge" in _applied:
         return
     from moto.s3 import models as s3_models
     from moto.s3 import notifications
 
+    completing = threading.local()
+
     def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
-        if bucket.is_versioned and str(event_name).startswith("s3:ObjectRemoved"):
+        name = str(getattr(event_name, "value", event_name))
+        if bucket.is_versioned and name.startswith("s3:ObjectRemoved"):
             return  # the delete_object wrapper below speaks for versioned buckets
+        if getattr(completing, "active", False) and name == "s3:ObjectCreated:Put":
+            return  # moto's multipart completion stores through put_object: one event, not two
         _route(
             account_id,
             bucket,
-            str(getattr(event_name, "value", event_name)),
+            name,
             key.name,
             size=key.size,
             etag=key.etag,
@@ -99,7 +105,17 @@ def close_s3_eventbridge_gap() -> None:
             )
         return result
 
+    original_complete = s3_models.S3Backend.complete_multipart_upload
+
+    def complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+        completing.active = True
+        try:
+            return original_complete(self, *args, **kwargs)
+        finally:
+            completing.active = False
+
     notifications._send_event_bridge_message = send
+    s3_models.S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
     s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign, assignment]
     _applied.add("s3-eventbridge")
 
@@ -188,6 +204,41 @@ def close_cloudformation_bucket_gap() -> None:
     _applied.add("cfn-bucket")
 
 
+def close_get_notification_eventbridge_gap() -> None:
+    """moto's GetBucketNotificationConfiguration never returns `EventBridgeConfiguration`, so a
+    read-modify-write of a bucket's notifications would silently switch EventBridge off."""
+    if "get-notification" in _applied:
+        return
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.s3 import responses
+
+    def get_bucket_notification(self: Any) -> Any:
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if not config:
+            return self.serialized(EmptyResult())
+
+        def build(item: Any, arn_key: str) -> dict[str, Any]:
+            built: dict[str, Any] = {"Id": item.id, arn_key: item.arn, "Events": item.events}
+            if item.filters:
+                built["Filter"] = {"Key": {"FilterRules": item.filters["S3Key"]["FilterRule"]}}
+            return built
+
+        result: dict[str, Any] = {
+            "TopicConfigurations": [build(t, "TopicArn") for t in config.topic],
+            "QueueConfigurations": [build(q, "QueueArn") for q in config.queue],
+            "LambdaFunctionConfigurations": [
+                build(f, "LambdaFunctionArn") for f in config.cloud_function
+            ],
+        }
+        if config.event_bridge is not None:
+            result["EventBridgeConfiguration"] = {}
+        self.data["Action"] = "GetBucketNotificationConfiguration"
+        return self.serialized(ActionResult(result))
+
+    responses.S3Response.get_bucket_notification = get_bucket_notification  # type: ignore[method-assign]
+    _applied.add("get-notification")
+
+
 def close_sqs_event_source_gap() -> None:
     """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
     and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
@@ -232,4 +283,5 @@ def close_all() -> None:
     close_copy_source_if_match_gap()
     close_s3_eventbridge_gap()
     close_cloudformation_bucket_gap()
+    close_get_notification_eventbridge_gap()
     close_sqs_event_source_gap()

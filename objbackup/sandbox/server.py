@@ -7,10 +7,12 @@ schedule rules (scheduler.py). Every client, the CLI included, talks to it over 
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import sys
 import threading
+import warnings
 from types import FrameType, TracebackType
 from typing import IO
 
@@ -61,6 +63,7 @@ class Sandbox:
 
         if self.port == 0:
             self.port = free_port(self.host)
+        _quiet_moto()
         gaps.close_all()
         self.server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self.server.start()
@@ -95,6 +98,13 @@ class Sandbox:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _quiet_moto() -> None:
+    """Request lines and moto's notes on resources it only half models are noise to a user."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:

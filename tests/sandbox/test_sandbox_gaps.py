@@ -1,0 +1,292 @@
+"""Each moto gap the sandbox closes, checked over HTTP; every test fails if its gap reopens."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_plus
+
+import pytest
+
+from objbackup.sandbox.server import Sandbox
+from tests.sandbox.conftest import function_zip, wait_for
+
+Client = Callable[[str], Any]
+
+RECORDER = """
+import json, os, boto3
+
+def handler(event, context):
+    records = event.get("Records", [event])
+    s3 = boto3.client("s3")
+    failures = []
+    for n, record in enumerate(records):
+        body = record.get("body", json.dumps(record))
+        key = record.get("messageId", record.get("id", "direct")) + f"-{n}"
+        s3.put_object(Bucket=os.environ["OUT_BUCKET"], Key=key, Body=body.encode())
+        if "fail" in body:
+            failures.append({"itemIdentifier": record["messageId"]})
+    if event.get("explode"):
+        raise RuntimeError("boom")
+    return {"batchItemFailures": failures, "seen": len(records)}
+"""
+
+
+def _events_bucket(client: Client, name: str, versioned: bool = False) -> str:
+    """A bucket with EventBridge delivery, and a rule sending its events to a queue."""
+    s3, events, sqs = client("s3"), client("events"), client("sqs")
+    s3.create_bucket(Bucket=name)
+    if versioned:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    url = sqs.create_queue(QueueName=f"{name}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name=f"{name}-rule",
+        EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [name]}}}),
+    )
+    events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def _drain(client: Client, url: str, count: int) -> list[dict[str, Any]]:
+    sqs = client("sqs")
+    bodies: list[dict[str, Any]] = []
+
+    def more() -> bool:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return len(bodies) >= count
+
+    wait_for(more, what=f"{count} events")
+    return bodies
+
+
+def test_s3_events_have_aws_shape_unique_ids_and_increasing_sequencers(client: Client) -> None:
+    url = _events_bucket(client, "shape")
+    s3 = client("s3")
+    key = "dir/a b+c%d/é.txt"
+    s3.put_object(Bucket="shape", Key=key, Body=b"1")
+    s3.put_object(Bucket="shape", Key=key, Body=b"22")
+    s3.copy_object(Bucket="shape", Key="copy", CopySource={"Bucket": "shape", "Key": key})
+    s3.delete_object(Bucket="shape", Key=key)
+    events = _drain(client, url, 4)
+    assert [e["detail"]["reason"] for e in events] == [
+        "PutObject",
+        "PutObject",
+        "CopyObject",
+        "DeleteObject",
+    ]
+    assert [e["detail-type"] for e in events] == ["Object Created"] * 3 + ["Object Deleted"]
+    assert len({e["id"] for e in events}) == 4
+    first, second, _, deleted = events
+    assert first["detail"]["object"]["key"] != key, "keys are URL-encoded, as AWS sends them"
+    assert unquote_plus(first["detail"]["object"]["key"]) == key
+    assert first["detail"]["object"]["size"] == 1 and len(first["detail"]["object"]["etag"]) == 32
+    sequencers = [e["detail"]["object"]["sequencer"] for e in (first, second, deleted)]
+    assert sequencers == sorted(sequencers) and len(set(sequencers)) == 3
+    assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
+    assert first["time"].endswith("Z") and "T" in first["time"]
+
+
+def test_versioned_bucket_delete_marker_and_version_deletions_send_events(client: Client) -> None:
+    url = _events_bucket(client, "versioned", versioned=True)
+    s3 = client("s3")
+    one = s3.put_object(Bucket="versioned", Key="k", Body=b"1")["VersionId"]
+    s3.put_object(Bucket="versioned", Key="k", Body=b"2")
+    s3.delete_object(Bucket="versioned", Key="k")
+    s3.delete_object(Bucket="versioned", Key="k", VersionId=one)
+    events = _drain(client, url, 4)
+    marker, old = events[2], events[3]
+    assert marker["detail"]["deletion-type"] == "Delete Marker Created"
+    assert old["detail"]["deletion-type"] == "Permanently Deleted"
+    assert old["detail"]["object"]["version-id"] == one
+
+
+def test_multipart_upload_sends_complete_multipart_upload(client: Client) -> None:
+    url = _events_bucket(client, "multi")
+    s3 = client("s3")
+    upload = s3.create_multipart_upload(Bucket="multi", Key="big")["UploadId"]
+    part = s3.upload_part(Bucket="multi", Key="big", UploadId=upload, PartNumber=1, Body=b"x")
+    s3.complete_multipart_upload(
+        Bucket="multi",
+        Key="big",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    events = _drain(client, url, 1)
+    [event] = events
+    assert event["detail"]["reason"] == "CompleteMultipartUpload"
+
+
+def test_cloudformation_applies_bucket_notification_versioning_and_public_access_block(
+    client: Client,
+) -> None:
+    template = {
+        "Resources": {
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "NotificationConfiguration": {
+                        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+                    },
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                },
+            }
+        },
+        "Outputs": {"Name": {"Value": {"Ref": "Bucket"}}},
+    }
+    cfn, s3 = client("cloudformation"), client("s3")
+    cfn.create_stack(StackName="gap-bucket", TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName="gap-bucket", WaiterConfig={"Delay": 1})
+    name = cfn.describe_stacks(StackName="gap-bucket")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket=name)
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+
+
+def _role(client: Client) -> str:
+    iam = client("iam")
+    try:
+        return str(iam.get_role(RoleName="sandbox-test")["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role = iam.create_role(RoleName="sandbox-test", AssumeRolePolicyDocument=json.dumps(trust))
+        return str(role["Role"]["Arn"])
+
+
+def _function(client: Client, name: str, out_bucket: str, timeout: int = 10) -> str:
+    client("s3").create_bucket(Bucket=out_bucket)
+    return str(
+        client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=_role(client),
+            Handler="fn.handler",
+            Code={"ZipFile": function_zip(RECORDER)},
+            Timeout=timeout,
+            Environment={"Variables": {"OUT_BUCKET": out_bucket}},
+        )["FunctionArn"]
+    )
+
+
+def _keys(client: Client, bucket: str) -> list[str]:
+    return [o["Key"] for o in client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_direct_invoke_runs_the_uploaded_code_with_its_environment(client: Client) -> None:
+    _function(client, "direct", "direct-out")
+    answer = client("lambda").invoke(FunctionName="direct", Payload=json.dumps({"id": "hello"}))
+    assert "FunctionError" not in answer
+    assert json.loads(answer["Payload"].read())["seen"] == 1
+    assert _keys(client, "direct-out") == ["hello-0"]
+    failed = client("lambda").invoke(FunctionName="direct", Payload=json.dumps({"explode": 1}))
+    assert failed.get("FunctionError")
+    assert json.loads(failed["Payload"].read())["errorType"] == "RuntimeError"
+
+
+def test_event_source_mapping_batches_reports_item_failures_and_dead_letters(
+    client: Client,
+) -> None:
+    sqs = client("sqs")
+    dlq = sqs.create_queue(QueueName="esm-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue = sqs.create_queue(
+        QueueName="esm",
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+        },
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    for n in range(5):
+        sqs.send_message(QueueUrl=queue, MessageBody="fail" if n == 2 else f"ok {n}")
+    _function(client, "consumer", "consumer-out")
+    client("lambda").create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName="consumer",
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+
+    def dead() -> list[dict[str, Any]]:
+        return list(sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []))
+
+    [dead_letter] = wait_for(dead, timeout=30, what="the failing message in the DLQ")
+    assert dead_letter["Body"] == "fail"
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    # the four good messages ran once each: never re-run because a neighbour failed
+    bodies = [
+        client("s3").get_object(Bucket="consumer-out", Key=k)["Body"].read()
+        for k in _keys(client, "consumer-out")
+    ]
+    assert sorted(b for b in bodies if b != b"fail") == [b"ok 0", b"ok 1", b"ok 3", b"ok 4"]
+    assert bodies.count(b"fail") == 2, "the failing message is retried until maxReceiveCount"
+
+
+def test_schedule_rule_invokes_its_lambda_target_once_per_period(
+    client: Client, sandbox: Sandbox
+) -> None:
+    arn = _function(client, "scheduled", "scheduled-out")
+    events = client("events")
+    events.put_rule(Name="every-minute", ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule="every-minute", Targets=[{"Id": "fn", "Arn": arn}])
+    start = time.monotonic() + 3600  # far from the real ticks of the running scheduler
+    assert sandbox.scheduler.fire_due(start) == 0, "a rate rule fires a period after it is seen"
+    assert sandbox.scheduler.fire_due(start + 30) == 0
+    assert sandbox.scheduler.fire_due(start + 61) == 1
+    assert sandbox.scheduler.fire_due(start + 62) == 0
+    [key] = wait_for(lambda: _keys(client, "scheduled-out"), what="the scheduled invocation")
+    body = json.loads(client("s3").get_object(Bucket="scheduled-out", Key=key)["Body"].read())
+    assert body["detail-type"] == "Scheduled Event"
+    assert body["resources"] == [events.describe_rule(Name="every-minute")["Arn"]]
+
+
+@pytest.mark.parametrize("etag_matches", [True, False])
+def test_copy_source_if_match_is_enforced(client: Client, etag_matches: bool) -> None:
+    s3 = client("s3")
+    s3.create_bucket(Bucket=f"cond-{etag_matches}")
+    etag = s3.put_object(Bucket=f"cond-{etag_matches}", Key="k", Body=b"v")["ETag"]
+    wanted = etag if etag_matches else '"0123456789abcdef0123456789abcdef"'
+    call = lambda: s3.copy_object(  # noqa: E731
+        Bucket=f"cond-{etag_matches}",
+        Key="copy",
+        CopySource={"Bucket": f"cond-{etag_matches}", "Key": "k"},
+        CopySourceIfMatch=wanted,
+    )
+    if etag_matches:
+        call()
+    else:
+        with pytest.raises(s3.exceptions.ClientError, match=r"PreconditionFailed|412"):
+            call()
