@@ -1,0 +1,13 @@
+"""`python -m objbackup.sandbox [--host H] [--port P]`: the sandbox without the CLI."""
+
+from __future__ import annotations
+
+import argparse
+
+from objbackup.sandbox.server import DEFAULT_HOST, DEFAULT_PORT, run
+
+parser = argparse.ArgumentParser(prog="python -m objbackup.sandbox")
+parser.add_argument("--host", default=DEFAULT_HOST)
+parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+arguments = parser.parse_args()
+run(arguments.host, arguments.port)

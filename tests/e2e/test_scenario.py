@@ -1,0 +1,181 @@
+"""The specification's whole scenario, driven as a user would: the AWS CLI writes and deletes,
+`objbackup` deploys, lists, cleans and tears down, all against `objbackup sandbox` over HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+
+from tests.e2e.conftest import Tools, wait_for
+
+pytestmark = pytest.mark.e2e
+KEY = "reports/2026/q4 summary+final.csv"
+
+
+def _copies(tools: Tools, key: str) -> list[dict[str, Any]]:
+    copies: list[dict[str, Any]] = tools.objbackup_json("list", key)["copies"]
+    return copies
+
+
+def _active(tools: Tools, key: str) -> list[dict[str, Any]]:
+    return [c for c in _copies(tools, key) if c["status"] == "active"]
+
+
+def _backup_keys(tools: Tools, bucket: str) -> list[str]:
+    listed = tools.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+@pytest.fixture(scope="module")
+def deployed(tools: Tools) -> dict[str, Any]:
+    tools.objbackup("deploy", "--yes")
+    status: dict[str, Any] = tools.objbackup_json("status")
+    assert status["stacks"] == {
+        "storage": "CREATE_COMPLETE",
+        "replicator": "CREATE_COMPLETE",
+        "cleaner": "CREATE_COMPLETE",
+    }
+    return status
+
+
+def test_second_deploy_changes_nothing(tools: Tools, deployed: dict[str, Any]) -> None:
+    again = tools.objbackup("deploy", "--yes")
+    assert "no changes" in (again.stdout + again.stderr).lower()
+    assert tools.objbackup_json("status")["stacks"] == deployed["stacks"]
+
+
+def test_writes_keep_three_copies_then_delete_disowns_and_clean_removes(
+    tools: Tools, deployed: dict[str, Any], tmp_path: Path
+) -> None:
+    source, backup = deployed["source_bucket"], deployed["backup_bucket"]
+    for version in range(1, 6):
+        body = tmp_path / f"v{version}.csv"
+        body.write_text(f"version {version}\n")
+        tools.aws("s3", "cp", str(body), f"s3://{source}/{KEY}")
+        etag = tools.aws_json("s3api", "head-object", "--bucket", source, "--key", KEY)["ETag"]
+        # each version is backed up before the next is written
+        newest = wait_for(
+            lambda etag=etag: (a := _active(tools, KEY)) and a[0]["etag"] == etag.strip('"') and a,
+            what=f"version {version} backed up",
+        )
+        assert len(newest) == min(version, 3)
+    active = _active(tools, KEY)
+    assert _backup_keys(tools, backup) == sorted(c["copy_name"] for c in active)
+    newest_copy = tmp_path / "newest"
+    tools.aws("s3", "cp", f"s3://{backup}/{active[0]['copy_name']}", str(newest_copy))
+    assert newest_copy.read_text() == "version 5\n"
+
+    tools.aws("s3", "rm", f"s3://{source}/{KEY}")
+    disowned = wait_for(
+        lambda: all(c["status"] == "disowned" for c in _copies(tools, KEY)) and _copies(tools, KEY),
+        what="copies disowned",
+    )
+    assert len(disowned) == 3 and all(c["disowned_at"] for c in disowned)
+
+    early = tools.objbackup_json("clean", "--now")
+    assert early["deleted"] == 0 and early["dry_run"] is False
+    assert len(_copies(tools, KEY)) == 3
+
+    last = max(datetime.fromisoformat(c["disowned_at"].replace("Z", "+00:00")) for c in disowned)
+    wait_for(
+        lambda: (datetime.now(UTC) - last).total_seconds() > deployed["grace_seconds"] + 0.5,
+        what="the grace period",
+    )
+    dry = tools.objbackup_json("clean", "--now", "--dry-run")
+    assert dry["dry_run"] is True and sorted(dry["copies"]) == sorted(
+        c["copy_name"] for c in disowned
+    )
+    assert len(_copies(tools, KEY)) == 3
+    report = tools.objbackup_json("clean", "--now")
+    assert report["deleted"] == 3 and report["failed"] == 0
+    assert _copies(tools, KEY) == []
+    assert _backup_keys(tools, backup) == []
+
+
+def _event_body(bucket: str, key: str, etag: str, size: int, sequencer: str) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": "123456789012",
+            "time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+            "region": "us-east-1",
+            "resources": [f"arn:aws:s3:::{bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": bucket},
+                "object": {
+                    "key": quote_plus(key, safe="/"),
+                    "size": size,
+                    "etag": etag,
+                    "sequencer": sequencer,
+                },
+                "reason": "PutObject",
+            },
+        }
+    )
+
+
+def test_same_event_twice_makes_one_copy(
+    tools: Tools, deployed: dict[str, Any], tmp_path: Path
+) -> None:
+    source, queue = deployed["source_bucket"], deployed["queue_url"]
+    key = "dup/é + ü.txt"
+    body = tmp_path / "dup.txt"
+    body.write_text("once")
+    tools.aws("s3", "cp", str(body), f"s3://{source}/{key}")
+    wait_for(lambda: len(_active(tools, key)) == 1, what="the first copy")
+    etag = tools.aws_json("s3api", "head-object", "--bucket", source, "--key", key)["ETag"]
+    message = _event_body(source, key, etag.strip('"'), 4, "FFFFFFFFFFFFFFFFFF")
+    for _ in range(2):
+        tools.aws("sqs", "send-message", "--queue-url", queue, "--message-body", message)
+    wait_for(lambda: len(_active(tools, key)) == 2, what="the redelivered event's copy")
+    wait_for(lambda: tools.objbackup_json("status")["queue_depth"] == 0, what="the queue to drain")
+    assert len(_active(tools, key)) == 2, "the second delivery of one event made another copy"
+
+
+def test_malformed_message_goes_to_the_dead_letter_queue_and_the_flow_goes_on(
+    tools: Tools, deployed: dict[str, Any], tmp_path: Path
+) -> None:
+    queue, source = deployed["queue_url"], deployed["source_bucket"]
+    # AWS's redelivery waits for the visibility timeout (30 min here); shorten it for the test.
+    tools.aws(
+        "sqs", "set-queue-attributes", "--queue-url", queue, "--attributes", "VisibilityTimeout=1"
+    )
+    tools.aws("sqs", "send-message", "--queue-url", queue, "--message-body", "{not json")
+    body = tmp_path / "after.txt"
+    body.write_text("still flowing")
+    tools.aws("s3", "cp", str(body), f"s3://{source}/after.txt")
+    wait_for(lambda: len(_active(tools, "after.txt")) == 1, what="a copy despite the bad message")
+    status = wait_for(
+        lambda: (s := tools.objbackup_json("status"))["dlq_depth"] == 1 and s,
+        timeout=90,
+        what="the malformed message in the dead-letter queue",
+    )
+    assert status["queue_depth"] == 0
+    dead = tools.aws_json(
+        "sqs",
+        "receive-message",
+        "--queue-url",
+        deployed["dlq_url"],
+        "--max-number-of-messages",
+        "10",
+    )
+    assert [m["Body"] for m in dead["Messages"]] == ["{not json"]
+
+
+def test_teardown_leaves_no_stack_and_no_bucket(tools: Tools, deployed: dict[str, Any]) -> None:
+    tools.objbackup("teardown", "--yes")
+    stacks = tools.aws_json("cloudformation", "describe-stacks").get("Stacks", [])
+    assert [s["StackName"] for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []
+    assert tools.aws_json("s3api", "list-buckets").get("Buckets", []) == []
+    gone = tools.objbackup("status", check=False)
+    assert gone.returncode == 1 and "no objbackup deployment named e2e" in gone.stderr
