@@ -1,0 +1,169 @@
+"""Throughput through the sandbox: N objects written as fast as a client can, then the time until
+every one is backed up, against the raw CopyObject rate of the same emulator in the same run.
+
+    .venv/bin/python -m bench.sandbox_throughput [--objects 1000] [--threads 16] [--json]
+
+It starts `objbackup sandbox` on a free port, deploys with `objbackup deploy --yes`, writes the
+objects with boto3 from a thread pool, and waits for the backup bucket to hold one copy of each.
+Write-to-copy latency is the copy record's `created_at` (stamped by the replicator right after the
+copy) minus the moment the client's PutObject returned. Then it times N CopyObject calls, with the
+same thread count, between two scratch buckets: the emulator's own ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench.report import Figure, emit
+from objbackup.sandbox.server import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def _run(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "objbackup"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"objbackup {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "OBJBACKUP_NAME": "bench",
+    }
+    sandbox = subprocess.Popen(
+        [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert sandbox.stdout is not None
+        sandbox.stdout.readline()
+        _run(env, "deploy", "--yes")
+        status = json.loads(_run(env, "status", "--json"))
+        session = boto3.Session(
+            aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
+        )
+        config = boto3.session.Config(max_pool_connections=threads * 2)
+        s3 = session.client("s3", endpoint_url=url, config=config)
+        dynamodb = session.client("dynamodb", endpoint_url=url, config=config)
+        source, backup = status["source_bucket"], status["backup_bucket"]
+        keys = [f"load/{n:05d}.bin" for n in range(objects)]
+        written: dict[str, float] = {}
+
+        def put(key: str) -> None:
+            s3.put_object(Bucket=source, Key=key, Body=os.urandom(1024))
+            written[key] = time.time()
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(put, keys))
+        write_seconds = time.monotonic() - started
+        deadline = time.monotonic() + 600
+        while _count(s3, backup) < objects:
+            if time.monotonic() > deadline:
+                raise SystemExit("not every object was backed up within 600 s")
+            time.sleep(0.25)
+        all_backed_up = time.monotonic() - started
+        latencies = []
+        for key in keys:
+            items = dynamodb.query(
+                TableName=status["table"],
+                KeyConditionExpression="source_object = :k",
+                ExpressionAttributeValues={":k": {"S": key}},
+            )["Items"]
+            created = datetime.fromisoformat(items[0]["created_at"]["S"].replace("Z", "+00:00"))
+            latencies.append(created.timestamp() - written[key])
+        copy_rate = _raw_copy_rate(s3, objects, threads)
+        _run(env, "teardown", "--yes")
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    throughput = objects / all_backed_up
+    figures = [
+        Figure("objects written", objects, "objects", detail=f"{threads} client threads"),
+        Figure(
+            "write phase", round(write_seconds, 2), "s", detail=f"{objects / write_seconds:.0f}/s"
+        ),
+        Figure("all backed up after", round(all_backed_up, 2), "s", detail="from the first write"),
+        Figure("backup throughput", round(throughput, 1), "objects/s"),
+        Figure("p50 write-to-copy", round(statistics.median(latencies) * 1000), "ms"),
+        Figure("p99 write-to-copy", round(_percentile(latencies, 0.99) * 1000), "ms"),
+        Figure("raw CopyObject rate", round(copy_rate, 1), "copies/s", detail="same emulator"),
+        Figure("throughput / CopyObject rate", round(throughput / copy_rate, 3), "ratio"),
+    ]
+    return figures, {"threads": threads, "cpu_count": os.cpu_count()}
+
+
+def _count(s3: Any, bucket: str) -> int:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sum(page.get("KeyCount", 0) for page in pages)
+
+
+def _raw_copy_rate(s3: Any, objects: int, threads: int) -> float:
+    s3.create_bucket(Bucket="bench-raw-source")
+    s3.create_bucket(Bucket="bench-raw-target")
+    keys = [f"raw/{n:05d}" for n in range(objects)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(
+            pool.map(
+                lambda k: s3.put_object(Bucket="bench-raw-source", Key=k, Body=b"x" * 1024), keys
+            )
+        )
+        started = time.monotonic()
+        list(
+            pool.map(
+                lambda k: s3.copy_object(
+                    Bucket="bench-raw-target",
+                    Key=k,
+                    CopySource={"Bucket": "bench-raw-source", "Key": k},
+                ),
+                keys,
+            )
+        )
+        return objects / (time.monotonic() - started)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sandbox_throughput", description=__doc__)
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    figures, info = measure(args.objects, args.threads)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return emit("sandbox_throughput", f"Sandbox throughput ({when})", figures, args.json, **info)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
