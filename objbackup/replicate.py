@@ -164,8 +164,9 @@ class Replicator:
         return head
 
     def _too_old(self, position: str, records: list[CopyRecord]) -> bool:
-        active = [r.copy_timestamp for r in records if r.status == ACTIVE]
-        return len(active) >= self.settings.retain and position < min(active)
+        """True when `retain` active copies are all newer than `position`."""
+        active = sorted((r.copy_timestamp for r in records if r.status == ACTIVE), reverse=True)
+        return len(active) >= self.settings.retain and position < active[self.settings.retain - 1]
 
     def _prune(self, records: list[CopyRecord]) -> int:
         """Delete active copies beyond the newest `retain`: the object first, then its record."""
