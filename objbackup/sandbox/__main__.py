@@ -9,5 +9,7 @@ from objbackup.sandbox.server import DEFAULT_HOST, DEFAULT_PORT, run
 parser = argparse.ArgumentParser(prog="python -m objbackup.sandbox")
 parser.add_argument("--host", default=DEFAULT_HOST)
 parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+parser.add_argument("--fault-rate", type=float, default=0.0)
+parser.add_argument("--fault-log")
 arguments = parser.parse_args()
-run(arguments.host, arguments.port)
+run(arguments.host, arguments.port, fault_rate=arguments.fault_rate, fault_log=arguments.fault_log)

@@ -84,7 +84,11 @@ class LambdaExecutor:
         region: str,
         max_concurrency: int = 4,
         log: IO[str] | None = None,
+        fault_rate: float = 0.0,
+        fault_log: str | None = None,
     ) -> None:
+        self.fault_rate = fault_rate
+        self.fault_log = fault_log
         self.endpoint_url = endpoint_url
         self.region = region
         self.max_concurrency = max_concurrency
@@ -189,6 +193,10 @@ class LambdaExecutor:
             "PYTHONUNBUFFERED": "1",
             "LANG": "C.UTF-8",
         }
+        if self.fault_rate > 0:
+            env["OBJBACKUP_SANDBOX_FAULT_RATE"] = repr(self.fault_rate)
+            env["OBJBACKUP_SANDBOX_FAULT_LOG"] = self.fault_log or ""
+
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and runner
             [
                 sys.executable,

@@ -20,6 +20,13 @@ def main() -> None:
     stdlib = [p for p in sys.path if "site-packages" not in p and Path(p or ".").resolve() != here]
     sys.path[:] = [code_dir, site_dir, *stdlib]
     results = os.fdopen(result_fd, "w", buffering=1)
+    rate = float(os.environ.get("OBJBACKUP_SANDBOX_FAULT_RATE") or 0)
+    if rate > 0:
+        # The sandbox's own fault injector, loaded from beside this file, not from the bundle.
+        sys.path.insert(1, str(here))
+        faults = importlib.import_module("faults")
+        faults.install(rate, os.environ.get("OBJBACKUP_SANDBOX_FAULT_LOG"))
+        sys.path.pop(1)
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     try:
         handler = getattr(importlib.import_module(module_name), function_name)

@@ -31,7 +31,13 @@ class Sandbox:
         region: str = DEFAULT_REGION,
         function_log: IO[str] | None = None,
         concurrency: int = 4,
+        fault_rate: float = 0.0,
+        fault_log: str | None = None,
     ) -> None:
+        if not 0.0 <= fault_rate < 1.0:
+            raise ValueError(f"fault rate must be in [0, 1), got {fault_rate}")
+        self.fault_rate = fault_rate
+        self.fault_log = fault_log
         self.host = host
         self.port = port
         self.region = region
@@ -68,7 +74,12 @@ class Sandbox:
         self.server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self.server.start()
         self.executor = LambdaExecutor(
-            self.endpoint_url, self.region, self.concurrency, log=self.function_log
+            self.endpoint_url,
+            self.region,
+            self.concurrency,
+            log=self.function_log,
+            fault_rate=self.fault_rate,
+            fault_log=self.fault_log,
         )
         gaps.install_lambda_executor(self.executor)
         self.pollers = MappingPollers(
@@ -113,8 +124,18 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return int(probe.getsockname()[1])
 
 
-def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, out: IO[str] | None = None) -> None:
-    """Run a sandbox in the foreground until Ctrl-C or SIGTERM, then shut it down cleanly."""
+def run(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    out: IO[str] | None = None,
+    fault_rate: float = 0.0,
+    fault_log: str | None = None,
+) -> None:
+    """Run a sandbox in the foreground until Ctrl-C or SIGTERM, then shut it down cleanly.
+
+    With `fault_rate`, that share of the functions' AWS calls fail (throttling, 5xx, connection
+    errors), each recorded as a JSON line in `fault_log` if given.
+    """
     out = out or sys.stdout
     done = threading.Event()
 
@@ -123,7 +144,10 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, out: IO[str] | None 
 
     previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with Sandbox(host, port, function_log=sys.stderr) as sandbox:
+        sandbox_ = Sandbox(
+            host, port, function_log=sys.stderr, fault_rate=fault_rate, fault_log=fault_log
+        )
+        with sandbox_ as sandbox:
             exports = " ".join(f"{k}={v}" for k, v in sandbox.environment().items())
             print(f"objbackup sandbox ready at {sandbox.endpoint_url}; export {exports}", file=out)
             out.flush()

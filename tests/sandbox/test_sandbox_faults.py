@@ -1,0 +1,54 @@
+"""The sandbox's fault mode: a share of the functions' AWS calls fail, and the SDK retries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+
+from objbackup.sandbox.server import Sandbox
+from tests.sandbox.conftest import function_zip
+from tests.sandbox.test_sandbox_gaps import _role
+
+BUSY = """
+import os, boto3
+
+def handler(event, context):
+    s3 = boto3.client("s3")
+    for n in range(40):
+        s3.put_object(Bucket=os.environ["OUT"], Key=f"k{n}", Body=b"x")
+    return {"written": 40}
+"""
+
+
+def test_injected_faults_are_retried_and_logged(tmp_path: Path) -> None:
+    log = tmp_path / "faults.jsonl"
+    with Sandbox(port=0, fault_rate=0.2, fault_log=str(log)) as sandbox:
+        session = boto3.Session(
+            aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
+        )
+
+        def client(service: str) -> object:
+            return session.client(service, endpoint_url=sandbox.endpoint_url)
+
+        s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
+        s3.create_bucket(Bucket="faulty-out")
+        session.client("lambda", endpoint_url=sandbox.endpoint_url).create_function(
+            FunctionName="busy",
+            Runtime="python3.12",
+            Role=_role(client),
+            Handler="fn.handler",
+            Code={"ZipFile": function_zip(BUSY)},
+            Timeout=60,
+            Environment={"Variables": {"OUT": "faulty-out"}},
+        )
+        answer = session.client("lambda", endpoint_url=sandbox.endpoint_url).invoke(
+            FunctionName="busy", Payload=b"{}"
+        )
+        assert "FunctionError" not in answer, answer["Payload"].read()
+        assert s3.list_objects_v2(Bucket="faulty-out")["KeyCount"] == 40
+    faults = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(faults) >= 3, "a 20% fault rate over 40+ calls injects faults"
+    assert {f["kind"] for f in faults} <= {"throttle", "server-error", "connection"}
+    assert all(f["service"] == "s3" and f["op"] == "PutObject" for f in faults)
