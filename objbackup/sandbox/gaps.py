@@ -239,6 +239,31 @@ def close_get_notification_eventbridge_gap() -> None:
     _applied.add("get-notification")
 
 
+def close_change_set_gap() -> None:
+    """moto's ExecuteChangeSet applies the resources but leaves the stack's template, parameters,
+    description and Outputs as they were (none at all for a new stack); refresh them as
+    CloudFormation does, so deploys through change sets read their outputs back."""
+    if "change-set" in _applied:
+        return
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        change_set = self.change_sets.get(change_set_name) or next(
+            c for c in self.change_sets.values() if c.change_set_name == change_set_name
+        )
+        stack = self.stacks[change_set.stack_id]
+        stack._parse_template()
+        stack.parameters = dict(change_set.parameters)
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    _applied.add("change-set")
+
+
 def close_sqs_event_source_gap() -> None:
     """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
     and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
@@ -284,4 +309,5 @@ def close_all() -> None:
     close_s3_eventbridge_gap()
     close_cloudformation_bucket_gap()
     close_get_notification_eventbridge_gap()
+    close_change_set_gap()
     close_sqs_event_source_gap()

@@ -290,3 +290,36 @@ def test_copy_source_if_match_is_enforced(client: Client, etag_matches: bool) ->
     else:
         with pytest.raises(s3.exceptions.ClientError, match=r"PreconditionFailed|412"):
             call()
+
+
+def test_executed_change_sets_leave_outputs_and_parameters(client: Client) -> None:
+    template = {
+        "Description": "change set gap",
+        "Parameters": {"Timeout": {"Type": "String"}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 30}}
+        },
+        "Outputs": {
+            "QueueUrl": {"Value": {"Ref": "Queue"}},
+            "Timeout": {"Value": {"Ref": "Timeout"}},
+        },
+    }
+    cfn = client("cloudformation")
+    for kind, value in (("CREATE", "10"), ("UPDATE", "20")):
+        change = cfn.create_change_set(
+            StackName="gap-change-set",
+            ChangeSetName=f"c-{kind.lower()}",
+            ChangeSetType=kind,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": "Timeout", "ParameterValue": value}],
+        )
+        cfn.get_waiter("change_set_create_complete").wait(
+            ChangeSetName=change["Id"], WaiterConfig={"Delay": 1}
+        )
+        cfn.execute_change_set(ChangeSetName=change["Id"])
+        stack = cfn.describe_stacks(StackName="gap-change-set")["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        assert outputs["Timeout"] == value
+        assert outputs["QueueUrl"].endswith("Queue") or "gap-change-set" in outputs["QueueUrl"]
+        assert stack["Parameters"] == [{"ParameterKey": "Timeout", "ParameterValue": value}]
+        assert stack["Description"] == "change set gap"
