@@ -9,6 +9,7 @@ import pytest
 from botocore.client import BaseClient
 from moto import mock_aws
 
+from objbackup.sandbox.gaps import close_all
 from tests.harness import REGION, Harness
 
 SCANS: list[str] = []
@@ -48,6 +49,8 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def moto_aws(aws_credentials: None) -> Iterator[None]:
+    """moto in process, with the sandbox's gap closers applied (as the sandbox serves it)."""
+    close_all()
     with mock_aws():
         yield
 
