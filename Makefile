@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench clean venv
+.PHONY: demo test lint checkov unit bench clean venv
+CHECKOV_VENV := .venv-checkov
 
 venv: $(STAMP)
 
@@ -25,14 +26,24 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	@if ls cloudformation/*.yaml >/dev/null 2>&1; then $(BIN)/cfn-lint cloudformation/*.yaml; fi
 
+# checkov conflicts with pytest's dependencies, so it lives in a virtual environment of its own.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --directory cloudformation --framework cloudformation \
+		--compact --quiet --skip-download
+
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint unit
+test: lint checkov unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_calls
 	$(BIN)/python -m bench.bundle
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
