@@ -1,7 +1,86 @@
-"""Entry point of the `objbackup` console script (the full CLI arrives with its own issue)."""
+"""The `objbackup` command: global options, the commands, and exit codes.
+
+Exit codes: 0 success, 1 an operational failure (a one-line cause and a hint on stderr), 2 a usage
+error. Heavy modules (boto3, rich, objbackup.deploy) are imported by the commands, not here, so
+`objbackup --help` answers fast.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
+from cli import options
+from cli.commands import clean, deploy, listing, local, status, teardown
+from cli.context import Globals
+from cli.errors import ObjbackupGroup
+
+app = typer.Typer(
+    name="objbackup",
+    cls=ObjbackupGroup,
+    help="Timestamped, self-pruning backups of every object in an S3 bucket.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    name: Annotated[
+        str,
+        typer.Option(
+            envvar="OBJBACKUP_NAME",
+            callback=options.name,
+            help="Deployment name; its stacks are <name>-storage, -replicator, -cleaner.",
+        ),
+    ] = "objbackup",
+    region: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
+            help="AWS region (default: from your AWS configuration).",
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile to use.")
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint-url",
+            envvar="AWS_ENDPOINT_URL",
+            callback=options.endpoint_url,
+            help="Talk to this endpoint instead of AWS (e.g. a sandbox).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")] = False,
+) -> None:
+    """Timestamped, self-pruning backups of every object in an S3 bucket.
+
+    Global options go before the command: objbackup --name prod status
+    """
+    ctx.obj = Globals(
+        name=name,
+        region=region or None,
+        profile=profile or None,
+        endpoint_url=endpoint_url,
+        debug=debug,
+    )
+
+
+app.command("deploy")(deploy.command)
+app.command("list")(listing.command)
+app.command("clean")(clean.command)
+app.command("status")(status.command)
+app.command("teardown")(teardown.command)
+app.command("sandbox")(local.sandbox)
+app.command("demo")(local.demo)
+
 
 def main() -> None:
-    raise SystemExit("objbackup: the command-line interface is not built yet")
+    """Console script entry point."""
+    app(prog_name="objbackup")

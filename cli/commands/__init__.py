@@ -1,0 +1,1 @@
+"""One module per command: a Typer command function that parses, and a `run` that does the work."""

@@ -1,0 +1,65 @@
+"""`objbackup list OBJECT` and `objbackup list --disowned`: Queries, never a Scan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import options
+from cli.context import Globals, globals_of
+
+
+def command(
+    ctx: typer.Context,
+    object_key: Annotated[
+        str | None,
+        typer.Argument(metavar="OBJECT", help="Key of the source object whose copies to list."),
+    ] = None,
+    disowned: Annotated[
+        bool, typer.Option("--disowned", help="List disowned copies instead, oldest first.")
+    ] = False,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            metavar="SECONDS",
+            callback=options.older_than,
+            help="With --disowned: only copies disowned more than SECONDS ago.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """List an object's copies, newest first, or every disowned copy."""
+    if object_key is not None and disowned:
+        ctx.fail("give an OBJECT or --disowned, not both")
+    if object_key is None and not disowned:
+        ctx.fail("give an OBJECT key, or --disowned")
+    if older_than is not None and not disowned:
+        ctx.fail("--older-than goes with --disowned")
+    run(globals_of(ctx), object_key, older_than, as_json)
+
+
+def run(g: Globals, object_key: str | None, older_than: float | None, as_json: bool) -> None:
+    """Query the deployment's table for one object's copies (a key) or the disowned ones."""
+    from datetime import UTC, datetime
+
+    from cli import render
+    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.stacks import O_TABLE
+    from objbackup.listing import list_copies, list_disowned
+    from objbackup.table import CopyTable
+
+    connection = g.connection()
+    deployment = find_deployment(connection)
+    table = CopyTable(
+        connection.client("dynamodb"),
+        deployment.require("storage", O_TABLE),
+        deployment.disowned_index,
+    )
+    if object_key is not None:
+        document = list_copies(table, object_key)
+        render.print_json(document) if as_json else render.copies(document)
+    else:
+        document = list_disowned(table, older_than, now=datetime.now(UTC))
+        render.print_json(document) if as_json else render.disowned(document)

@@ -1,0 +1,46 @@
+"""`objbackup teardown`: say what goes, confirm, empty the buckets, delete the stacks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.context import Globals, globals_of
+
+
+def command(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Destroy without asking.")] = False,
+    keep_backups: Annotated[
+        bool,
+        typer.Option("--keep-backups", help="Keep the backup bucket and the table."),
+    ] = False,
+) -> None:
+    """Empty the deployment's buckets (every version) and delete its stacks."""
+    run(globals_of(ctx), yes, keep_backups)
+
+
+def run(g: Globals, yes: bool, keep_backups: bool) -> None:
+    from cli import render
+    from objbackup.deploy.teardown import Teardown
+
+    connection = g.connection()
+    teardown = Teardown(connection)
+    with render.working(f"Counting what {connection.name} holds"):
+        plan = teardown.plan(keep_backups)
+    render.teardown_plan(plan)
+    question = (
+        f"Destroy deployment {plan.deployment.name} and {plan.versions_to_delete} object versions?"
+    )
+    if not yes and not render.confirm(question):
+        raise typer.Abort()
+    with render.bucket_progress() as bars:
+        result = teardown.run(plan, on_progress=bars.update, on_event=render.stack_event)
+    render.message(
+        f"Deployment {plan.deployment.name} in {plan.deployment.region} is gone "
+        f"({len(result.deleted_stacks)} stacks deleted).",
+        "bold green",
+    )
+    if result.kept:
+        render.message(f"Kept: {', '.join(result.kept)}.")

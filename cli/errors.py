@@ -1,0 +1,84 @@
+"""Turning failures into a one-line cause and a hint (exit 1); tracebacks only with --debug."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from cli.context import Globals
+
+EXIT_FAILURE = 1
+_DEBUG_HINT = "run again with --debug for the traceback"
+# Exceptions the command-line framework turns into exit codes itself (usage errors exit 2).
+_FRAMEWORK: tuple[type[BaseException], ...] = (
+    typer.Exit,
+    typer.Abort,
+    *[c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"],
+)
+
+
+def explain(exc: BaseException) -> tuple[str, str | None]:
+    """(cause, hint) for a failure the operator can act on; ours, botocore's, or unexpected."""
+    from objbackup.errors import ObjbackupError
+
+    if isinstance(exc, ObjbackupError):
+        return str(exc), getattr(exc, "hint", None)
+    explained = _explain_botocore(exc)
+    if explained is not None:
+        return explained
+    return f"unexpected {type(exc).__name__}: {exc}", _DEBUG_HINT
+
+
+def _explain_botocore(exc: BaseException) -> tuple[str, str | None] | None:
+    module = type(exc).__module__ or ""
+    if not module.startswith("botocore"):
+        return None
+    from botocore import exceptions as b
+
+    if isinstance(exc, b.ClientError):
+        error: dict[str, Any] = exc.response.get("Error", {})
+        code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = error.get("Message") or str(exc)
+        operation = getattr(exc, "operation_name", "")
+        hint = None
+        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"):
+            hint = "refresh your AWS credentials (e.g. `aws sso login`)"
+        elif code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            hint = "your AWS identity lacks a permission; see the message for which one"
+        return f"AWS error {code} in {operation}: {message}", hint
+    if isinstance(exc, b.NoCredentialsError | b.PartialCredentialsError):
+        return (
+            "no usable AWS credentials found",
+            "run `aws configure`, pass --profile, or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY",
+        )
+    if isinstance(exc, b.NoRegionError):
+        return "no AWS region configured", "pass --region or set AWS_REGION (e.g. us-east-1)"
+    if isinstance(exc, b.ProfileNotFound):
+        return str(exc), "pass an existing --profile or unset AWS_PROFILE"
+    if isinstance(exc, b.EndpointConnectionError | b.ConnectTimeoutError):
+        return str(exc), "check your network, or --endpoint-url / AWS_ENDPOINT_URL"
+    if isinstance(exc, b.ReadTimeoutError):
+        return str(exc), "AWS did not answer in time; run the command again"
+    return f"{type(exc).__name__}: {exc}", _DEBUG_HINT
+
+
+class ObjbackupGroup(TyperGroup):
+    """The app's group: maps any failure of a command to a message and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _FRAMEWORK:
+            raise
+        except Exception as exc:
+            options = ctx.find_object(Globals)
+            if options is not None and options.debug:
+                raise
+            from cli import render
+
+            cause, hint = explain(exc)
+            render.error(cause, hint)
+            raise typer.Exit(EXIT_FAILURE) from None

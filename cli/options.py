@@ -1,0 +1,40 @@
+"""Option callbacks that reject bad input while parsing (a usage error, exit 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from objbackup.deploy import validate
+
+T = TypeVar("T")
+
+
+def _checked(check: Callable[[T], T]) -> Callable[[T | None], T | None]:
+    def callback(value: T | None) -> T | None:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return callback
+
+
+name = _checked(validate.check_name)
+schedule = _checked(validate.check_schedule)
+bucket = _checked(validate.check_bucket_name)
+grace = _checked(lambda value: validate.check_seconds(value, "--grace"))
+older_than = _checked(lambda value: validate.check_seconds(value, "--older-than"))
+
+
+def endpoint_url(value: str | None) -> str | None:
+    """An http(s) URL, or nothing (an empty AWS_ENDPOINT_URL means AWS itself)."""
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{value!r} is not an http:// or https:// URL")
+    return value

@@ -1,0 +1,313 @@
+"""Rendering: rich tables and progress on stderr, data (tables, JSON) on stdout.
+
+rich is imported on first use only, so that `objbackup --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.invoke import CleanerReport
+    from objbackup.deploy.plan import DeployPlan
+    from objbackup.deploy.stackops import StackEvent
+    from objbackup.deploy.teardown import TeardownPlan
+
+_STATUS_STYLES = (
+    ("FAILED", "bold red"),
+    ("ROLLBACK", "red"),
+    ("IN_PROGRESS", "yellow"),
+    ("COMPLETE", "green"),
+)
+
+
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def stdout() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _text(value: Any, style: str = "") -> Text:
+    from rich.text import Text
+
+    return Text("-" if value is None else str(value), style=style)
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _show(console: Console, title: str | None, table: Table) -> None:
+    """A title line (never wrapped, unlike a rich table title), then the table."""
+    if title:
+        console.print(_text(title, "bold"), soft_wrap=True)
+    console.print(table)
+
+
+def _status_style(status: str | None) -> str:
+    if status is None:
+        return "dim"
+    return next((style for marker, style in _STATUS_STYLES if marker in status), "")
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def error(cause: str, hint: str | None) -> None:
+    console = stderr()
+    console.print(_text(f"Error: {cause}", "bold red"), soft_wrap=True)
+    if hint:
+        console.print(_text(f"Hint: {hint}", "yellow"), soft_wrap=True)
+
+
+def message(text: str, style: str = "") -> None:
+    stderr().print(_text(text, style), soft_wrap=True)
+
+
+def confirm(prompt: str) -> bool:
+    """Ask on stderr; an answer other than yes (or no input at all) declines."""
+    return bool(typer.confirm(prompt, default=False, err=True))
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def working(text: str) -> Iterator[None]:
+    """A spinner on stderr while something slow runs (nothing at all when not a terminal)."""
+    with stderr().status(_text(text)):
+        yield
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def copies(document: Mapping[str, Any]) -> None:
+    """`list OBJECT`: the object's copies, newest first."""
+    rows = document["copies"]
+    if not rows:
+        message(f"No copies of {document['object']}.")
+        return
+    table = _table("copy timestamp", "status", "size", "copy")
+    for copy in rows:
+        active = copy["status"] == "active"
+        table.add_row(
+            _text(copy["copy_timestamp"]),
+            _text(
+                "active" if active else f"disowned {copy['disowned_at']}",
+                "green" if active else "yellow",
+            ),
+            _text(copy.get("size")),
+            _text(copy["copy_name"]),
+        )
+    _show(stdout(), f"Copies of {document['object']}", table)
+
+
+def disowned(document: Mapping[str, Any]) -> None:
+    """`list --disowned`: disowned copies, oldest first."""
+    rows = document["disowned"]
+    if not rows:
+        message("No disowned copies.")
+        return
+    table = _table("disowned at", "object", "size", "copy")
+    for copy in rows:
+        table.add_row(
+            _text(copy["disowned_at"]),
+            _text(copy["source_object"]),
+            _text(copy.get("size")),
+            _text(copy["copy_name"]),
+        )
+    _show(stdout(), "Disowned copies", table)
+
+
+# --- clean ------------------------------------------------------------------------------------
+
+
+def clean_report(report: CleanerReport) -> None:
+    if report.copies:
+        table = _table("copy")
+        for name in report.copies:
+            table.add_row(_text(name))
+        _show(stdout(), "Would delete" if report.dry_run else "Deleted", table)
+    count = len(report.copies) if report.dry_run else report.deleted
+    summary = f"{'Would delete' if report.dry_run else 'Deleted'} {count} cop"
+    summary += "y" if count == 1 else "ies"
+    if report.cutoff:
+        summary += f" disowned before {report.cutoff}"
+    if report.failed:
+        summary += f"; {report.failed} failed"
+    message(summary + ".", "bold")
+    lines([f"  {line}" for line in report.errors], "red")
+
+
+# --- status -----------------------------------------------------------------------------------
+
+_RESOURCES = (
+    ("source bucket", "source_bucket"),
+    ("backup bucket", "backup_bucket"),
+    ("artifacts bucket", "artifacts_bucket"),
+    ("table", "table"),
+    ("queue", "queue_url"),
+    ("dead-letter queue", "dlq_url"),
+    ("dead-letter alarm", "alarm_name"),
+    ("replicator function", "replicator_function"),
+    ("cleaner function", "cleaner_function"),
+    ("bundle", "bundle_key"),
+)
+
+
+def status(document: Mapping[str, Any]) -> None:
+    console = stdout()
+    stacks = _table("stack", "status")
+    for role, state in document["stacks"].items():
+        name = document.get("stack_names", {}).get(role, role)
+        stacks.add_row(_text(name), _text(state or "not deployed", _status_style(state)))
+    _show(console, f"objbackup deployment {document['name']} in {document['region']}", stacks)
+    resources = _table("resource", "name")
+    for label, key in _RESOURCES:
+        value = document.get(key)
+        if key == "source_bucket" and value:
+            value += " (created)" if document.get("source_bucket_created") else " (adopted)"
+        resources.add_row(_text(label), _text(value))
+    _show(console, "Resources", resources)
+    settings = _table("setting", "value")
+    dlq = document.get("dlq_depth")
+    for label, value, style in (
+        ("retain", document.get("retain"), ""),
+        ("grace (s)", document.get("grace_seconds"), ""),
+        ("schedule", document.get("schedule"), ""),
+        ("queue depth", document.get("queue_depth"), ""),
+        ("messages in flight", document.get("queue_in_flight"), ""),
+        ("dead-letter depth", dlq, "bold red" if dlq else ""),
+    ):
+        settings.add_row(_text(label), _text(value, style))
+    _show(console, "Settings and backlog", settings)
+
+
+# --- deploy -----------------------------------------------------------------------------------
+
+
+def deploy_plan(plan: DeployPlan) -> None:
+    table = _table("stack", "action", "why")
+    for stack in plan.stacks:
+        style = {"create": "green", "update": "yellow"}.get(stack.action, "dim")
+        table.add_row(
+            _text(stack.stack_name),
+            _text(stack.action, style),
+            _text("; ".join(stack.reasons) or "-"),
+        )
+    bundle = "upload" if plan.upload_bundle else "already uploaded"
+    table.add_row(_text("bundle"), _text(bundle), _text(plan.bundle_key))
+    console = stderr()
+    _show(console, f"Deploy {plan.name} to {plan.region}", table)
+    settings = plan.settings
+    source = settings.source_bucket or "a new bucket"
+    message(
+        f"source: {source}; retain {settings.retain}; grace {settings.grace_seconds:g} s; "
+        f"cleaner schedule {settings.schedule}"
+    )
+
+
+def stack_event(event: StackEvent) -> None:
+    from rich.text import Text
+
+    when = f"{event.timestamp:%H:%M:%S}" if event.timestamp else "--:--:--"
+    line = Text(f"{when}  {event.stack:<28} ")
+    line.append(f"{event.status:<22}", style=_status_style(event.status))
+    line.append(f" {event.logical_id}")
+    if event.reason:
+        line.append(f"  {event.reason}", style="red" if event.failed else "dim")
+    stderr().print(line, soft_wrap=True)
+
+
+def outputs(deployment: Deployment) -> None:
+    table = _table("stack", "output", "value")
+    for stack in deployment.stacks.values():
+        for key, value in sorted(stack.outputs.items()):
+            table.add_row(_text(stack.name), _text(key), _text(value))
+    _show(stdout(), f"Outputs of {deployment.name} in {deployment.region}", table)
+
+
+# --- teardown ---------------------------------------------------------------------------------
+
+
+def teardown_plan(plan: TeardownPlan) -> None:
+    deployment = plan.deployment
+    table = _table("what", "name", "fate")
+    for bucket in plan.buckets:
+        fate = (
+            f"kept ({bucket.reason})"
+            if bucket.keep
+            else f"emptied ({bucket.versions} object versions) and deleted"
+        )
+        table.add_row(
+            _text(f"{bucket.role} bucket"), _text(bucket.name), _text(fate, _fate(bucket.keep))
+        )
+    if plan.table:
+        keep = plan.keep_backups
+        fate = "kept (--keep-backups)" if keep else "deleted with every record"
+        table.add_row(_text("table"), _text(plan.table), _text(fate, _fate(keep)))
+    for stack in plan.stacks:
+        table.add_row(_text("stack"), _text(stack.name), _text("deleted", "red"))
+    _show(stderr(), f"Teardown of {deployment.name} in {deployment.region}", table)
+
+
+def _fate(keep: bool) -> str:
+    return "green" if keep else "red"
+
+
+class BucketProgress:
+    """One progress bar per bucket being emptied."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(
+            TextColumn("emptying {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr(),
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def update(self, bucket: str, done: int, total: int) -> None:
+        if bucket not in self.tasks:
+            self.tasks[bucket] = self.progress.add_task(bucket, total=total)
+        self.progress.update(self.tasks[bucket], completed=done, total=max(total, done))
+
+
+@contextmanager
+def bucket_progress() -> Iterator[BucketProgress]:
+    bars = BucketProgress()
+    with bars.progress:
+        yield bars
+
+
+def lines(items: Sequence[str], style: str = "") -> None:
+    console = stderr()
+    for item in items:
+        console.print(_text(item, style), soft_wrap=True)

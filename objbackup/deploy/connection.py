@@ -1,0 +1,95 @@
+"""Where a deployment lives (account, region, endpoint) and the clients that reach it.
+
+Everything that talks to AWS for the CLI takes a Connection; tests build one over a moto session
+or hand it ready-made clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ProfileNotFound
+
+from objbackup.deploy.errors import AwsSetupError
+from objbackup.deploy.stacks import DEFAULT_NAME, StackNames
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60
+)
+# A synchronous invoke waits for the function, whose timeout is at most 900 s.
+_LAMBDA_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=910
+)
+
+
+class Connection:
+    """One deployment's name and the AWS session, region and endpoint it is reached through."""
+
+    def __init__(
+        self,
+        name: str = DEFAULT_NAME,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        session: boto3.Session | None = None,
+        clients: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.names = StackNames(name)
+        self._region = region
+        self._profile = profile
+        self.endpoint_url = endpoint_url or None
+        self._session = session
+        self._clients: dict[str, Any] = dict(clients or {})
+        self._checked = False
+
+    @property
+    def name(self) -> str:
+        return self.names.name
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            try:
+                self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+            except ProfileNotFound:
+                raise AwsSetupError(
+                    f"AWS profile {self._profile!r} not found",
+                    "pass an existing --profile (see `aws configure list-profiles`) or unset "
+                    "AWS_PROFILE",
+                ) from None
+        return self._session
+
+    @property
+    def region(self) -> str:
+        region = self._region or self.session.region_name
+        if not region:
+            raise AwsSetupError(
+                "no AWS region configured", "pass --region or set AWS_REGION (e.g. us-east-1)"
+            )
+        return str(region)
+
+    def client(self, service: str) -> Any:
+        """A client for `service` (built once), after checking that credentials exist."""
+        if service not in self._clients:
+            region = self.region
+            self._check_credentials()
+            config = _LAMBDA_CONFIG if service == "lambda" else _CONFIG
+            kwargs: dict[str, Any] = {"region_name": region, "config": config}
+            if self.endpoint_url:
+                kwargs["endpoint_url"] = self.endpoint_url
+            self._clients[service] = self.session.client(service, **kwargs)
+        return self._clients[service]
+
+    def _check_credentials(self) -> None:
+        if self._checked:
+            return
+        if self.session.get_credentials() is None:
+            raise AwsSetupError(
+                "no AWS credentials found",
+                "run `aws configure`, pass --profile, or set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY",
+            )
+        self._checked = True

@@ -1,0 +1,211 @@
+"""Deploy: upload the bundle under its content hash, then create or update the storage stack,
+then the replicator and cleaner stacks with parameters from the storage stack's outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from objbackup.aws import error_code, is_not_found
+from objbackup.bundle import Bundle, build_bundle
+from objbackup.deploy import stacks as k
+from objbackup.deploy.connection import Connection
+from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
+from objbackup.deploy.errors import IncompleteDeployment, SourceBucketProblem
+from objbackup.deploy.plan import (
+    RECREATE_STATES,
+    DeployOptions,
+    DeployPlan,
+    StackPlan,
+    plan_deployment,
+    plan_stack,
+    resolve_settings,
+    stack_parameters,
+)
+from objbackup.deploy.stackops import EventCallback, Outcome, StackEvent, StackOperations
+from objbackup.deploy.stacks import ROLES, Role, template_body
+
+_ENABLE_EVENTBRIDGE = (
+    "turn on 'Send notifications to Amazon EventBridge' for it (S3 console, bucket "
+    'Properties), or add {"EventBridgeConfiguration": {}} to its notification configuration'
+)
+
+
+def _ignore(event: StackEvent) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What a deploy did to each stack and to the bundle, and the deployment it left."""
+
+    plan: DeployPlan
+    outcomes: Mapping[Role, Outcome]
+    bundle_uploaded: bool
+    deployment: Deployment
+
+    @property
+    def changed(self) -> bool:
+        return self.bundle_uploaded or any(o != "unchanged" for o in self.outcomes.values())
+
+
+class Deployer:
+    """Plans and applies a deployment through change sets."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        bundle: Bundle | None = None,
+        operations: StackOperations | None = None,
+        templates: Mapping[Role, str] | None = None,
+    ) -> None:
+        self.connection = connection
+        self._bundle = bundle
+        self._operations = operations
+        self.templates = dict(templates) if templates else {r: template_body(r) for r in ROLES}
+
+    @property
+    def bundle(self) -> Bundle:
+        if self._bundle is None:
+            self._bundle = build_bundle()
+        return self._bundle
+
+    @property
+    def operations(self) -> StackOperations:
+        if self._operations is None:
+            self._operations = StackOperations(self.connection.client("cloudformation"))
+        return self._operations
+
+    def plan(self, options: DeployOptions) -> DeployPlan:
+        """Read the deployed stacks and decide what a deploy with `options` would change."""
+        cfn = self.connection.client("cloudformation")
+        current = read_stacks(cfn, self.connection.names)
+        settings = resolve_settings(options, current)
+        warnings = self._check_source(settings.source_bucket) if settings.source_bucket else []
+        storage = current.get("storage")
+        artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
+        present = artifacts is not None and self._bundle_present(artifacts, self.bundle.key)
+        return plan_deployment(
+            self.connection.names,
+            self.connection.region,
+            settings,
+            current,
+            self._deployed_templates(current),
+            self.templates,
+            self.bundle.key,
+            present,
+            tuple(warnings),
+        )
+
+    def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:
+        """Apply `plan`: storage first, then the bundle, then the function stacks."""
+        cfn = self.connection.client("cloudformation")
+        current = read_stacks(cfn, self.connection.names)
+        outcomes: dict[Role, Outcome] = {}
+        outcomes["storage"] = self._apply(plan.stack("storage"), current.get("storage"), on_event)
+        storage = read_stacks(cfn, self.connection.names).get("storage")
+        outputs = storage.outputs if storage else {}
+        missing = [key for key in k.NEEDED_STORAGE_OUTPUTS if key not in outputs]
+        if missing:
+            raise IncompleteDeployment(
+                self.connection.name,
+                self.connection.region,
+                f"the storage stack has no output {', '.join(missing)}",
+            )
+        uploaded = self._upload_bundle(outputs[k.O_ARTIFACTS_BUCKET], plan.bundle_key)
+        for role in ROLES[1:]:
+            existing = current.get(role)
+            step = plan_stack(
+                role,
+                self.connection.names.of(role),
+                self.templates[role],
+                stack_parameters(role, plan.settings, outputs, plan.bundle_key),
+                existing,
+                self._deployed_templates({role: existing} if existing else {}).get(role),
+            )
+            outcomes[role] = self._apply(step, existing, on_event)
+        return DeployResult(plan, outcomes, uploaded, find_deployment(self.connection))
+
+    def _apply(
+        self, step: StackPlan, existing: StackInfo | None, on_event: EventCallback
+    ) -> Outcome:
+        if step.action == "none":
+            return "unchanged"
+        assert step.parameters is not None, "the function stacks are planned again in deploy()"
+        if step.recreate_from is not None and existing is not None:
+            self.operations.delete_stack(step.stack_name, existing.stack_id, on_event)
+        return self.operations.apply_change_set(
+            step.stack_name,
+            "CREATE" if step.action == "create" else "UPDATE",
+            step.template,
+            step.parameters,
+            on_event,
+        )
+
+    def _deployed_templates(self, current: Mapping[Role, StackInfo]) -> dict[Role, str]:
+        cfn = self.connection.client("cloudformation")
+        found: dict[Role, str] = {}
+        for role, info in current.items():
+            if info.status in RECREATE_STATES:
+                continue
+            body: Any = cfn.get_template(StackName=info.stack_id, TemplateStage="Original")[
+                "TemplateBody"
+            ]
+            # boto3 parses JSON bodies into dicts; ours are YAML, so a dict is a foreign template.
+            found[role] = body if isinstance(body, str) else ""
+        return found
+
+    def _bundle_present(self, bucket: str, key: str) -> bool:
+        try:
+            self.connection.client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
+
+    def _upload_bundle(self, bucket: str, key: str) -> bool:
+        """Upload the bundle unless an object already has its key (its name is its hash)."""
+        if self._bundle_present(bucket, key):
+            return False
+        bundle = self.bundle
+        if bundle.key != key:
+            raise ValueError(f"the plan wants bundle {key}, this deployer has {bundle.key}")
+        self.connection.client("s3").put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=bundle.data,
+            ContentType="application/zip",
+            Metadata={"sha256": bundle.sha256},
+        )
+        return True
+
+    def _check_source(self, bucket: str) -> list[str]:
+        """Fail if an adopted source bucket is unreachable; warn if it sends no events."""
+        s3 = self.connection.client("s3")
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise SourceBucketProblem(
+                    f"source bucket {bucket} does not exist",
+                    "create it first, or leave out --source-bucket to have one created",
+                ) from None
+            raise SourceBucketProblem(
+                f"cannot use source bucket {bucket}: {code}",
+                "check that the bucket is in this account and region and that you may read it",
+            ) from None
+        try:
+            config = s3.get_bucket_notification_configuration(Bucket=bucket)
+        except ClientError as exc:
+            return [f"could not read the notification configuration of {bucket}: {exc}"]
+        if "EventBridgeConfiguration" not in config:
+            return [
+                f"bucket {bucket} does not send events to EventBridge, so nothing is backed up "
+                f"until it does: {_ENABLE_EVENTBRIDGE}"
+            ]
+        return []

@@ -1,0 +1,253 @@
+"""The deploy plan, computed without calling AWS: which stacks to create, update or leave alone,
+and the parameters of each. "No changes" is a plan whose every action is "none"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN
+from objbackup.deploy import stacks as k
+from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.errors import (
+    InvalidSetting,
+    SourceBucketProblem,
+    StackBusy,
+    StackNeedsAttention,
+)
+from objbackup.deploy.stacks import ROLES, Role, StackNames
+from objbackup.deploy.validate import check_schedule, check_seconds
+
+Action = Literal["create", "update", "none"]
+
+DEFAULT_SCHEDULE = "rate(1 minute)"
+# A stack in one of these states holds no resources worth keeping: delete it, then create it.
+RECREATE_STATES = frozenset(
+    {"REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"}
+)
+_ATTENTION = {
+    "DELETE_FAILED": "run `objbackup teardown` to finish deleting it",
+    "UPDATE_ROLLBACK_FAILED": "continue the rollback in the CloudFormation console, then retry",
+}
+
+
+def format_number(value: float) -> str:
+    """A CloudFormation Number parameter's text: 10 -> "10", 0.5 -> "0.5" (no exponent)."""
+    text = format(Decimal(repr(float(value))).normalize(), "f")
+    return text
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What the operator asked for; None keeps the deployed value (or the default at first)."""
+
+    source_bucket: str | None = None
+    retain: int | None = None
+    grace_seconds: float | None = None
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The settings a deploy converges to. `source_bucket` "" means: create a new one."""
+
+    source_bucket: str
+    retain: int
+    grace_seconds: float
+    schedule: str
+
+    def __post_init__(self) -> None:
+        if self.retain < 1:
+            raise InvalidSetting(f"retain must be at least 1, got {self.retain}")
+        try:
+            check_seconds(self.grace_seconds, "grace")
+            check_schedule(self.schedule)
+        except ValueError as exc:
+            raise InvalidSetting(str(exc)) from None
+
+
+def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) -> DeploySettings:
+    """Fill what the operator left out from the deployed stacks, else from the defaults.
+
+    Refuses a source bucket that is one of the deployment's own buckets, and a change of the
+    source bucket of an existing deployment (the copies of the old one would be orphaned).
+    """
+    storage = current.get("storage")
+    deployed_param = storage.parameters.get(k.P_SOURCE_BUCKET, "") if storage else ""
+    deployed_bucket = storage.outputs.get(k.O_SOURCE_BUCKET) if storage else None
+    source = deployed_param if options.source_bucket is None else options.source_bucket
+    if storage is not None and options.source_bucket is not None:
+        own = {
+            storage.outputs.get(k.O_BACKUP_BUCKET): "backup",
+            storage.outputs.get(k.O_ARTIFACTS_BUCKET): "artifacts",
+        }
+        if source in own:
+            raise SourceBucketProblem(
+                f"source bucket {source} is this deployment's {own[source]} bucket",
+                "pass the bucket whose objects should be backed up",
+            )
+        if source == deployed_bucket:
+            source = deployed_param  # the same bucket, created or adopted as before
+        elif storage.stable and source != deployed_param:
+            raise SourceBucketProblem(
+                f"deployment {storage.name.removesuffix('-storage')} backs up bucket "
+                f"{deployed_bucket}; it cannot switch to {source}",
+                "run `objbackup teardown` first, or deploy under another --name",
+            )
+
+    def deployed(role: Role, key: str) -> str | None:
+        stack = current.get(role)
+        return stack.parameters.get(key) if stack else None
+
+    retain = options.retain
+    if retain is None:
+        raw = deployed("replicator", k.P_RETAIN) or deployed("cleaner", k.P_RETAIN)
+        retain = int(raw) if raw else DEFAULT_RETAIN
+    grace = options.grace_seconds
+    if grace is None:
+        raw = deployed("cleaner", k.P_GRACE) or deployed("replicator", k.P_GRACE)
+        grace = float(raw) if raw else DEFAULT_GRACE_SECONDS
+    schedule = options.schedule or deployed("cleaner", k.P_SCHEDULE) or DEFAULT_SCHEDULE
+    return DeploySettings(source, retain, grace, schedule)
+
+
+def stack_parameters(
+    role: Role, settings: DeploySettings, storage_outputs: Mapping[str, str], bundle_key: str
+) -> dict[str, str]:
+    """The parameters of one stack; the function stacks take theirs from the storage outputs."""
+    if role == "storage":
+        return {k.P_SOURCE_BUCKET: settings.source_bucket}
+    parameters = {
+        k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
+        k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
+        k.P_ARTIFACTS_BUCKET: storage_outputs[k.O_ARTIFACTS_BUCKET],
+        k.P_BUNDLE_KEY: bundle_key,
+        k.P_TABLE: storage_outputs[k.O_TABLE],
+        k.P_RETAIN: str(settings.retain),
+        k.P_GRACE: format_number(settings.grace_seconds),
+    }
+    if role == "cleaner":
+        parameters[k.P_SCHEDULE] = settings.schedule
+    return parameters
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """What happens to one stack. `parameters` is None while the storage outputs are unknown."""
+
+    role: Role
+    stack_name: str
+    action: Action
+    template: str
+    parameters: Mapping[str, str] | None
+    reasons: tuple[str, ...] = ()
+    # The state of a leftover stack that must be deleted before it is created again.
+    recreate_from: str | None = None
+
+
+def plan_stack(
+    role: Role,
+    stack_name: str,
+    template: str,
+    parameters: Mapping[str, str] | None,
+    current: StackInfo | None,
+    current_template: str | None,
+) -> StackPlan:
+    """Compare the wanted template and parameters with the deployed ones."""
+    if current is None:
+        return StackPlan(role, stack_name, "create", template, parameters, ("new stack",))
+    if current.status in RECREATE_STATES:
+        return StackPlan(
+            role,
+            stack_name,
+            "create",
+            template,
+            parameters,
+            (f"replaces a {current.status} stack",),
+            recreate_from=current.status,
+        )
+    if current.busy:
+        raise StackBusy(stack_name, current.status)
+    if current.status in _ATTENTION or not current.stable:
+        hint = _ATTENTION.get(current.status, "inspect it in the CloudFormation console")
+        raise StackNeedsAttention(stack_name, current.status, hint)
+    reasons: list[str] = []
+    if current_template is None or current_template.strip() != template.strip():
+        reasons.append("template changed")
+    if parameters is None:
+        reasons.append("parameters follow the storage stack")
+    else:
+        for key, value in parameters.items():
+            old = current.parameters.get(key)
+            if old != value:
+                reasons.append(f"{key}: {old if old not in (None, '') else '(none)'} -> {value}")
+    action: Action = "update" if reasons else "none"
+    return StackPlan(role, stack_name, action, template, parameters, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """The whole deploy: settings, bundle and the three stacks in creation order."""
+
+    name: str
+    region: str
+    settings: DeploySettings
+    bundle_key: str
+    upload_bundle: bool
+    stacks: tuple[StackPlan, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self) -> bool:
+        return self.upload_bundle or any(s.action != "none" for s in self.stacks)
+
+    def stack(self, role: Role) -> StackPlan:
+        return next(s for s in self.stacks if s.role == role)
+
+
+def plan_deployment(
+    names: StackNames,
+    region: str,
+    settings: DeploySettings,
+    current: Mapping[Role, StackInfo],
+    deployed_templates: Mapping[Role, str],
+    templates: Mapping[Role, str],
+    bundle_key: str,
+    bundle_present: bool,
+    warnings: tuple[str, ...] = (),
+) -> DeployPlan:
+    """Plan every stack. The function stacks' parameters come from the storage stack's current
+    outputs; when it has none yet they are left to the deploy (None)."""
+    storage = current.get("storage")
+    outputs: Mapping[str, str] | None = None
+    if storage is not None and storage.stable and storage.status not in RECREATE_STATES:
+        outputs = storage.outputs
+    plans: list[StackPlan] = []
+    for role in ROLES:
+        if role == "storage":
+            parameters: Mapping[str, str] | None = stack_parameters(role, settings, {}, bundle_key)
+        elif outputs is not None and all(key in outputs for key in k.NEEDED_STORAGE_OUTPUTS):
+            parameters = stack_parameters(role, settings, outputs, bundle_key)
+        else:
+            parameters = None
+        plans.append(
+            plan_stack(
+                role,
+                names.of(role),
+                templates[role],
+                parameters,
+                current.get(role),
+                deployed_templates.get(role),
+            )
+        )
+    return DeployPlan(
+        name=names.name,
+        region=region,
+        settings=settings,
+        bundle_key=bundle_key,
+        upload_bundle=not bundle_present,
+        stacks=tuple(plans),
+        warnings=warnings,
+    )

@@ -1,0 +1,70 @@
+"""`status`: the stacks' states, resource names, settings and queue depths, in the contract's
+JSON shape. Missing pieces (a stack not there, an output moto does not produce) are null."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from objbackup.deploy.connection import Connection
+from objbackup.deploy.describe import Deployment, find_deployment
+from objbackup.deploy.stacks import ROLES
+
+
+def queue_depths(sqs: Any, url: str | None) -> tuple[int | None, int | None]:
+    """(messages waiting, messages in flight) of a queue; (None, None) if it is not there."""
+    if url is None:
+        return None, None
+    try:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+    except ClientError:
+        return None, None
+    return (
+        int(attributes.get("ApproximateNumberOfMessages", 0)),
+        int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    )
+
+
+def deployment_status(
+    connection: Connection, deployment: Deployment | None = None
+) -> dict[str, Any]:
+    """The `status --json` document of the deployment `connection` names."""
+    deployment = deployment or find_deployment(connection)
+    sqs = connection.client("sqs")
+    queue_depth, queue_in_flight = queue_depths(sqs, deployment.queue_url)
+    dlq_depth, dlq_in_flight = queue_depths(sqs, deployment.dlq_url)
+    return {
+        "name": deployment.name,
+        "region": deployment.region,
+        "stacks": {
+            role: (deployment.stacks[role].status if role in deployment.stacks else None)
+            for role in ROLES
+        },
+        "stack_names": connection.names.all(),
+        "source_bucket": deployment.source_bucket,
+        "source_bucket_created": deployment.source_bucket_created,
+        "backup_bucket": deployment.backup_bucket,
+        "artifacts_bucket": deployment.artifacts_bucket,
+        "table": deployment.table,
+        "disowned_index": deployment.disowned_index,
+        "queue_url": deployment.queue_url,
+        "dlq_url": deployment.dlq_url,
+        "queue_depth": queue_depth,
+        "queue_in_flight": queue_in_flight,
+        "dlq_depth": dlq_depth,
+        "dlq_in_flight": dlq_in_flight,
+        "alarm_name": deployment.alarm_name,
+        "replicator_function": deployment.replicator_function,
+        "cleaner_function": deployment.cleaner_function,
+        "bundle_key": deployment.bundle_key,
+        "retain": deployment.retain,
+        "grace_seconds": deployment.grace_seconds,
+        "schedule": deployment.schedule,
+    }

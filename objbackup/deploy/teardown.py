@@ -1,0 +1,309 @@
+"""Teardown: say what will be destroyed, empty the buckets (every version and delete marker),
+then delete the stacks, newest first. An adopted source bucket is never touched.
+
+With keep_backups, the storage stack is first updated to retain the backup bucket (and its
+policy) and the table, and the update is verified before anything is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from objbackup.aws import error_code
+from objbackup.deploy import stacks as k
+from objbackup.deploy.connection import Connection
+from objbackup.deploy.describe import Deployment, StackInfo, find_deployment
+from objbackup.deploy.errors import EmptyBucketFailed, TeardownRefused
+from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
+from objbackup.deploy.stackops import EventCallback, StackEvent, StackOperations
+from objbackup.deploy.stacks import ROLES
+
+DELETE_OBJECTS_LIMIT = 1000
+ProgressCallback = Callable[[str, int, int], None]  # bucket, versions deleted so far, total
+_BUCKETS = {
+    k.SOURCE_BUCKET_ID: "source",
+    k.BACKUP_BUCKET_ID: "backup",
+    k.ARTIFACTS_BUCKET_ID: "artifacts",
+}
+
+
+def _ignore_event(event: StackEvent) -> None:
+    pass
+
+
+def _ignore_progress(bucket: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """One bucket of the deployment: its object versions, and whether teardown keeps it."""
+
+    role: str
+    name: str
+    versions: int
+    keep: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TeardownPlan:
+    """Everything teardown would destroy or keep, for the confirmation."""
+
+    deployment: Deployment
+    keep_backups: bool
+    buckets: tuple[BucketPlan, ...]
+    table: str | None
+    stacks: tuple[StackInfo, ...]  # in deletion order
+    # Resources the deployed storage template already retains on deletion (logical ids).
+    retained_by_template: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def versions_to_delete(self) -> int:
+        return sum(b.versions for b in self.buckets if not b.keep)
+
+
+@dataclass(frozen=True)
+class TeardownResult:
+    deleted_stacks: tuple[str, ...]
+    emptied: dict[str, int]
+    kept: tuple[str, ...]
+
+
+class Teardown:
+    """Plans and runs the removal of one deployment."""
+
+    def __init__(self, connection: Connection, operations: StackOperations | None = None) -> None:
+        self.connection = connection
+        self._operations = operations
+
+    @property
+    def operations(self) -> StackOperations:
+        if self._operations is None:
+            self._operations = StackOperations(self.connection.client("cloudformation"))
+        return self._operations
+
+    @property
+    def s3(self) -> Any:
+        return self.connection.client("s3")
+
+    def plan(self, keep_backups: bool = False) -> TeardownPlan:
+        """Find the deployment and count what each of its buckets holds."""
+        deployment = find_deployment(self.connection)
+        resources = self._storage_resources(deployment)
+        template = self._storage_template(deployment)
+        retained = frozenset(
+            logical_id
+            for logical_id in k.KEPT_BY_KEEP_BACKUPS
+            if template and logical_id in resources and _retains(template, logical_id)
+        )
+        buckets: list[BucketPlan] = []
+        for logical_id, role in _BUCKETS.items():
+            name = resources.get(logical_id)
+            if name is None or not self._bucket_exists(name):
+                continue
+            keep = keep_backups and logical_id == k.BACKUP_BUCKET_ID
+            buckets.append(
+                BucketPlan(
+                    role,
+                    name,
+                    self.count_versions(name),
+                    keep,
+                    "--keep-backups" if keep else None,
+                )
+            )
+        source = deployment.source_bucket
+        if source and not deployment.source_bucket_created:
+            buckets.insert(
+                0, BucketPlan("source", source, 0, True, "adopted: objbackup never deletes it")
+            )
+        order = [deployment.stacks[role] for role in reversed(ROLES) if role in deployment.stacks]
+        return TeardownPlan(
+            deployment=deployment,
+            keep_backups=keep_backups,
+            buckets=tuple(buckets),
+            table=resources.get(k.TABLE_ID),
+            stacks=tuple(order),
+            retained_by_template=retained,
+        )
+
+    def run(
+        self,
+        plan: TeardownPlan,
+        on_progress: ProgressCallback = _ignore_progress,
+        on_event: EventCallback = _ignore_event,
+    ) -> TeardownResult:
+        """Delete the function stacks, empty the buckets, delete the storage stack."""
+        storage = next((s for s in plan.stacks if s.role == "storage"), None)
+        if plan.keep_backups and storage is not None:
+            self._retain_backups(storage, plan, on_event)
+        deleted: list[str] = []
+        for stack in plan.stacks:
+            if stack.role != "storage":
+                self.operations.delete_stack(stack.name, stack.stack_id, on_event)
+                deleted.append(stack.name)
+        emptied: dict[str, int] = {}
+        for bucket in plan.buckets:
+            if not bucket.keep:
+                emptied[bucket.name] = self.empty_bucket(bucket.name, bucket.versions, on_progress)
+        if storage is not None:
+            self.operations.delete_stack(storage.name, storage.stack_id, on_event)
+            deleted.append(storage.name)
+        kept = [b.name for b in plan.buckets if b.keep]
+        if plan.keep_backups:
+            kept += [plan.table] if plan.table else []
+            self._verify_kept(plan)
+        else:
+            self._delete_retained(plan)
+        return TeardownResult(tuple(deleted), emptied, tuple(kept))
+
+    def count_versions(self, bucket: str) -> int:
+        """Object versions plus delete markers in `bucket`."""
+        total = 0
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            total += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+        return total
+
+    def empty_bucket(
+        self, bucket: str, expected: int = 0, on_progress: ProgressCallback = _ignore_progress
+    ) -> int:
+        """Delete every version and delete marker, 1000 per call; abort unfinished uploads."""
+        s3 = self.s3
+        done, failures = 0, []
+        on_progress(bucket, 0, expected)
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            for start in range(0, len(entries), DELETE_OBJECTS_LIMIT):
+                chunk = entries[start : start + DELETE_OBJECTS_LIMIT]
+                response = s3.delete_objects(
+                    Bucket=bucket,
+                    Delete={
+                        "Objects": [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in chunk],
+                        "Quiet": True,
+                    },
+                )
+                errors = response.get("Errors", [])
+                failures += [f"{e.get('Key')}: {e.get('Code')}" for e in errors]
+                done += len(chunk) - len(errors)
+                on_progress(bucket, done, max(expected, done))
+        uploads = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
+        for page in uploads:
+            for upload in page.get("Uploads", []):
+                s3.abort_multipart_upload(
+                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+        if failures:
+            raise EmptyBucketFailed(
+                f"{len(failures)} versions in bucket {bucket} could not be deleted "
+                f"(first: {failures[0]})",
+                "check the bucket's policy and object locks, then run teardown again",
+            )
+        return done
+
+    def _retain_backups(
+        self, storage: StackInfo, plan: TeardownPlan, on_event: EventCallback
+    ) -> None:
+        """Make the storage stack retain the backups, or refuse before deleting anything."""
+        wanted = [i for i in k.KEPT_BY_KEEP_BACKUPS if i not in plan.retained_by_template]
+        if not wanted:
+            return
+        template = self._storage_template(plan.deployment)
+        if not storage.stable or template is None:
+            raise TeardownRefused(
+                f"cannot keep the backups: stack {storage.name} is {storage.status}",
+                "fix the stack first, or run teardown without --keep-backups",
+            )
+        try:
+            retaining = with_policy(template, wanted)
+        except TemplateEditError as exc:
+            raise TeardownRefused(
+                f"cannot keep the backups: {exc}", "run teardown without --keep-backups"
+            ) from None
+        self.operations.apply_change_set(
+            storage.name,
+            "UPDATE",
+            retaining,
+            {},
+            on_event,
+            use_previous=list(storage.parameters),
+        )
+        deployed = self._storage_template(plan.deployment) or ""
+        if not all(_retains(deployed, logical_id) for logical_id in wanted):
+            raise TeardownRefused(
+                "cannot keep the backups: CloudFormation did not record the Retain policy "
+                "on the storage stack; nothing was deleted",
+                "run teardown without --keep-backups, or keep the backups by hand",
+            )
+
+    def _verify_kept(self, plan: TeardownPlan) -> None:
+        missing = [b.name for b in plan.buckets if b.keep and not self._bucket_exists(b.name)]
+        if plan.table and not self._table_exists(plan.table):
+            missing.append(plan.table)
+        if missing:
+            raise TeardownRefused(
+                f"the stacks are gone but {', '.join(missing)} did not survive",
+                "restore the table from its point-in-time backups if needed",
+            )
+
+    def _delete_retained(self, plan: TeardownPlan) -> None:
+        """Delete what the template itself retains, since no --keep-backups was asked."""
+        for bucket in plan.buckets:
+            kept = bucket.role == "backup" and k.BACKUP_BUCKET_ID in plan.retained_by_template
+            if kept and self._bucket_exists(bucket.name):
+                self.s3.delete_bucket(Bucket=bucket.name)
+        if plan.table and k.TABLE_ID in plan.retained_by_template:
+            dynamodb = self.connection.client("dynamodb")
+            if self._table_exists(plan.table):
+                dynamodb.delete_table(TableName=plan.table)
+
+    def _storage_resources(self, deployment: Deployment) -> dict[str, str]:
+        """Logical id -> physical id of the storage stack's resources (what it really owns)."""
+        storage = deployment.stacks.get("storage")
+        if storage is None:
+            return {}
+        cfn = self.connection.client("cloudformation")
+        found: dict[str, str] = {}
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=storage.stack_id):
+            for resource in page.get("StackResourceSummaries", []):
+                physical = resource.get("PhysicalResourceId")
+                if physical and not str(resource.get("ResourceStatus", "")).startswith("DELETE_"):
+                    found[str(resource["LogicalResourceId"])] = str(physical)
+        return found
+
+    def _storage_template(self, deployment: Deployment) -> str | None:
+        storage = deployment.stacks.get("storage")
+        if storage is None or storage.status == "REVIEW_IN_PROGRESS":
+            return None
+        cfn = self.connection.client("cloudformation")
+        body = cfn.get_template(StackName=storage.stack_id, TemplateStage="Original")
+        text = body.get("TemplateBody")
+        return text if isinstance(text, str) else None
+
+    def _bucket_exists(self, bucket: str) -> bool:
+        try:
+            self.s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
+
+    def _table_exists(self, table: str) -> bool:
+        try:
+            self.connection.client("dynamodb").describe_table(TableName=table)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+
+def _retains(template: str, logical_id: str) -> bool:
+    try:
+        return deletion_policy(template, logical_id) in ("Retain", "RetainExceptOnCreate")
+    except TemplateEditError:
+        return False

@@ -1,0 +1,71 @@
+"""CLI fixtures: moto in process with the gaps closed, functions run in process, a CliRunner."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from cli.app import app
+from objbackup.sandbox import gaps
+from tests.cli import moto_gaps
+from tests.cli.inprocess import InProcessExecutor
+from tests.harness import REGION
+
+
+@dataclass
+class Cli:
+    """Runs `objbackup` commands in process and reaches the same moto account with boto3."""
+
+    runner: CliRunner
+    executor: InProcessExecutor
+
+    def __call__(self, *args: str, input: str | None = None) -> Any:
+        return self.runner.invoke(app, list(args), input=input)
+
+    def ok(self, *args: str, input: str | None = None) -> Any:
+        result = self(*args, input=input)
+        assert result.exit_code == 0, (
+            f"objbackup {' '.join(args)} exited {result.exit_code}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
+        )
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json").stdout)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+
+@pytest.fixture
+def in_process_lambda(monkeypatch: pytest.MonkeyPatch) -> InProcessExecutor:
+    """moto's Lambda Invoke runs the functions here; the original is restored afterwards."""
+    from moto.awslambda.models import LambdaFunction
+
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", LambdaFunction._invoke_lambda)
+    monkeypatch.setattr(gaps, "_async_invoke", gaps._async_invoke)
+    monkeypatch.setattr(gaps, "_applied", set(gaps._applied))
+    executor = InProcessExecutor()
+    gaps.install_lambda_executor(executor)
+    return executor
+
+
+@pytest.fixture
+def cli(
+    moto_aws: None, in_process_lambda: InProcessExecutor, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Cli]:
+    gaps.close_all()
+    moto_gaps.close_all()
+    monkeypatch.delenv("OBJBACKUP_NAME", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    with warnings.catch_warnings():
+        # moto warns about each resource type its CloudFormation only half models.
+        warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
+        yield Cli(CliRunner(), in_process_lambda)
