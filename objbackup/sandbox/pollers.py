@@ -109,6 +109,10 @@ class MappingPollers:
                     name = queue_arn.rsplit(":", 1)[-1]
                     queue_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
                 self._poll_once(esm, queue_url, queue_arn)
+            except self._sqs.exceptions.QueueDoesNotExist:
+                # Torn down: the watcher stops this poller once the mapping is gone too.
+                queue_url = None
+                stop.wait(0.5)
             except Exception:
                 if stop.is_set():
                     return

@@ -114,7 +114,8 @@ class Sandbox:
 def _quiet_moto() -> None:
     """Request lines and moto's notes on resources it only half models are noise to a user."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+    # moto logs "No Moto CloudFormation support for ..." on its root "moto" logger.
+    logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
 
 
