@@ -40,7 +40,7 @@ def with_policy(template: str, logical_ids: Iterable[str], policy: str = "Retain
     for logical_id in ids:
         begin, end = _block(template, logical_id)
         block = template[begin:end]
-        for attribute in _ATTRIBUTES:
+        for attribute in reversed(_ATTRIBUTES):  # inserted right after Type: in this order
             line = re.compile(rf"^    {attribute}:[ \t]*\w+[ \t]*$", re.MULTILINE)
             if line.search(block):
                 block = line.sub(f"    {attribute}: {policy}", block)

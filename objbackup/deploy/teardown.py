@@ -171,12 +171,21 @@ class Teardown:
     def empty_bucket(
         self, bucket: str, expected: int = 0, on_progress: ProgressCallback = _ignore_progress
     ) -> int:
-        """Delete every version and delete marker, 1000 per call; abort unfinished uploads."""
+        """Delete every version and delete marker, 1000 per call; abort unfinished uploads.
+
+        Each round lists from the start and deletes what it got, so deletions never disturb
+        pagination markers; a round that deletes nothing ends with an error.
+        """
         s3 = self.s3
-        done, failures = 0, []
+        done = 0
         on_progress(bucket, 0, expected)
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        while True:
+            page = s3.list_object_versions(Bucket=bucket, MaxKeys=DELETE_OBJECTS_LIMIT)
             entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if not entries:
+                break
+            failures: list[str] = []
+            deleted = 0
             for start in range(0, len(entries), DELETE_OBJECTS_LIMIT):
                 chunk = entries[start : start + DELETE_OBJECTS_LIMIT]
                 response = s3.delete_objects(
@@ -188,20 +197,20 @@ class Teardown:
                 )
                 errors = response.get("Errors", [])
                 failures += [f"{e.get('Key')}: {e.get('Code')}" for e in errors]
-                done += len(chunk) - len(errors)
-                on_progress(bucket, done, max(expected, done))
-        uploads = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
-        for page in uploads:
+                deleted += len(chunk) - len(errors)
+            done += deleted
+            on_progress(bucket, done, max(expected, done))
+            if failures and not deleted:
+                raise EmptyBucketFailed(
+                    f"{len(failures)} versions in bucket {bucket} could not be deleted "
+                    f"(first: {failures[0]})",
+                    "check the bucket's policy and object locks, then run teardown again",
+                )
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
             for upload in page.get("Uploads", []):
                 s3.abort_multipart_upload(
                     Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
-        if failures:
-            raise EmptyBucketFailed(
-                f"{len(failures)} versions in bucket {bucket} could not be deleted "
-                f"(first: {failures[0]})",
-                "check the bucket's policy and object locks, then run teardown again",
-            )
         return done
 
     def _retain_backups(

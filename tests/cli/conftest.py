@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ def cli(
     moto_gaps.close_all()
     monkeypatch.delenv("OBJBACKUP_NAME", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+    # moto logs a warning for each resource type its CloudFormation skips (alarms, policies).
+    monkeypatch.setattr(logging.getLogger("moto"), "level", logging.ERROR)
     with warnings.catch_warnings():
         # moto warns about each resource type its CloudFormation only half models.
         warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)

@@ -10,6 +10,8 @@ the gap is closed upstream (or reopens).
    in `Fn::Sub` (the functions' OBJBACKUP_RETAIN / OBJBACKUP_GRACE_SECONDS).
 3. The sandbox's bucket gap closer wraps FakeBucket.update_from_cloudformation_json with
    positional parameter names, but moto calls it with keywords: any update of a bucket fails.
+4. An update that touches a resource moto cannot update (a DynamoDB table, e.g. for a new
+   DeletionPolicy) drops the resource from the stack, whose outputs then fail to resolve.
 """
 
 from __future__ import annotations
@@ -92,7 +94,26 @@ def close_bucket_update_keywords_gap() -> None:
     _applied.add("bucket-update-keywords")
 
 
+def close_unupdatable_resource_gap() -> None:
+    if "unupdatable-resource" in _applied:
+        return
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(
+        logical_id: str, resource_json: Any, resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        previous = resources_map._parsed_resources.get(logical_id)
+        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        return previous if updated is None else updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+    _applied.add("unupdatable-resource")
+
+
 def close_all() -> None:
     close_execute_change_set_gap()
     close_sub_parameter_gap()
     close_bucket_update_keywords_gap()
+    close_unupdatable_resource_gap()

@@ -1,0 +1,97 @@
+"""The moto CloudFormation gaps closed in moto_gaps.py stay closed (minimal templates)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from objbackup.deploy.stackops import StackOperations
+from objbackup.sandbox import gaps
+from tests.cli import moto_gaps
+
+
+@pytest.fixture
+def cfn(moto_aws: None) -> Iterator[Any]:
+    gaps.close_all()
+    moto_gaps.close_all()
+    yield boto3.client("cloudformation", region_name="us-east-1")
+
+
+def outputs(cfn: Any, stack: str) -> dict[str, str]:
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []}
+
+
+def test_create_change_set_gives_outputs_and_update_gives_parameters(cfn: Any) -> None:
+    template = json.dumps(
+        {
+            "Parameters": {"Name": {"Type": "String"}},
+            "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+            "Outputs": {"Name": {"Value": {"Ref": "Name"}}, "Url": {"Value": {"Ref": "Queue"}}},
+        }
+    )
+    ops = StackOperations(cfn)
+    ops.apply_change_set("gap", "CREATE", template, {"Name": "one"})
+    assert outputs(cfn, "gap")["Name"] == "one" and "Url" in outputs(cfn, "gap")
+    ops.apply_change_set("gap", "UPDATE", template, {"Name": "two"})
+    described = cfn.describe_stacks(StackName="gap")["Stacks"][0]
+    assert described["Parameters"] == [{"ParameterKey": "Name", "ParameterValue": "two"}]
+    assert outputs(cfn, "gap")["Name"] == "two"
+
+
+def test_sub_only_parameter_update_reaches_the_resource(cfn: Any) -> None:
+    template = json.dumps(
+        {
+            "Parameters": {"Seconds": {"Type": "Number"}},
+            "Resources": {
+                "Setting": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {
+                        "Name": "/gap/seconds",
+                        "Type": "String",
+                        "Value": {"Fn::Sub": "${Seconds}"},
+                    },
+                }
+            },
+        }
+    )
+    ops = StackOperations(cfn)
+    ops.apply_change_set("gap", "CREATE", template, {"Seconds": "10"})
+    ops.apply_change_set("gap", "UPDATE", template, {"Seconds": "30"})
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    assert ssm.get_parameter(Name="/gap/seconds")["Parameter"]["Value"] == "30"
+
+
+def test_policy_only_updates_of_a_bucket_and_a_table_keep_them_in_the_stack(cfn: Any) -> None:
+    def template(policy: str) -> str:
+        table = {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": policy,
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+            },
+        }
+        bucket = {"Type": "AWS::S3::Bucket", "DeletionPolicy": policy}
+        return json.dumps(
+            {
+                "Resources": {"Table": table, "Bucket": bucket},
+                "Outputs": {
+                    "Table": {"Value": {"Fn::GetAtt": ["Table", "Arn"]}},
+                    "Bucket": {"Value": {"Ref": "Bucket"}},
+                },
+            }
+        )
+
+    ops = StackOperations(cfn)
+    ops.apply_change_set("gap", "CREATE", template("Delete"), {})
+    assert ops.apply_change_set("gap", "UPDATE", template("Retain"), {}) == "updated"
+    assert set(outputs(cfn, "gap")) == {"Table", "Bucket"}
+    cfn.delete_stack(StackName="gap")
+    assert len(boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"]) == 1
+    assert len(boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]) == 1

@@ -1,0 +1,255 @@
+"""Global options, usage errors (exit 2) and operational errors (exit 1, one line and a hint)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
+from typer.testing import CliRunner
+
+from cli.app import app
+from cli.errors import explain
+from objbackup.deploy.errors import NotDeployed
+
+COMMANDS = ("deploy", "list", "clean", "status", "teardown", "sandbox", "demo")
+
+
+def invoke(*args: str, input: str | None = None) -> object:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def test_help_lists_every_command_and_global_option() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for word in (*COMMANDS, "--name", "--region", "--profile", "--endpoint-url", "--debug"):
+        assert word in result.stdout
+    for variable in ("OBJBACKUP_NAME", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        assert variable in result.stdout
+    assert "AWS_ENDPOINT_URL" in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.stdout
+    assert f"objbackup {command}" in result.stdout
+
+
+def test_sandbox_options_and_defaults() -> None:
+    text = CliRunner().invoke(app, ["sandbox", "--help"]).stdout
+    assert "--host" in text and "127.0.0.1" in text
+    assert "--port" in text and "4566" in text
+
+
+def test_sandbox_forwards_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from objbackup.sandbox import server
+
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(server, "run", lambda host, port: calls.append((host, port)))
+    assert CliRunner().invoke(app, ["sandbox"]).exit_code == 0
+    assert (
+        CliRunner().invoke(app, ["sandbox", "--host", "0.0.0.0", "--port", "4570"]).exit_code == 0
+    )
+    assert calls == [("127.0.0.1", 4566), ("0.0.0.0", 4570)]
+
+
+def test_demo_forwards_to_cli_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    fake = types.ModuleType("cli.demo")
+    fake.run = lambda: calls.append("run")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cli.demo", fake)
+    assert CliRunner().invoke(app, ["demo"]).exit_code == 0
+    assert calls == ["run"]
+
+
+def test_demo_missing_is_an_operational_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cli.demo", None)  # type: ignore[arg-type]
+    result = CliRunner().invoke(app, ["demo"])
+    assert result.exit_code == 1
+    assert "the demo is not part of this build" in result.stderr
+
+
+USAGE_ERRORS = [
+    ["--name", "1bad", "status"],
+    ["--name", "has_underscore", "status"],
+    ["--name", "x" * 43, "status"],
+    ["--endpoint-url", "localhost:4566", "status"],
+    ["deploy", "--retain", "0"],
+    ["deploy", "--retain", "two"],
+    ["deploy", "--grace", "-1"],
+    ["deploy", "--grace", "nan"],
+    ["deploy", "--grace", "inf"],
+    ["deploy", "--schedule", "every minute"],
+    ["deploy", "--schedule", "rate(5 minute)"],
+    ["deploy", "--schedule", "rate(1 minutes)"],
+    ["deploy", "--schedule", "rate(0 minutes)"],
+    ["deploy", "--schedule", "cron(* * *)"],
+    ["deploy", "--source-bucket", "Bad_Bucket"],
+    ["deploy", "--source-bucket", "ab"],
+    ["deploy", "--source-bucket", "192.168.1.1"],
+    ["deploy", "--source-bucket", "a..b"],
+    ["list"],
+    ["list", "key", "--disowned"],
+    ["list", "key", "--older-than", "5"],
+    ["list", "--disowned", "--older-than", "-1"],
+    ["clean"],
+    ["clean", "--dry-run"],
+    ["status", "--bogus"],
+    ["teardown", "--force"],
+    ["sandbox", "--port", "70000"],
+    ["no-such-command"],
+]
+
+
+@pytest.mark.parametrize("args", USAGE_ERRORS, ids=[" ".join(a) for a in USAGE_ERRORS])
+def test_usage_errors_exit_2_before_any_aws_call(aws_credentials: None, args: list[str]) -> None:
+    # No moto here: a usage error that reached AWS would fail differently (exit 1).
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["status", "--json"],
+        ["list", "a"],
+        ["list", "--disowned"],
+        ["clean", "--now"],
+        ["teardown", "--yes"],
+        ["teardown"],
+    ],
+)
+def test_not_deployed(moto_aws: None, args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "Error: no objbackup deployment named objbackup in region us-east-1",
+        "Hint: run `objbackup deploy` to create it, or check --name and --region",
+    ]
+    assert result.stdout == ""
+
+
+def test_name_and_region_come_from_the_environment_or_the_options(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OBJBACKUP_NAME", "prod")
+    result = CliRunner().invoke(app, ["status"])
+    assert "no objbackup deployment named prod in region us-east-1" in result.stderr
+    result = CliRunner().invoke(app, ["--name", "dev", "--region", "eu-west-1", "status"])
+    assert "no objbackup deployment named dev in region eu-west-1" in result.stderr
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    result = CliRunner().invoke(app, ["status"])
+    assert "no objbackup deployment named prod in region ap-south-1" in result.stderr
+
+
+@pytest.fixture
+def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials and no region anywhere: environment, files, instance metadata."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "OBJBACKUP_NAME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_missing_credentials(no_aws_config: None) -> None:
+    result = CliRunner().invoke(app, ["--region", "us-east-1", "status"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: no AWS credentials found",
+        "Hint: run `aws configure`, pass --profile, or set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY",
+    ]
+
+
+def test_missing_region(no_aws_config: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: no AWS region configured",
+        "Hint: pass --region or set AWS_REGION (e.g. us-east-1)",
+    ]
+
+
+def test_unknown_profile(no_aws_config: None) -> None:
+    result = CliRunner().invoke(app, ["--profile", "nope", "--region", "us-east-1", "status"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "Error: AWS profile 'nope' not found"
+
+
+def test_debug_shows_the_traceback_and_only_then(moto_aws: None) -> None:
+    quiet = CliRunner().invoke(app, ["status"])
+    assert quiet.exit_code == 1 and "Traceback" not in quiet.output
+    assert isinstance(quiet.exception, SystemExit)
+    loud = CliRunner().invoke(app, ["--debug", "status"])
+    assert loud.exit_code == 1
+    assert isinstance(loud.exception, NotDeployed)  # propagates: Python prints the traceback
+
+
+def test_unexpected_failure_says_how_to_see_more(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from objbackup.deploy import status
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(status, "deployment_status", boom)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: unexpected RuntimeError: boom",
+        "Hint: run again with --debug for the traceback",
+    ]
+
+
+def test_aws_client_error_shows_code_and_message(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from objbackup.deploy import status
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": "not for you"}}, "DescribeStacks"
+        )
+
+    monkeypatch.setattr(status, "deployment_status", denied)
+    result = CliRunner().invoke(app, ["status", "--json"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[0] == (
+        "Error: AWS error AccessDenied in DescribeStacks: not for you"
+    )
+
+
+def test_explain_botocore_failures() -> None:
+    expired = ClientError({"Error": {"Code": "ExpiredToken", "Message": "old"}}, "Query")
+    assert explain(expired) == (
+        "AWS error ExpiredToken in Query: old",
+        "refresh your AWS credentials (e.g. `aws sso login`)",
+    )
+    cause, hint = explain(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert "http://127.0.0.1:1" in cause and hint and "--endpoint-url" in hint
+    assert explain(NoRegionError())[1] == "pass --region or set AWS_REGION (e.g. us-east-1)"

@@ -1,0 +1,258 @@
+"""The pure deploy plan: settings resolution, per-stack actions, parameter formatting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from objbackup.deploy import stacks as k
+from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.errors import (
+    InvalidSetting,
+    SourceBucketProblem,
+    StackBusy,
+    StackNeedsAttention,
+)
+from objbackup.deploy.plan import (
+    DeployOptions,
+    DeploySettings,
+    format_number,
+    plan_deployment,
+    plan_stack,
+    resolve_settings,
+    stack_parameters,
+)
+from objbackup.deploy.stacks import StackNames, template_body
+from objbackup.deploy.validate import check_bucket_name, check_name, check_schedule
+
+STORAGE_OUTPUTS = {
+    k.O_SOURCE_BUCKET: "src-bucket",
+    k.O_SOURCE_CREATED: "true",
+    k.O_BACKUP_BUCKET: "bak-bucket",
+    k.O_ARTIFACTS_BUCKET: "art-bucket",
+    k.O_TABLE: "copies",
+}
+TEMPLATES = {"storage": "S", "replicator": "R", "cleaner": "C"}
+DEFAULTS = DeploySettings("", 3, 10.0, "rate(1 minute)")
+
+
+def stack(role: Any, status: str = "CREATE_COMPLETE", **parameters: str) -> StackInfo:
+    outputs = STORAGE_OUTPUTS if role == "storage" else {}
+    return StackInfo(role, f"ob-{role}", f"id-{role}", status, None, parameters, outputs)
+
+
+def deployed(source: str = "", retain: str = "3", grace: str = "10") -> dict[Any, StackInfo]:
+    common = {
+        k.P_SOURCE_BUCKET: "src-bucket",
+        k.P_BACKUP_BUCKET: "bak-bucket",
+        k.P_ARTIFACTS_BUCKET: "art-bucket",
+        k.P_TABLE: "copies",
+        k.P_BUNDLE_KEY: "bundles/b.zip",
+        k.P_RETAIN: retain,
+        k.P_GRACE: grace,
+    }
+    return {
+        "storage": stack("storage", SourceBucketName=source),
+        "replicator": stack("replicator", **common),
+        "cleaner": stack("cleaner", **common, Schedule="rate(1 minute)"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(10, "10"), (10.0, "10"), (0, "0"), (0.5, "0.5"), (1e-7, "0.0000001")]
+)
+def test_format_number(value: float, text: str) -> None:
+    assert format_number(value) == text
+
+
+def test_first_deploy_uses_the_defaults() -> None:
+    assert resolve_settings(DeployOptions(), {}) == DEFAULTS
+    wanted = DeployOptions("mine", 5, 0.5, "rate(2 hours)")
+    assert resolve_settings(wanted, {}) == DeploySettings("mine", 5, 0.5, "rate(2 hours)")
+
+
+def test_left_out_options_keep_the_deployed_values() -> None:
+    current = deployed(retain="7", grace="42.5")
+    assert resolve_settings(DeployOptions(), current) == DeploySettings(
+        "", 7, 42.5, "rate(1 minute)"
+    )
+    assert resolve_settings(DeployOptions(retain=2), current).retain == 2
+
+
+def test_naming_the_created_source_bucket_keeps_it_created() -> None:
+    assert (
+        resolve_settings(DeployOptions(source_bucket="src-bucket"), deployed()).source_bucket == ""
+    )
+
+
+def test_an_adopted_bucket_stays_adopted() -> None:
+    current = deployed(source="src-bucket")
+    assert resolve_settings(DeployOptions(), current).source_bucket == "src-bucket"
+    assert resolve_settings(DeployOptions("src-bucket"), current).source_bucket == "src-bucket"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "kind"), [("bak-bucket", "backup"), ("art-bucket", "artifacts")]
+)
+def test_our_own_buckets_are_refused_as_source(bucket: str, kind: str) -> None:
+    with pytest.raises(SourceBucketProblem, match=f"this deployment's {kind} bucket"):
+        resolve_settings(DeployOptions(source_bucket=bucket), deployed())
+
+
+def test_switching_source_buckets_is_refused() -> None:
+    with pytest.raises(SourceBucketProblem, match="cannot switch to other"):
+        resolve_settings(DeployOptions(source_bucket="other"), deployed())
+
+
+def test_a_failed_storage_stack_may_take_another_source() -> None:
+    current = {"storage": stack("storage", "ROLLBACK_COMPLETE", SourceBucketName="")}
+    assert resolve_settings(DeployOptions("other"), current).source_bucket == "other"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"retain": 0},
+        {"grace_seconds": -1.0},
+        {"grace_seconds": float("nan")},
+        {"schedule": "rate(1 minutes)"},
+    ],
+)
+def test_invalid_settings(settings: dict[str, Any]) -> None:
+    values = {"source_bucket": "", "retain": 3, "grace_seconds": 1.0, "schedule": "rate(1 minute)"}
+    with pytest.raises(InvalidSetting):
+        DeploySettings(**{**values, **settings})
+
+
+def test_stack_parameters() -> None:
+    settings = DeploySettings("", 4, 2.5, "cron(0 * * * ? *)")
+    assert stack_parameters("storage", settings, {}, "b.zip") == {"SourceBucketName": ""}
+    replicator = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
+    assert replicator == {
+        "SourceBucketName": "src-bucket",
+        "BackupBucketName": "bak-bucket",
+        "ArtifactsBucketName": "art-bucket",
+        "BundleKey": "b.zip",
+        "TableName": "copies",
+        "Retain": "4",
+        "GraceSeconds": "2.5",
+    }
+    cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
+    assert cleaner == {**replicator, "Schedule": "cron(0 * * * ? *)"}
+
+
+def test_plan_stack_actions() -> None:
+    params = {"A": "1"}
+    assert plan_stack("storage", "s", "T", params, None, None).action == "create"
+    same = stack("storage", A="1")
+    assert plan_stack("storage", "s", "T", params, same, "T\n").action == "none"
+    changed = plan_stack("storage", "s", "T2", {"A": "2"}, same, "T")
+    assert (changed.action, changed.reasons) == ("update", ("template changed", "A: 1 -> 2"))
+    failed = plan_stack("storage", "s", "T", params, stack("storage", "ROLLBACK_COMPLETE"), None)
+    assert (failed.action, failed.recreate_from) == ("create", "ROLLBACK_COMPLETE")
+    rolled_back = stack("storage", "UPDATE_ROLLBACK_COMPLETE", A="1")
+    assert plan_stack("storage", "s", "T", params, rolled_back, "T").action == "none"
+
+
+@pytest.mark.parametrize("status", ["UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS"])
+def test_busy_stacks_are_left_alone(status: str) -> None:
+    with pytest.raises(StackBusy, match=status):
+        plan_stack("storage", "s", "T", {}, stack("storage", status), "T")
+
+
+@pytest.mark.parametrize("status", ["DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"])
+def test_stuck_stacks_need_attention(status: str) -> None:
+    with pytest.raises(StackNeedsAttention, match=status):
+        plan_stack("storage", "s", "T", {}, stack("storage", status), "T")
+
+
+def test_plan_of_a_new_deployment_waits_for_the_storage_outputs() -> None:
+    plan = plan_deployment(
+        StackNames("ob"), "us-east-1", DEFAULTS, {}, {}, TEMPLATES, "b.zip", False
+    )
+    assert [(s.stack_name, s.action) for s in plan.stacks] == [
+        ("ob-storage", "create"),
+        ("ob-replicator", "create"),
+        ("ob-cleaner", "create"),
+    ]
+    assert plan.stack("replicator").parameters is None
+    assert plan.changes and plan.upload_bundle
+
+
+def test_plan_with_nothing_to_change() -> None:
+    current = deployed()
+    settings = resolve_settings(DeployOptions(), current)
+    templates = dict(TEMPLATES)
+    plan = plan_deployment(
+        StackNames("ob"),
+        "us-east-1",
+        settings,
+        current,
+        templates,
+        templates,
+        "bundles/b.zip",
+        True,
+    )
+    assert [s.action for s in plan.stacks] == ["none", "none", "none"]
+    assert not plan.changes
+    new_bundle = plan_deployment(
+        StackNames("ob"),
+        "us-east-1",
+        settings,
+        current,
+        templates,
+        templates,
+        "bundles/c.zip",
+        False,
+    )
+    assert [s.action for s in new_bundle.stacks] == ["none", "update", "update"]
+    assert new_bundle.stack("cleaner").reasons == ("BundleKey: bundles/b.zip -> bundles/c.zip",)
+
+
+@pytest.mark.parametrize("name", ["objbackup", "prod-2", "A", "x" * 42])
+def test_valid_names(name: str) -> None:
+    assert check_name(name) == name
+    assert StackNames(name).of("cleaner") == f"{name}-cleaner"
+
+
+@pytest.mark.parametrize("name", ["", "2x", "a_b", "a.b", "x" * 43, "-a"])
+def test_invalid_names(name: str) -> None:
+    with pytest.raises(ValueError):
+        check_name(name)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(1 minute)", "rate(2 minutes)", "rate(1 hour)", "rate(3 days)", "cron(0/5 * * * ? *)"],
+)
+def test_valid_schedules(expression: str) -> None:
+    assert check_schedule(expression) == expression
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(1 minutes)", "rate(2 minute)", "rate(0 minutes)", "rate(1 week)", "cron(* * *)", ""],
+)
+def test_invalid_schedules(expression: str) -> None:
+    with pytest.raises(ValueError):
+        check_schedule(expression)
+
+
+@pytest.mark.parametrize("bucket", ["abc", "my.bucket-1", "a" * 63])
+def test_valid_bucket_names(bucket: str) -> None:
+    assert check_bucket_name(bucket) == bucket
+
+
+@pytest.mark.parametrize("bucket", ["ab", "a" * 64, "Abc", "a_b", "-ab", "ab-", "a..b", "1.2.3.4"])
+def test_invalid_bucket_names(bucket: str) -> None:
+    with pytest.raises(ValueError):
+        check_bucket_name(bucket)
+
+
+def test_packaged_templates_are_the_repository_templates() -> None:
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "cloudformation"
+    for role in ("storage", "replicator", "cleaner"):
+        assert template_body(role) == (folder / f"{role}.yaml").read_text(encoding="utf-8")
