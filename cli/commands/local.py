@@ -33,4 +33,6 @@ def demo() -> None:
         raise DeployError(
             "the demo is not part of this build", "run `objbackup sandbox` and deploy to it"
         ) from None
-    module.run()
+    code = module.run()
+    if code:
+        raise typer.Exit(int(code))

@@ -62,8 +62,7 @@ def in_process_lambda(monkeypatch: pytest.MonkeyPatch) -> InProcessExecutor:
 def cli(
     moto_aws: None, in_process_lambda: InProcessExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Cli]:
-    gaps.close_all()
-    moto_gaps.close_all()
+    moto_gaps.close_all()  # on top of the sandbox's own, which moto_aws applies
     monkeypatch.delenv("OBJBACKUP_NAME", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     # moto logs a warning for each resource type its CloudFormation skips (alarms, policies).

@@ -1,16 +1,14 @@
-"""moto 5.2 CloudFormation gaps that `deploy` and `teardown` run into, closed for these tests.
+"""moto 5.2 CloudFormation gaps that `deploy` updates and `teardown --keep-backups` run into,
+closed for these tests (the sandbox closes the change-set gap itself: gaps.close_change_set_gap).
 
-They belong with the sandbox's gap closers (objbackup/sandbox/gaps.py, the lead's); until they
-move there, the CLI tests apply them here. Each has a test in test_moto_gaps.py that fails if
-the gap is closed upstream (or reopens).
+They belong with the sandbox's gap closers (objbackup/sandbox/gaps.py); until they move there,
+the CLI tests apply them here. test_moto_gaps.py checks each one.
 
-1. ExecuteChangeSet leaves the stack's outputs, parameters and description as they were before
-   the change set (a CREATE change set gives a stack with no Outputs at all).
-2. A parameter-only update reaches only resources that `Ref` the parameter, not those that use it
+1. A parameter-only update reaches only resources that `Ref` the parameter, not those that use it
    in `Fn::Sub` (the functions' OBJBACKUP_RETAIN / OBJBACKUP_GRACE_SECONDS).
-3. The sandbox's bucket gap closer wraps FakeBucket.update_from_cloudformation_json with
+2. The sandbox's bucket gap closer wraps FakeBucket.update_from_cloudformation_json with
    positional parameter names, but moto calls it with keywords: any update of a bucket fails.
-4. An update that touches a resource moto cannot update (a DynamoDB table, e.g. for a new
+3. An update that touches a resource moto cannot update (a DynamoDB table, e.g. for a new
    DeletionPolicy) drops the resource from the stack, whose outputs then fail to resolve.
 """
 
@@ -21,26 +19,6 @@ from typing import Any
 
 _applied: set[str] = set()
 _SUB_VARIABLE = re.compile(r"\$\{([^}!.]+)\}")
-
-
-def close_execute_change_set_gap() -> None:
-    if "execute-change-set" in _applied:
-        return
-    from moto.cloudformation.models import CloudFormationBackend
-
-    original = CloudFormationBackend.execute_change_set
-
-    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        change_set = self.describe_change_set(change_set_name)
-        original(self, change_set_name, stack_name)
-        stack = self.stacks[change_set.stack_id]
-        stack._parse_template()
-        stack.parameters = dict(change_set.parameters)
-        stack.description = stack.template_dict.get("Description")
-        stack.output_map = stack._create_output_map()
-
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
-    _applied.add("execute-change-set")
 
 
 def close_sub_parameter_gap() -> None:
@@ -113,7 +91,6 @@ def close_unupdatable_resource_gap() -> None:
 
 
 def close_all() -> None:
-    close_execute_change_set_gap()
     close_sub_parameter_gap()
     close_bucket_update_keywords_gap()
     close_unupdatable_resource_gap()

@@ -1,4 +1,5 @@
-"""The moto CloudFormation gaps closed in moto_gaps.py stay closed (minimal templates)."""
+"""The moto CloudFormation gaps deploy and teardown depend on stay closed (minimal templates):
+the sandbox's change-set gap (gaps.close_change_set_gap) and those in moto_gaps.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,11 @@ import boto3
 import pytest
 
 from objbackup.deploy.stackops import StackOperations
-from objbackup.sandbox import gaps
 from tests.cli import moto_gaps
 
 
 @pytest.fixture
 def cfn(moto_aws: None) -> Iterator[Any]:
-    gaps.close_all()
     moto_gaps.close_all()
     yield boto3.client("cloudformation", region_name="us-east-1")
 
