@@ -44,6 +44,7 @@ test: lint checkov unit
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_calls
 	$(BIN)/python -m bench.bundle
+	$(BIN)/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
