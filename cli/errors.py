@@ -19,16 +19,28 @@ _FRAMEWORK: tuple[type[BaseException], ...] = (
 )
 
 
+_MAX_CAUSE = 400
+
+
 def explain(exc: BaseException) -> tuple[str, str | None]:
-    """(cause, hint) for a failure the operator can act on; ours, botocore's, or unexpected."""
+    """(cause, hint) for a failure the operator can act on; ours, botocore's, or unexpected.
+
+    The cause is one line: whitespace (an HTML error page, say) is folded and long text cut.
+    """
     from objbackup.errors import ObjbackupError
 
     if isinstance(exc, ObjbackupError):
-        return str(exc), getattr(exc, "hint", None)
-    explained = _explain_botocore(exc)
-    if explained is not None:
-        return explained
-    return f"unexpected {type(exc).__name__}: {exc}", _DEBUG_HINT
+        cause, hint = str(exc), getattr(exc, "hint", None)
+    else:
+        explained = _explain_botocore(exc)
+        if explained is not None:
+            cause, hint = explained
+        else:
+            cause, hint = f"unexpected {type(exc).__name__}: {exc}", _DEBUG_HINT
+    cause = " ".join(cause.split())
+    if len(cause) > _MAX_CAUSE:
+        cause = cause[: _MAX_CAUSE - 3] + "..."
+    return cause, hint
 
 
 def _explain_botocore(exc: BaseException) -> tuple[str, str | None] | None:
@@ -69,6 +81,7 @@ class ObjbackupGroup(TyperGroup):
     """The app's group: maps any failure of a command to a message and exit code 1."""
 
     def invoke(self, ctx: Any) -> Any:
+        """Run the command; a failure becomes a cause and a hint on stderr and exit code 1."""
         try:
             return super().invoke(ctx)
         except _FRAMEWORK:

@@ -5,6 +5,7 @@ rich is imported on first use only, so that `objbackup --help` stays fast.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,13 +33,17 @@ _STATUS_STYLES = (
 )
 
 
+@functools.cache
 def stderr() -> Console:
+    """The console for messages, progress and prompts (one, so live displays and lines mix)."""
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
 
+@functools.cache
 def stdout() -> Console:
+    """The console for data: tables (JSON goes to stdout directly, unstyled)."""
     from rich.console import Console
 
     return Console(highlight=False)
@@ -76,6 +81,7 @@ def _status_style(status: str | None) -> str:
 
 
 def error(cause: str, hint: str | None) -> None:
+    """The one-line cause, then the hint, on stderr (never wrapped, so greppable)."""
     console = stderr()
     console.print(_text(f"Error: {cause}", "bold red"), soft_wrap=True)
     if hint:
@@ -83,6 +89,7 @@ def error(cause: str, hint: str | None) -> None:
 
 
 def message(text: str, style: str = "") -> None:
+    """A line for the operator on stderr."""
     stderr().print(_text(text, style), soft_wrap=True)
 
 
@@ -92,6 +99,7 @@ def confirm(prompt: str) -> bool:
 
 
 def print_json(document: Any) -> None:
+    """`--json`: the document on stdout, nothing else."""
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
 
@@ -148,6 +156,7 @@ def disowned(document: Mapping[str, Any]) -> None:
 
 
 def clean_report(report: CleanerReport) -> None:
+    """`clean --now`: the copies deleted (or that would be) on stdout, a summary on stderr."""
     if report.copies:
         table = _table("copy")
         for name in report.copies:
@@ -181,6 +190,7 @@ _RESOURCES = (
 
 
 def status(document: Mapping[str, Any]) -> None:
+    """`status`: stacks, resources, then settings and backlog, as tables on stdout."""
     console = stdout()
     stacks = _table("stack", "status")
     for role, state in document["stacks"].items():
@@ -212,6 +222,7 @@ def status(document: Mapping[str, Any]) -> None:
 
 
 def deploy_plan(plan: DeployPlan) -> None:
+    """What a deploy would do to each stack and the bundle, before the confirmation."""
     table = _table("stack", "action", "why")
     for stack in plan.stacks:
         style = {"create": "green", "update": "yellow"}.get(stack.action, "dim")
@@ -233,6 +244,7 @@ def deploy_plan(plan: DeployPlan) -> None:
 
 
 def stack_event(event: StackEvent) -> None:
+    """One stack event as a progress line: time, stack, status, resource, reason."""
     from rich.text import Text
 
     when = f"{event.timestamp:%H:%M:%S}" if event.timestamp else "--:--:--"
@@ -245,6 +257,7 @@ def stack_event(event: StackEvent) -> None:
 
 
 def outputs(deployment: Deployment) -> None:
+    """Every stack output, on stdout, after a deploy."""
     table = _table("stack", "output", "value")
     for stack in deployment.stacks.values():
         for key, value in sorted(stack.outputs.items()):
@@ -256,6 +269,7 @@ def outputs(deployment: Deployment) -> None:
 
 
 def teardown_plan(plan: TeardownPlan) -> None:
+    """What teardown destroys and keeps, with object counts, before the confirmation."""
     deployment = plan.deployment
     table = _table("what", "name", "fate")
     for bucket in plan.buckets:
@@ -295,6 +309,7 @@ class BucketProgress:
         self.tasks: dict[str, Any] = {}
 
     def update(self, bucket: str, done: int, total: int) -> None:
+        """Teardown's progress callback: `done` of `total` versions of `bucket` deleted."""
         if bucket not in self.tasks:
             self.tasks[bucket] = self.progress.add_task(bucket, total=total)
         self.progress.update(self.tasks[bucket], completed=done, total=max(total, done))
@@ -302,12 +317,14 @@ class BucketProgress:
 
 @contextmanager
 def bucket_progress() -> Iterator[BucketProgress]:
+    """Progress bars for emptying buckets, shown while the block runs."""
     bars = BucketProgress()
     with bars.progress:
         yield bars
 
 
 def lines(items: Sequence[str], style: str = "") -> None:
+    """Several message lines on stderr."""
     console = stderr()
     for item in items:
         console.print(_text(item, style), soft_wrap=True)

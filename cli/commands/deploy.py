@@ -74,7 +74,8 @@ def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:
     render.deploy_plan(plan)
     if not yes and not render.confirm("Deploy these changes?"):
         raise typer.Abort()
-    result = deployer.deploy(plan, on_event=render.stack_event)
+    with render.working(f"Deploying {plan.name} to {plan.region}"):
+        result = deployer.deploy(plan, on_event=render.stack_event)
     if result.changed:
         summary = ", ".join(f"{role} {outcome}" for role, outcome in result.outcomes.items())
         render.message(f"Deployed {plan.name} in {plan.region}: {summary}.", "bold green")

@@ -18,6 +18,7 @@ def command(
 
 
 def run(g: Globals, as_json: bool) -> None:
+    """Describe the deployment and its queues; JSON or tables on stdout."""
     from cli import render
     from objbackup.deploy.status import deployment_status
 

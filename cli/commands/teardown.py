@@ -22,6 +22,7 @@ def command(
 
 
 def run(g: Globals, yes: bool, keep_backups: bool) -> None:
+    """Count, show, confirm (unless `yes`), then tear down with progress bars."""
     from cli import render
     from objbackup.deploy.teardown import Teardown
 

@@ -51,6 +51,7 @@ class Connection:
 
     @property
     def session(self) -> boto3.Session:
+        """The boto3 session (built on first use); AwsSetupError for an unknown profile."""
         if self._session is None:
             try:
                 self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
@@ -64,6 +65,7 @@ class Connection:
 
     @property
     def region(self) -> str:
+        """The region asked for, else the session's; AwsSetupError when there is none."""
         region = self._region or self.session.region_name
         if not region:
             raise AwsSetupError(

@@ -49,6 +49,7 @@ class DeployResult:
 
     @property
     def changed(self) -> bool:
+        """Whether anything was created, updated or uploaded."""
         return self.bundle_uploaded or any(o != "unchanged" for o in self.outcomes.values())
 
 
@@ -69,6 +70,7 @@ class Deployer:
 
     @property
     def bundle(self) -> Bundle:
+        """The bundle of this installation's sources (built once; its hash names it)."""
         if self._bundle is None:
             self._bundle = build_bundle()
         return self._bundle

@@ -244,6 +244,13 @@ def test_aws_client_error_shows_code_and_message(
     )
 
 
+def test_a_cause_is_always_one_line() -> None:
+    page = "<html>\n<title>500 Internal Server Error</title>\n" + "x" * 1000 + "\n</html>"
+    cause, _ = explain(RuntimeError(page))
+    assert "\n" not in cause and len(cause) <= 400 and cause.endswith("...")
+    assert cause.startswith("unexpected RuntimeError: <html> <title>500 Internal Server Error")
+
+
 def test_explain_botocore_failures() -> None:
     expired = ClientError({"Error": {"Code": "ExpiredToken", "Message": "old"}}, "Query")
     assert explain(expired) == (
