@@ -150,3 +150,50 @@ def test_another_name_is_another_deployment(cli: Cli) -> None:
     assert first["backup_bucket"] != second["backup_bucket"]
     assert second["stack_names"]["storage"] == "second-storage"
     assert second["cleaner_function"] == "second-cleaner-cleaner"
+
+
+def test_deploy_streams_stack_events(cli: Cli) -> None:
+    result = cli.ok("deploy", "--yes")
+    for stack in ("objbackup-storage", "objbackup-replicator", "objbackup-cleaner"):
+        assert any(
+            stack in line and "CREATE_COMPLETE" in line for line in result.stderr.splitlines()
+        ), stack
+
+
+def test_a_leftover_stack_under_review_is_replaced(cli: Cli) -> None:
+    """A create change set that was never executed leaves a REVIEW_IN_PROGRESS stack."""
+    from objbackup.deploy.stacks import template_body
+
+    cfn = cli.client("cloudformation")
+    cfn.create_change_set(
+        StackName="objbackup-storage",
+        ChangeSetName="abandoned",
+        ChangeSetType="CREATE",
+        TemplateBody=template_body("storage"),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    assert cli.json("status")["stacks"]["storage"] == "REVIEW_IN_PROGRESS"
+    result = cli.ok("deploy", "--yes")
+    assert "replaces a REVIEW_IN_PROGRESS stack" in result.stderr
+    assert cli.json("status")["stacks"] == dict.fromkeys(
+        ("storage", "replicator", "cleaner"), "CREATE_COMPLETE"
+    )
+
+
+def test_commands_needing_outputs_explain_an_incomplete_deployment(cli: Cli) -> None:
+    from objbackup.deploy.stacks import template_body
+
+    cli.client("cloudformation").create_change_set(
+        StackName="objbackup-storage",
+        ChangeSetName="abandoned",
+        ChangeSetType="CREATE",
+        TemplateBody=template_body("storage"),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    result = cli("list", "key")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: objbackup deployment objbackup in region us-east-1 is incomplete: stack "
+        "objbackup-storage is REVIEW_IN_PROGRESS and has no output TableName",
+        "Hint: run `objbackup deploy` to complete it, or `objbackup teardown` to remove it",
+    ]

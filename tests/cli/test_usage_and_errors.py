@@ -260,3 +260,27 @@ def test_explain_botocore_failures() -> None:
     cause, hint = explain(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
     assert "http://127.0.0.1:1" in cause and hint and "--endpoint-url" in hint
     assert explain(NoRegionError())[1] == "pass --region or set AWS_REGION (e.g. us-east-1)"
+
+
+def test_the_console_script_exit_codes_and_traceback(no_aws_config: None) -> None:
+    """As a shell sees it: 2 for usage, 1 with one cause line, a traceback only with --debug."""
+    import os
+    import subprocess
+
+    script = Path(sys.executable).with_name("objbackup")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *args], capture_output=True, text=True, env=dict(os.environ), check=False
+        )
+
+    usage = run("deploy", "--retain", "0")
+    assert usage.returncode == 2 and "--retain" in usage.stderr
+    quiet = run("--region", "us-east-1", "status")
+    assert (quiet.returncode, quiet.stdout) == (1, "")
+    assert quiet.stderr.splitlines()[0] == "Error: no AWS credentials found"
+    assert "Traceback" not in quiet.stderr
+    loud = run("--debug", "--region", "us-east-1", "status")
+    assert loud.returncode == 1
+    assert "Traceback (most recent call last)" in loud.stderr
+    assert loud.stderr.rstrip().endswith("AwsSetupError: no AWS credentials found")
