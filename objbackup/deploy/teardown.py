@@ -99,7 +99,7 @@ class Teardown:
         retained = frozenset(
             logical_id
             for logical_id in k.KEPT_BY_KEEP_BACKUPS
-            if template and logical_id in resources and _retains(template, logical_id)
+            if template and _retains(template, logical_id)
         )
         buckets: list[BucketPlan] = []
         for logical_id, role in _BUCKETS.items():

@@ -98,3 +98,46 @@ def test_teardown_of_a_partial_deployment(cli: Cli) -> None:
     assert "(2 stacks deleted)" in result.stderr
     assert cfn.describe_stacks()["Stacks"] == []
     assert cli.client("s3").list_buckets()["Buckets"] == []
+
+
+def deploy_retaining_template(cli: Cli) -> Any:
+    """Deploy with the storage template proposed to the lead: backups retained by the stack."""
+    from objbackup.deploy.connection import Connection
+    from objbackup.deploy.deployer import Deployer
+    from objbackup.deploy.plan import DeployOptions
+    from objbackup.deploy.policies import with_policy
+    from objbackup.deploy.stacks import KEPT_BY_KEEP_BACKUPS, ROLES, template_body
+
+    templates = {role: template_body(role) for role in ROLES}
+    templates["storage"] = with_policy(templates["storage"], KEPT_BY_KEEP_BACKUPS)
+    connection = Connection(region="us-east-1")
+    deployer = Deployer(connection, templates=templates)
+    deployer.deploy(deployer.plan(DeployOptions()))
+    return connection
+
+
+def test_teardown_deletes_what_a_retaining_template_leaves_behind(cli: Cli) -> None:
+    from objbackup.deploy.teardown import Teardown
+
+    connection = deploy_retaining_template(cli)
+    status = cli.json("status")
+    cli.client("s3").put_object(Bucket=status["backup_bucket"], Key="copy", Body=b"x")
+    plan = Teardown(connection).plan(keep_backups=False)
+    assert plan.retained_by_template == {"BackupBucket", "BackupBucketPolicy", "Table"}
+    cli.ok("teardown", "--yes")
+    assert cli.client("s3").list_buckets()["Buckets"] == []
+    assert cli.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_keep_backups_with_a_retaining_template_needs_no_stack_update(cli: Cli) -> None:
+    deploy_retaining_template(cli)
+    status = cli.json("status")
+    cfn = cli.client("cloudformation")
+    storage = cfn.describe_stacks(StackName="objbackup-storage")["Stacks"][0]["StackId"]
+    change_sets = len(cfn.list_change_sets(StackName=storage)["Summaries"])
+    cli.ok("teardown", "--yes", "--keep-backups")
+    assert len(cfn.list_change_sets(StackName=storage)["Summaries"]) == change_sets
+    assert [b["Name"] for b in cli.client("s3").list_buckets()["Buckets"]] == [
+        status["backup_bucket"]
+    ]
+    assert cli.client("dynamodb").list_tables()["TableNames"] == [status["table"]]
