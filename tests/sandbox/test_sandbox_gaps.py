@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -323,3 +324,50 @@ def test_executed_change_sets_leave_outputs_and_parameters(client: Client) -> No
         assert outputs["QueueUrl"].endswith("Queue") or "gap-change-set" in outputs["QueueUrl"]
         assert stack["Parameters"] == [{"ParameterKey": "Timeout", "ParameterValue": value}]
         assert stack["Description"] == "change set gap"
+
+
+SLOW = """
+import os, time, boto3
+
+def handler(event, context):
+    started = time.time()
+    time.sleep(0.5)  # a slow batch, so that several are in flight at once
+    ended = time.time()
+    body = f"{started} {ended}".encode()
+    boto3.client("s3").put_object(Bucket=os.environ["OUT_BUCKET"], Key=str(started), Body=body)
+    return {"batchItemFailures": []}
+"""
+
+
+def test_several_batches_run_at_once(client: Client) -> None:
+    sqs = client("sqs")
+    queue = sqs.create_queue(QueueName="parallel")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    for n in range(8):
+        sqs.send_message(QueueUrl=queue, MessageBody=f"m{n}")
+    client("s3").create_bucket(Bucket="parallel-out")
+    client("lambda").create_function(
+        FunctionName="parallel",
+        Runtime="python3.12",
+        Role=_role(client),
+        Handler="fn.handler",
+        Code={"ZipFile": function_zip(SLOW)},
+        Timeout=10,
+        Environment={"Variables": {"OUT_BUCKET": "parallel-out"}},
+    )
+    client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="parallel", BatchSize=1
+    )
+    keys = wait_for(
+        lambda: len(k := _keys(client, "parallel-out")) >= 8 and k, what="eight batches"
+    )
+    spans = sorted(
+        tuple(
+            map(float, client("s3").get_object(Bucket="parallel-out", Key=k)["Body"].read().split())
+        )
+        for k in keys
+    )
+    overlapping = any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+    assert overlapping, "no two batches were ever in flight at the same time"
