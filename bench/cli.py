@@ -47,7 +47,6 @@ def moto_round_trip() -> dict[str, float]:
 
     from cli.app import app
     from objbackup.sandbox.gaps import close_all
-    from tests.cli.moto_gaps import close_all as close_test_gaps
 
     for name, value in {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -59,7 +58,6 @@ def moto_round_trip() -> dict[str, float]:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "OBJBACKUP_NAME"):
         os.environ.pop(name, None)
     close_all()
-    close_test_gaps()
     logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
     runner = CliRunner()

@@ -7,6 +7,7 @@ instance because a moto upgrade changed the method patched here).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -185,21 +186,36 @@ def close_cloudformation_bucket_gap() -> None:
     original_create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
     original_update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
+    # moto may call these with keywords: keep its parameter names.
     def create(
-        cls: Any, resource_name: str, cfn: Any, account_id: str, *args: Any, **kw: Any
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Any:
-        bucket = original_create(cls, resource_name, cfn, account_id, *args, **kw)
-        apply(bucket, cfn.get("Properties", {}), account_id)
+        bucket = original_create(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        apply(bucket, cloudformation_json.get("Properties", {}), account_id)
         return bucket
 
     def update(
-        cls: Any, original: Any, new_name: str, cfn: Any, account_id: str, *args: Any, **kw: Any
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
     ) -> Any:
-        bucket = original_update(cls, original, new_name, cfn, account_id, *args, **kw)
-        apply(bucket, cfn.get("Properties", {}), account_id)
+        bucket = original_update(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+        )
+        apply(bucket, cloudformation_json.get("Properties", {}), account_id)
         return bucket
 
-    FakeBucket.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment, method-assign]
+    FakeBucket.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment, method-assign, arg-type]
     FakeBucket.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment, method-assign]
     _applied.add("cfn-bucket")
 
@@ -264,6 +280,60 @@ def close_change_set_gap() -> None:
     _applied.add("change-set")
 
 
+_SUB_VARIABLE = re.compile(r"\$\{([^}!.]+)\}")
+
+
+def close_sub_parameter_gap() -> None:
+    """On a parameter-only update moto reaches only resources that `Ref` the parameter, not
+    those that use it in `Fn::Sub` (the functions' OBJBACKUP_RETAIN, OBJBACKUP_GRACE_SECONDS):
+    count `${Name}` inside Fn::Sub as a reference too."""
+    if "sub-parameters" in _applied:
+        return
+    from moto.cloudformation import parsing
+
+    original = parsing.get_references_from_template
+
+    def references(template: Any) -> list[str]:
+        found = list(original(template))
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key == "Fn::Sub":
+                        text, names = (value, {}) if isinstance(value, str) else value[:2]
+                        found.extend(v for v in _SUB_VARIABLE.findall(text) if v not in names)
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(template)
+        return found
+
+    parsing.get_references_from_template = references
+    _applied.add("sub-parameters")
+
+
+def close_unupdatable_resource_gap() -> None:
+    """An update touching a resource moto cannot update (a DynamoDB table given a new
+    DeletionPolicy) drops it from the stack, whose outputs then fail: keep the resource."""
+    if "unupdatable-resource" in _applied:
+        return
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(
+        logical_id: str, resource_json: Any, resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        previous = resources_map._parsed_resources.get(logical_id)
+        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        return previous if updated is None else updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+    _applied.add("unupdatable-resource")
+
+
 def close_sqs_event_source_gap() -> None:
     """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
     and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
@@ -310,4 +380,6 @@ def close_all() -> None:
     close_cloudformation_bucket_gap()
     close_get_notification_eventbridge_gap()
     close_change_set_gap()
+    close_sub_parameter_gap()
+    close_unupdatable_resource_gap()
     close_sqs_event_source_gap()

@@ -17,6 +17,8 @@ from objbackup.sandbox.executor import LambdaExecutor, spec_of
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
+IDLE_MIN = 0.05
+IDLE_MAX = 0.5
 
 
 class MappingPollers:
@@ -103,12 +105,17 @@ class MappingPollers:
     def _poll(self, esm: Any, stop: threading.Event) -> None:
         queue_arn = str(esm.event_source_arn)
         queue_url: str | None = None
+        idle = IDLE_MIN
         while not stop.is_set():
             try:
                 if queue_url is None:
                     name = queue_arn.rsplit(":", 1)[-1]
                     queue_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
-                self._poll_once(esm, queue_url, queue_arn)
+                if self._poll_once(esm, queue_url, queue_arn):
+                    idle = IDLE_MIN
+                else:
+                    stop.wait(idle)
+                    idle = min(IDLE_MAX, idle * 2)
             except self._sqs.exceptions.QueueDoesNotExist:
                 # Torn down: the watcher stops this poller once the mapping is gone too.
                 queue_url = None
@@ -119,17 +126,21 @@ class MappingPollers:
                 LOG.exception("poller for %s failed; retrying", queue_arn)
                 stop.wait(0.5)
 
-    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str) -> None:
+    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str) -> bool:
+        """Receive one batch and run it; False when the queue had nothing to give."""
+        # Short polls (backing off while idle), not long ones: moto fixes a receive's visibility
+        # timeout when the call starts, so a long poll begun before SetQueueAttributes would
+        # take a message with the old timeout.
         received = self._sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=0,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
         messages = received.get("Messages", [])
         if not messages:
-            return
+            return False
         from moto.awslambda.models import lambda_backends
 
         function = lambda_backends[ACCOUNT][self.region].get_function(esm.function_arn)
@@ -144,6 +155,7 @@ class MappingPollers:
                     {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)
                 ],
             )
+        return True
 
 
 def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:

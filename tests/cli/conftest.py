@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from objbackup.sandbox import gaps
-from tests.cli import moto_gaps
 from tests.cli.inprocess import InProcessExecutor
 from tests.harness import REGION
 
@@ -62,7 +61,6 @@ def in_process_lambda(monkeypatch: pytest.MonkeyPatch) -> InProcessExecutor:
 def cli(
     moto_aws: None, in_process_lambda: InProcessExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Cli]:
-    moto_gaps.close_all()  # on top of the sandbox's own, which moto_aws applies
     monkeypatch.delenv("OBJBACKUP_NAME", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     # moto logs a warning for each resource type its CloudFormation skips (alarms, policies).

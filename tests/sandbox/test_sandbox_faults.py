@@ -13,9 +13,11 @@ from tests.sandbox.test_sandbox_gaps import _role
 
 BUSY = """
 import os, boto3
+from botocore.config import Config
 
 def handler(event, context):
-    s3 = boto3.client("s3")
+    # as objbackup's own clients: standard retries, enough attempts to ride out a 20% fault rate
+    s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 12}))
     for n in range(40):
         s3.put_object(Bucket=os.environ["OUT"], Key=f"k{n}", Body=b"x")
     return {"written": 40}

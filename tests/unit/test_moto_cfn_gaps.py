@@ -1,5 +1,5 @@
 """The moto CloudFormation gaps deploy and teardown depend on stay closed (minimal templates):
-the sandbox's change-set gap (gaps.close_change_set_gap) and those in moto_gaps.py."""
+the sandbox's closers in objbackup/sandbox/gaps.py, which the moto_aws fixture applies."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ import boto3
 import pytest
 
 from objbackup.deploy.stackops import StackOperations
-from tests.cli import moto_gaps
 
 
 @pytest.fixture
 def cfn(moto_aws: None) -> Iterator[Any]:
-    moto_gaps.close_all()
     yield boto3.client("cloudformation", region_name="us-east-1")
 
 
