@@ -12,11 +12,28 @@ def sandbox(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")
     ] = 4566,
+    fault_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            help="Share of the functions' AWS calls that fail (throttling, 5xx, connection).",
+        ),
+    ] = 0.0,
+    fault_log: Annotated[
+        str | None,
+        typer.Option(help="Append one JSON line per injected fault to this file."),
+    ] = None,
 ) -> None:
-    """Run the whole system (an AWS emulator plus the functions) until interrupted."""
+    """Run the whole system (an AWS emulator plus the functions) until interrupted.
+
+    Prints one line with the endpoint and the environment to export.
+
+    The AWS CLI v1 ignores AWS_ENDPOINT_URL for sqs: give `aws sqs` --endpoint-url.
+    """
     from objbackup.sandbox.server import run
 
-    run(host, port)
+    run(host, port, fault_rate=fault_rate, fault_log=fault_log)
 
 
 def demo() -> None:
