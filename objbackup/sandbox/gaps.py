@@ -6,6 +6,7 @@ instance because a moto upgrade changed the method patched here).
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import threading
@@ -334,6 +335,66 @@ def close_unupdatable_resource_gap() -> None:
     _applied.add("unupdatable-resource")
 
 
+def close_sqs_receive_cost_gap() -> None:
+    """moto checks each received message's retention by computing every attribute of its queue,
+    message counts included: a receive costs O(backlog²). Read the retention period directly;
+    the answer is the same, and a backlog no longer slows the sandbox to a crawl."""
+    if "sqs-receive-cost" in _applied:
+        return
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
+    _applied.add("sqs-receive-cost")
+
+
+def close_dynamodb_query_cost_gap() -> None:
+    """moto answers a Query on the table key by sorting every item of the table and keeping
+    those of the key: O(table) per call. Hand it only the key's own items; the answer is the
+    same, and the replicator's one Query per event no longer grows with the table."""
+    if "dynamodb-query-cost" in _applied:
+        return
+    from moto.dynamodb.models.table import Table
+
+    only = threading.local()
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def all_items(self: Any) -> Any:
+        key = getattr(only, "hash_key", None)
+        if key is None:
+            return original_all_items(self)
+        found = self.items.get(key)
+        if found is None:
+            return []
+        items = list(found.values()) if self.range_key_attr else [found]
+        return sorted(items, key=lambda x: x.range_key) if self.range_key_attr else items
+
+    signature = inspect.signature(original_query)
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, hash_key, *args, **kwargs)
+        if bound.arguments.get("index_name") or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        only.hash_key = hash_key
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            only.hash_key = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    _applied.add("dynamodb-query-cost")
+
+
 def close_sqs_event_source_gap() -> None:
     """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
     and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
@@ -383,3 +444,5 @@ def close_all() -> None:
     close_sub_parameter_gap()
     close_unupdatable_resource_gap()
     close_sqs_event_source_gap()
+    close_sqs_receive_cost_gap()
+    close_dynamodb_query_cost_gap()

@@ -47,13 +47,17 @@ def test_sandbox_options_and_defaults() -> None:
 def test_sandbox_forwards_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
     from objbackup.sandbox import server
 
-    calls: list[tuple[str, int]] = []
-    monkeypatch.setattr(server, "run", lambda host, port: calls.append((host, port)))
+    calls: list[tuple[str, int, float, str | None]] = []
+
+    def run(host: str, port: int, fault_rate: float, fault_log: str | None) -> None:
+        calls.append((host, port, fault_rate, fault_log))
+
+    monkeypatch.setattr(server, "run", run)
     assert CliRunner().invoke(app, ["sandbox"]).exit_code == 0
-    assert (
-        CliRunner().invoke(app, ["sandbox", "--host", "0.0.0.0", "--port", "4570"]).exit_code == 0
-    )
-    assert calls == [("127.0.0.1", 4566), ("0.0.0.0", 4570)]
+    wanted = ["sandbox", "--host", "0.0.0.0", "--port", "4570", "--fault-rate", "0.05"]
+    assert CliRunner().invoke(app, [*wanted, "--fault-log", "f.jsonl"]).exit_code == 0
+    assert calls == [("127.0.0.1", 4566, 0.0, None), ("0.0.0.0", 4570, 0.05, "f.jsonl")]
+    assert CliRunner().invoke(app, ["sandbox", "--fault-rate", "1.5"]).exit_code == 2
 
 
 def test_demo_forwards_to_cli_demo(monkeypatch: pytest.MonkeyPatch) -> None:
