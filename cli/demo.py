@@ -59,17 +59,9 @@ class Demo:
     # --- running the user's commands ---
 
     def objbackup(self, *args: str) -> str:
+        """Run one command as the user would, shown first; its stdout."""
         self.console.print(f"  [dim]$ objbackup {' '.join(_quote(a) for a in args)}[/dim]")
-        done = subprocess.run(  # noqa: S603 - our own console script
-            [sys.executable, "-m", "cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise DemoFailed(f"objbackup {' '.join(args)} exited {done.returncode}: {done.stderr}")
-        return done.stdout
+        return self.quiet(*args)
 
     def objbackup_json(self, *args: str) -> Any:
         return json.loads(self.objbackup(*args, "--json"))
@@ -79,6 +71,7 @@ class Demo:
         return copies
 
     def quiet(self, *args: str) -> str:
+        """Run one command without showing it (the demo's own polling)."""
         done = subprocess.run(  # noqa: S603 - our own console script
             [sys.executable, "-m", "cli", *args],
             env=self.env,

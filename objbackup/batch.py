@@ -29,22 +29,14 @@ def process_sqs_batch(
             body = record.get("body") if isinstance(record, Mapping) else None
             for object_event in decode_sqs_body(body, message_id, source_bucket):
                 handle(object_event)
-        except MalformedEvent as exc:
+        except Exception as exc:  # one message's failure must never fail its neighbours
+            malformed = isinstance(exc, MalformedEvent)
             log_event(
                 logging.ERROR,
-                event="rejected",
+                event="rejected" if malformed else "failed",
                 message_id=message_id,
                 error=type(exc).__name__,
-                reason=exc.reason,
-            )
-            failures.append({"itemIdentifier": message_id})
-        except Exception as exc:
-            log_event(
-                logging.ERROR,
-                event="failed",
-                message_id=message_id,
-                error=type(exc).__name__,
-                reason=str(exc),
+                reason=exc.reason if isinstance(exc, MalformedEvent) else str(exc),
             )
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}

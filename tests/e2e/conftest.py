@@ -7,18 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from objbackup.sandbox.server import free_port
 
 BIN = Path(sys.executable).parent
-T = TypeVar("T")
 
 
 @dataclass
@@ -90,16 +88,3 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
-    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last {last!r}")
-        time.sleep(0.2)

@@ -12,7 +12,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from tests.e2e.conftest import Tools, wait_for
+from tests.e2e.conftest import Tools
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 KEY = "reports/2026/q4 summary+final.csv"

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 import pytest
 
 from objbackup.sandbox.server import Sandbox
-
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +33,6 @@ def client(session: boto3.Session, sandbox: Sandbox) -> Callable[[str], Any]:
         return session.client(service, endpoint_url=sandbox.endpoint_url)
 
     return make
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
-    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or probe}")
-        time.sleep(0.1)
 
 
 def function_zip(source: str) -> bytes:

@@ -12,7 +12,8 @@ from urllib.parse import unquote_plus
 import pytest
 
 from objbackup.sandbox.server import Sandbox
-from tests.sandbox.conftest import function_zip, wait_for
+from tests.polling import wait_for
+from tests.sandbox.conftest import function_zip
 
 Client = Callable[[str], Any]
 
