@@ -132,12 +132,12 @@ def count_events(h: Harness) -> list[EventCount]:
     results.append(EventCount("duplicate delivery of a handled create", outcome, calls, None))
 
     key = KEY.format(customer=300, invoice=3000)
-    _object_with_copies(h, key, retain)
-    older, newer = _write(h, key, 98), _write(h, key, 99)
-    h.replicator.handle(newer)
+    older = _write(h, key, 90)
+    for version in range(91, 91 + retain):  # `retain` newer writes, each handled
+        h.replicator.handle(_write(h, key, version))
     calls, outcome = _counted(h, lambda: h.replicator.handle(older))
     _expect(outcome, "stale")
-    results.append(EventCount("stale create (a newer one was handled)", outcome, calls, None))
+    results.append(EventCount(f"stale create ({retain} newer copies kept)", outcome, calls, None))
 
     key = KEY.format(customer=400, invoice=4000)
     _object_with_copies(h, key, retain)
