@@ -64,6 +64,7 @@ class _Worker:
     process: subprocess.Popen[str]
     results: IO[str]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    busy: bool = False
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -115,13 +116,16 @@ class LambdaExecutor:
                     idle.put(worker)
             return result
 
-    def kill_all(self, function_name: str | None = None) -> int:
-        """Kill the running worker processes (of one function, or all): a crash, not a stop."""
+    def kill_busy(self, function_name: str | None = None) -> int:
+        """Kill the instances (of one function, or all) that are in the middle of an invocation,
+        as a crashed Lambda instance dies: the process, not an exception. Returns how many."""
         killed = 0
         with self._lock:
             for worker in self._workers:
-                if worker.alive() and (
-                    function_name is None or worker.process.args[-1] == function_name  # type: ignore[index]
+                if (
+                    worker.busy
+                    and worker.alive()
+                    and (function_name is None or worker.process.args[-1] == function_name)  # type: ignore[index]
                 ):
                     worker.process.kill()
                     killed += 1
@@ -155,15 +159,19 @@ class LambdaExecutor:
             done.set()
 
         with worker.lock:
+            worker.busy = True
             try:
                 assert worker.process.stdin is not None
                 worker.process.stdin.write(json.dumps({"event": event}) + "\n")
                 worker.process.stdin.flush()
             except (BrokenPipeError, OSError):
+                worker.busy = False
                 return Invocation(None, _error("Runtime.ExitError", "the instance died"))
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
-            if not done.wait(spec.timeout):
+            timed_out = not done.wait(spec.timeout)
+            worker.busy = False
+            if timed_out:
                 worker.process.kill()
                 return Invocation(
                     None, _error("Sandbox.Timeout", f"Task timed out after {spec.timeout:g} s")
