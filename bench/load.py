@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench.report import Figure, emit
-from bench.sandbox_throughput import BIN, _percentile, _run
-from objbackup.sandbox.server import free_port
+from bench.sandbox import deployed_sandbox
+from bench.sandbox_throughput import _percentile
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -59,36 +55,12 @@ def _wait(probe: Any, timeout: float, what: str) -> None:
 def measure(
     writes: int, keys: int, deletes: int, threads: int, fault_rate: float
 ) -> tuple[list[Figure], dict[str, Any]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     fault_log = Path(tempfile.mkdtemp()) / "faults.jsonl"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "OBJBACKUP_NAME": "load",
-    }
-    command = [str(BIN / "objbackup"), "sandbox", "--port", str(port)]
-    if fault_rate:
-        command += ["--fault-rate", str(fault_rate), "--fault-log", str(fault_log)]
-    sandbox = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert sandbox.stdout is not None
-        sandbox.stdout.readline()
-        _run(env, "deploy", "--yes")
-        status = json.loads(_run(env, "status", "--json"))
-        session = boto3.Session(
-            aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
-        )
-        config = boto3.session.Config(max_pool_connections=threads * 2)
-        s3 = session.client("s3", endpoint_url=url, config=config)
-        sqs = session.client("sqs", endpoint_url=url, config=config)
-        dynamodb = session.client("dynamodb", endpoint_url=url, config=config)
+    faulty = ["--fault-rate", str(fault_rate), "--fault-log", str(fault_log)] if fault_rate else []
+    with deployed_sandbox("load", threads, faulty) as sandbox:
+        status = sandbox.status
+        s3, sqs = sandbox.client("s3"), sandbox.client("sqs")
+        dynamodb = sandbox.client("dynamodb")
         source = status["source_bucket"]
         names = [f"load/{n:05d}/object {n}.bin" for n in range(keys)]
         chooser = random.Random(7)
@@ -113,17 +85,14 @@ def measure(
         _wait(lambda: _at_rest(sqs, status["queue_url"]), 1800, "the deletes to be handled")
         time.sleep(float(status["grace_seconds"]) + 1)  # let the grace period pass, then clean
         clean_started = time.monotonic()
-        report = json.loads(_run(env, "clean", "--now", "--json"))
+        report = json.loads(sandbox.run("clean", "--now", "--json"))
         clean_seconds = time.monotonic() - clean_started
         problems, latencies = _check(s3, dynamodb, status, names, deleted, last_body, last_write)
         dlq = sqs.get_queue_attributes(
             QueueUrl=status["dlq_url"], AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]["ApproximateNumberOfMessages"]
         peak = _peak_rss_mib(sandbox.pid)
-        _run(env, "teardown", "--yes")
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        sandbox.run("teardown", "--yes")
     faults = fault_log.read_text().count("\n") if fault_log.exists() else 0
     figures = [
         Figure("writes", writes, "writes", detail=f"over {keys} keys, {threads} client threads"),

@@ -13,33 +13,17 @@ same thread count, between two scratch buckets: the emulator's own ceiling.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench.report import Figure, emit
-from objbackup.sandbox.server import free_port
-
-BIN = Path(sys.executable).parent
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "objbackup"), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"objbackup {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
+from bench.sandbox import deployed_sandbox
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -48,35 +32,9 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "OBJBACKUP_NAME": "bench",
-    }
-    sandbox = subprocess.Popen(
-        [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert sandbox.stdout is not None
-        sandbox.stdout.readline()
-        _run(env, "deploy", "--yes")
-        status = json.loads(_run(env, "status", "--json"))
-        session = boto3.Session(
-            aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
-        )
-        config = boto3.session.Config(max_pool_connections=threads * 2)
-        s3 = session.client("s3", endpoint_url=url, config=config)
-        dynamodb = session.client("dynamodb", endpoint_url=url, config=config)
+    with deployed_sandbox("bench", threads) as sandbox:
+        status = sandbox.status
+        s3, dynamodb = sandbox.client("s3"), sandbox.client("dynamodb")
         source, backup = status["source_bucket"], status["backup_bucket"]
         keys = [f"load/{n:05d}.bin" for n in range(objects)]
         written: dict[str, float] = {}
@@ -105,10 +63,7 @@ def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
             created = datetime.fromisoformat(items[0]["created_at"]["S"].replace("Z", "+00:00"))
             latencies.append(created.timestamp() - written[key])
         copy_rate = _raw_copy_rate(s3, objects, threads)
-        _run(env, "teardown", "--yes")
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        sandbox.run("teardown", "--yes")
     throughput = objects / all_backed_up
     figures = [
         Figure("objects written", objects, "objects", detail=f"{threads} client threads"),

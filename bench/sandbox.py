@@ -1,0 +1,87 @@
+"""A deployed objbackup on an `objbackup sandbox` process, for the benchmarks that drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from objbackup.sandbox.server import free_port
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Deployed:
+    """The sandbox process, its environment, and the deployment's `status --json`."""
+
+    url: str
+    env: dict[str, str]
+    pid: int
+    status: dict[str, Any]
+    threads: int
+
+    def run(self, *args: str) -> str:
+        """Run an `objbackup` command against the sandbox; its stdout."""
+        done = subprocess.run(
+            [str(BIN / "objbackup"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            raise SystemExit(f"objbackup {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def client(self, service: str) -> Any:
+        session = boto3.Session(
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",
+            region_name="us-east-1",
+        )
+        config = boto3.session.Config(max_pool_connections=self.threads * 2)
+        return session.client(service, endpoint_url=self.url, config=config)
+
+
+@contextmanager
+def deployed_sandbox(
+    name: str, threads: int, sandbox_args: Sequence[str] = ()
+) -> Iterator[Deployed]:
+    """Start `objbackup sandbox` on a free port, deploy to it, and stop it afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "OBJBACKUP_NAME": name,
+    }
+    process = subprocess.Popen(
+        [str(BIN / "objbackup"), "sandbox", "--port", str(port), *sandbox_args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        deployed = Deployed(url, env, process.pid, {}, threads)
+        deployed.run("deploy", "--yes")
+        deployed.status = json.loads(deployed.run("status", "--json"))
+        yield deployed
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
