@@ -12,7 +12,18 @@ from typing import Annotated
 import typer
 
 from cli import options
-from cli.commands import clean, deploy, listing, local, status, teardown
+from cli.commands import (
+    backfill,
+    clean,
+    deploy,
+    listing,
+    local,
+    restore,
+    status,
+    teardown,
+    undelete,
+    verify,
+)
 from cli.context import Globals
 from cli.errors import ObjbackupGroup
 
@@ -77,6 +88,10 @@ app.command("list")(listing.command)
 app.command("clean")(clean.command)
 app.command("status")(status.command)
 app.command("teardown")(teardown.command)
+app.command("restore")(restore.command)
+app.command("undelete")(undelete.command)
+app.command("verify")(verify.command)
+app.command("backfill")(backfill.command)
 app.command("sandbox")(local.sandbox)
 app.command("demo")(local.demo)
 

@@ -1,0 +1,10 @@
+"""`objbackup backfill`: placeholder, filled in by issue 6."""
+
+from __future__ import annotations
+
+import typer
+
+
+def command(ctx: typer.Context) -> None:
+    """Not built yet."""
+    ctx.fail("backfill is not built yet")

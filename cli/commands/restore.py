@@ -1,0 +1,10 @@
+"""`objbackup restore`: placeholder, filled in by issue 6."""
+
+from __future__ import annotations
+
+import typer
+
+
+def command(ctx: typer.Context) -> None:
+    """Not built yet."""
+    ctx.fail("restore is not built yet")
