@@ -9,6 +9,8 @@ functions of the event alone, a redelivered event lands on the very same record 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 SEQUENCER_WIDTH = 32
@@ -50,3 +52,45 @@ def copy_name(key: str, timestamp: str) -> str:
 def iso_now(now: datetime) -> str:
     """Fixed-width ISO 8601 UTC with microseconds, for `disowned_at` and clean cut-offs."""
     return f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+@dataclass(frozen=True)
+class ParsedCopyName:
+    """What a copy name tells: its source key (None when hashed), or the hash, and the timestamp."""
+
+    key: str | None
+    digest: str | None
+    timestamp: str
+
+
+_COPY_NAME = re.compile(
+    r"^(?P<body>.*)@(?P<when>[0-9]{8}T[0-9]{6}Z)-(?P<sequencer>[^@]+)$", re.DOTALL
+)
+
+
+def key_digest(key: str) -> str:
+    """The hash that replaces the tail of a key too long to take a copy name's suffix."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+
+
+def parse_copy_name(name: str) -> ParsedCopyName | None:
+    """The inverse of `copy_name`: the source key, or only its hash for a hashed (long) key.
+
+    None when `name` is not a copy name at all. A hashed name keeps just a head of the key, so
+    its key must be found elsewhere (a key whose `key_digest` matches).
+    """
+    match = _COPY_NAME.match(name)
+    if match is None:
+        return None
+    body, when, sequencer = match["body"], match["when"], match["sequencer"]
+    timestamp = (
+        f"{when[0:4]}-{when[4:6]}-{when[6:8]}T{when[9:11]}:{when[11:13]}:{when[13:15]}Z~{sequencer}"
+    )
+    suffix = name[len(body) :]
+    room = MAX_KEY_BYTES - len(suffix.encode("utf-8"))
+    if len(body.encode("utf-8")) < room - 3:
+        return ParsedCopyName(key=body, digest=None, timestamp=timestamp) if body else None
+    _, hashed, digest = body.rpartition("#")
+    if not hashed or not re.fullmatch(f"[0-9a-f]{{{_HASH_CHARS}}}", digest):
+        return None
+    return ParsedCopyName(key=None, digest=digest, timestamp=timestamp)

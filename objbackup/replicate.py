@@ -168,6 +168,10 @@ class Replicator:
         active = sorted((r.copy_timestamp for r in records if r.status == ACTIVE), reverse=True)
         return len(active) >= self.settings.retain and position < active[self.settings.retain - 1]
 
+    def prune(self, records: list[CopyRecord]) -> int:
+        """Keep the newest `retain` active copies of one key's `records` (verify --repair)."""
+        return self._prune(records)
+
     def _prune(self, records: list[CopyRecord]) -> int:
         """Delete active copies beyond the newest `retain`: the object first, then its record."""
         active = sorted(

@@ -1,0 +1,211 @@
+"""Backfill: back up objects that existed before deployment, through the replicator's own queue.
+
+Each object the key filter matches and that has no active copy of its current ETag is described by
+a synthetic EventBridge "Object Created" event and sent to the replicator queue, so the deployed
+replicator does the copying with all its guarantees (conditional copy, conditional record,
+pruning). The event is a function of the object version alone:
+
+* `time` is the object's LastModified (whole seconds, like S3's events);
+* `sequencer` is empty, which pads to all zeros: it sorts below every real S3 sequencer, so within
+  the same second a real event for a later write always outranks a backfilled copy;
+* `id` is a hash of bucket, key, ETag and LastModified.
+
+A redelivered or re-sent backfill message therefore lands on the same position and is a duplicate,
+and a second backfill run finds the copy (same ETag) and sends nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote_plus
+
+from objbackup.errors import ObjbackupError
+from objbackup.filters import KeyFilter
+from objbackup.progress import Progress, no_progress
+from objbackup.records import ACTIVE
+from objbackup.table import CopyTable
+
+BACKFILL_REASON = "Backfill"
+SEND_BATCH_LIMIT = 10
+_SEND_ROUNDS = 5
+
+
+class SendFailed(ObjbackupError):
+    """SQS refused some backfill messages even after retries."""
+
+    hint = "run backfill again: objects already backed up are skipped"
+
+    def __init__(self, failed: int, reason: str) -> None:
+        super().__init__(f"{failed} message(s) could not be sent to the replicator queue: {reason}")
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One current object of the source bucket, as ListObjectsV2 describes it."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+    @classmethod
+    def from_listing(cls, item: dict[str, Any]) -> SourceObject:
+        modified: datetime = item["LastModified"]
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=UTC)
+        return cls(
+            key=str(item["Key"]),
+            etag=str(item.get("ETag", "")).strip('"'),
+            size=int(item.get("Size", 0)),
+            last_modified=modified.astimezone(UTC).replace(microsecond=0),
+        )
+
+
+def list_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[SourceObject]:
+    """Every current object of `bucket` under `prefix`, in key order (ListObjectsV2, all pages)."""
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield SourceObject.from_listing(item)
+
+
+def created_event(bucket: str, obj: SourceObject) -> dict[str, Any]:
+    """The EventBridge "Object Created" event for `obj`, deterministic per object version."""
+    identity = f"{bucket}\n{obj.key}\n{obj.etag}\n{obj.last_modified.isoformat()}"
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+    return {
+        "version": "0",
+        "id": f"backfill-{digest}",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "time": f"{obj.last_modified:%Y-%m-%dT%H:%M:%SZ}",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                # Keys travel URL-encoded with `+` for a space, as S3 sends them; the replicator
+                # decodes them once with unquote_plus.
+                "key": quote_plus(obj.key, safe="/"),
+                "size": obj.size,
+                "etag": obj.etag,
+                # Empty pads to all zeros: below any real sequencer of the same second.
+                "sequencer": "",
+            },
+            "reason": BACKFILL_REASON,
+        },
+    }
+
+
+class QueueSender:
+    """Sends events to the replicator queue ten per SendMessageBatch, retrying failed entries."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.sent = 0
+        self._pending: list[str] = []
+
+    def add(self, event: dict[str, Any]) -> None:
+        self._pending.append(json.dumps(event, separators=(",", ":")))
+        if len(self._pending) == SEND_BATCH_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is pending; SendFailed when SQS keeps refusing some of it."""
+        bodies, self._pending = self._pending, []
+        if bodies:
+            self._send(bodies)
+
+    def _send(self, bodies: Sequence[str]) -> None:
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+        reason = ""
+        for _ in range(_SEND_ROUNDS):
+            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            self.sent += len(response.get("Successful", []))
+            failed = response.get("Failed", [])
+            if not failed:
+                return
+            # Sender faults (a malformed entry) never succeed on retry; give up on them at once.
+            if any(f.get("SenderFault") for f in failed):
+                reason = "; ".join(str(f.get("Message", f.get("Code"))) for f in failed)
+                break
+            retry = {str(f["Id"]) for f in failed}
+            reason = "; ".join(str(f.get("Message", f.get("Code"))) for f in failed)
+            entries = [e for e in entries if e["Id"] in retry]
+        raise SendFailed(len(entries), reason)
+
+
+def has_copy_of(table: CopyTable, obj: SourceObject) -> bool:
+    """True when `obj`'s current content (its ETag) already has an active copy."""
+    return any(r.status == ACTIVE and r.etag == obj.etag for r in table.copies(obj.key))
+
+
+@dataclass
+class BackfillReport:
+    """What a backfill listed, skipped (already backed up) and sent (or would send)."""
+
+    prefix: str
+    dry_run: bool
+    listed: int = 0
+    excluded: int = 0
+    skipped: int = 0
+    sent: int = 0
+    objects: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "listed": self.listed,
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "excluded": self.excluded,
+            "dry_run": self.dry_run,
+            "objects": self.objects,
+        }
+
+
+class Backfill:
+    """Sends an Object Created event for every matched object that has no copy of its content."""
+
+    def __init__(
+        self,
+        s3: Any,
+        sqs: Any,
+        table: CopyTable,
+        source_bucket: str,
+        queue_url: str,
+        key_filter: KeyFilter | None = None,
+        progress: Progress = no_progress,
+    ) -> None:
+        self.s3 = s3
+        self.table = table
+        self.source_bucket = source_bucket
+        self.sender = QueueSender(sqs, queue_url)
+        self.key_filter = key_filter or KeyFilter()
+        self.progress = progress
+
+    def run(self, prefix: str = "", dry_run: bool = False) -> BackfillReport:
+        """List `prefix`, skip what is backed up, send (or, dry, only name) the rest."""
+        report = BackfillReport(prefix=prefix, dry_run=dry_run)
+        for seen, obj in enumerate(list_objects(self.s3, self.source_bucket, prefix), start=1):
+            if not self.key_filter.matches(obj.key):
+                report.excluded += 1
+            else:
+                report.listed += 1
+                if has_copy_of(self.table, obj):
+                    report.skipped += 1
+                else:
+                    report.objects.append(obj.key)
+                    if not dry_run:
+                        self.sender.add(created_event(self.source_bucket, obj))
+            self.progress("backfill", seen, None)
+        self.sender.flush()
+        report.sent = self.sender.sent
+        return report

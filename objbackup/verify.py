@@ -1,0 +1,374 @@
+"""Verify: compare the source bucket, the backup bucket and the table; optionally repair.
+
+Everything is enumerated without a Scan. The buckets are listed (ListObjectsV2); the table is read
+per key, by a Query on the table key for every key the source lists and every key a copy name
+spells (`naming.parse_copy_name`), plus a Query on `DisownedIndex` for disowned records. A long key
+is hashed in its copy names; such a copy is resolved through a source key or a disowned record with
+the same hash. Two things cannot be seen without a Scan, and are documented as verify's gaps: an
+active record whose object is gone from the source and whose copy is gone from the backup bucket,
+and the record of a hashed copy whose key is in neither place (reported as unresolved, left alone).
+
+Repairs re-check what they act on first, because the replicator may be running:
+* orphan copy -> deleted, unless its key's records now name it;
+* record without copy -> deleted, unless the copy is there now;
+* active copies of an object absent from the source -> disowned (the cleaner deletes them after
+  the grace), unless a HEAD finds the object;
+* more active copies than `retain` -> the oldest pruned by the replicator's own prune;
+* an object with no active copy, or whose newest copy is not its current content -> an Object
+  Created event through the replicator queue, exactly as backfill sends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from objbackup.aws import is_not_found
+from objbackup.backfill import QueueSender, SourceObject, created_event, list_objects
+from objbackup.config import Settings
+from objbackup.filters import KeyFilter
+from objbackup.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
+from objbackup.progress import Progress, no_progress
+from objbackup.records import ACTIVE, CopyRecord
+from objbackup.replicate import Replicator
+from objbackup.table import CopyTable
+
+ORPHAN_COPY = "orphan-copy"
+RECORD_WITHOUT_COPY = "record-without-copy"
+MISSING_COPY = "missing-copy"
+STALE_COPY = "stale-copy"
+OVER_RETENTION = "over-retention"
+ABSENT_OBJECT = "copies-of-absent-object"
+UNRESOLVED_COPY = "unresolved-copy"
+FOREIGN_OBJECT = "foreign-object"
+# The order repairs run in: copies and records agree first, then counts, then new copies.
+KINDS = (
+    ORPHAN_COPY,
+    RECORD_WITHOUT_COPY,
+    ABSENT_OBJECT,
+    OVER_RETENTION,
+    MISSING_COPY,
+    STALE_COPY,
+    UNRESOLVED_COPY,
+    FOREIGN_OBJECT,
+)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One inconsistency, and what repair did (or would do) about it."""
+
+    kind: str
+    object: str | None
+    copy_name: str | None
+    detail: str
+    repaired: bool = False
+    action: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "object": self.object,
+            "copy_name": self.copy_name,
+            "detail": self.detail,
+            "repaired": self.repaired,
+            "action": self.action,
+        }
+
+
+@dataclass
+class VerifyReport:
+    """What verify checked and found; `consistent` when nothing was found."""
+
+    objects: int = 0
+    copies: int = 0
+    records: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    repair: bool = False
+    dry_run: bool = False
+
+    @property
+    def consistent(self) -> bool:
+        return not self.findings
+
+    @property
+    def repaired(self) -> int:
+        return sum(f.repaired for f in self.findings)
+
+    @property
+    def remaining(self) -> int:
+        """Findings not repaired: 0 means the deployment is (or has been made) consistent."""
+        return len(self.findings) - self.repaired
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "consistent": self.consistent,
+            "checked": {"objects": self.objects, "copies": self.copies, "records": self.records},
+            "findings": [f.to_json() for f in self.findings],
+            "repaired": self.repaired,
+            "remaining": self.remaining,
+            "repair": self.repair,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass
+class _State:
+    """Everything read: the source, the backup bucket, and the records of every known key."""
+
+    source: dict[str, SourceObject]
+    backup: set[str]
+    records: dict[str, list[CopyRecord]]
+    parsed: dict[str, ParsedCopyName | None]
+    resolved: dict[str, str]  # copy name -> source key, for every name whose key is known
+
+
+class Verifier:
+    """Checks invariants 1 to 3 of one deployment across source, backup bucket and table."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        s3: Any,
+        table: CopyTable,
+        sqs: Any = None,
+        queue_url: str | None = None,
+        key_filter: KeyFilter | None = None,
+        progress: Progress = no_progress,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.table = table
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.key_filter = key_filter or KeyFilter()
+        self.progress = progress
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def run(self, repair: bool = False, dry_run: bool = False) -> VerifyReport:
+        """Check; with `repair`, fix each finding (with `dry_run`, only say how)."""
+        state = self._read()
+        report = VerifyReport(
+            objects=sum(self.key_filter.matches(k) for k in state.source),
+            copies=len(state.backup),
+            records=sum(len(r) for r in state.records.values()),
+            findings=self._check(state),
+            repair=repair,
+            dry_run=dry_run,
+        )
+        if repair:
+            report.findings = self._repair(report.findings, state, dry_run)
+        return report
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read(self) -> _State:
+        source: dict[str, SourceObject] = {}
+        for obj in list_objects(self.s3, self.settings.source_bucket):
+            source[obj.key] = obj
+            self.progress("listing source", len(source), None)
+        backup: set[str] = set()
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.settings.backup_bucket):
+            for item in page.get("Contents", []):
+                backup.add(str(item["Key"]))
+            self.progress("listing copies", len(backup), None)
+        disowned = list(self.table.disowned())
+        parsed = {name: parse_copy_name(name) for name in backup}
+        keys = set(source) | {r.source_object for r in disowned}
+        keys |= {p.key for p in parsed.values() if p is not None and p.key is not None}
+        digests = {p.digest for p in parsed.values() if p is not None and p.digest is not None}
+        by_digest = {key_digest(k): k for k in keys} if digests else {}
+        resolved: dict[str, str] = {}
+        for name, p in parsed.items():
+            if p is None:
+                continue
+            found = p.key if p.key is not None else by_digest.get(p.digest or "")
+            if found is not None:
+                resolved[name] = found
+        records: dict[str, list[CopyRecord]] = {}
+        for done, key in enumerate(sorted(keys), start=1):
+            copies = self.table.copies(key)
+            if copies:
+                records[key] = copies
+            self.progress("querying records", done, len(keys))
+        return _State(source, backup, records, parsed, resolved)
+
+    # --- checking -----------------------------------------------------------------------------
+
+    def _check(self, state: _State) -> list[Finding]:
+        findings: list[Finding] = []
+        named = {r.copy_name for rs in state.records.values() for r in rs}
+        for key, records in sorted(state.records.items()):
+            for r in records:
+                if r.copy_name not in state.backup:
+                    findings.append(
+                        Finding(
+                            RECORD_WITHOUT_COPY,
+                            key,
+                            r.copy_name,
+                            f"{r.status} record {r.copy_timestamp} names a copy that is not in "
+                            "the backup bucket",
+                        )
+                    )
+        for name in sorted(state.backup - named):
+            parsed = state.parsed[name]
+            owner = state.resolved.get(name)
+            if parsed is None:
+                findings.append(
+                    Finding(FOREIGN_OBJECT, None, name, "not an objbackup copy name; no record")
+                )
+            elif owner is None:
+                findings.append(
+                    Finding(
+                        UNRESOLVED_COPY,
+                        None,
+                        name,
+                        "hashed copy name of a long key that is neither in the source nor in a "
+                        "disowned record; its record cannot be looked up without a Scan",
+                    )
+                )
+            else:
+                findings.append(Finding(ORPHAN_COPY, owner, name, "copy has no record"))
+        for key in sorted(set(state.source) | set(state.records)):
+            findings += self._check_key(key, state)
+        order = {kind: i for i, kind in enumerate(KINDS)}
+        return sorted(findings, key=lambda f: order[f.kind])
+
+    def _check_key(self, key: str, state: _State) -> list[Finding]:
+        active = [
+            r
+            for r in state.records.get(key, [])
+            if r.status == ACTIVE and r.copy_name in state.backup
+        ]
+        active.sort(key=lambda r: r.copy_timestamp, reverse=True)
+        obj = state.source.get(key)
+        if obj is None:
+            if not active:
+                return []
+            return [
+                Finding(
+                    ABSENT_OBJECT,
+                    key,
+                    None,
+                    f"{len(active)} active cop{'y' if len(active) == 1 else 'ies'} of an object "
+                    "not in the source",
+                )
+            ]
+        findings: list[Finding] = []
+        matched = self.key_filter.matches(key)
+        if matched and not active:
+            findings.append(Finding(MISSING_COPY, key, None, "object has no active copy"))
+        elif matched and active[0].etag is not None and active[0].etag != obj.etag:
+            findings.append(
+                Finding(
+                    STALE_COPY,
+                    key,
+                    active[0].copy_name,
+                    f"newest copy has ETag {active[0].etag}, the object {obj.etag}",
+                )
+            )
+        if len(active) > self.settings.retain:
+            findings.append(
+                Finding(
+                    OVER_RETENTION,
+                    key,
+                    None,
+                    f"{len(active)} active copies, retain is {self.settings.retain}",
+                )
+            )
+        return findings
+
+    # --- repairing ----------------------------------------------------------------------------
+
+    def _repair(self, findings: list[Finding], state: _State, dry_run: bool) -> list[Finding]:
+        sender = QueueSender(self.sqs, self.queue_url) if self.sqs and self.queue_url else None
+        repaired: list[Finding] = []
+        for done, finding in enumerate(findings, start=1):
+            repaired.append(self._repair_one(finding, state, dry_run, sender))
+            self.progress("repairing", done, len(findings))
+        if sender is not None:
+            sender.flush()
+        return repaired
+
+    def _repair_one(
+        self, f: Finding, state: _State, dry_run: bool, sender: QueueSender | None
+    ) -> Finding:
+        handler = {
+            ORPHAN_COPY: self._repair_orphan,
+            RECORD_WITHOUT_COPY: self._repair_record,
+            ABSENT_OBJECT: self._repair_absent,
+            OVER_RETENTION: self._repair_retention,
+        }.get(f.kind)
+        if handler is not None:
+            return handler(f, dry_run)
+        if f.kind in (MISSING_COPY, STALE_COPY):
+            obj = state.source[f.object or ""]
+            if sender is None:
+                return replace(f, action="left alone: no replicator queue to send it through")
+            if dry_run:
+                return replace(f, action="would send an Object Created event to the queue")
+            sender.add(created_event(self.settings.source_bucket, obj))
+            return replace(
+                f, repaired=True, action="sent an Object Created event to the replicator queue"
+            )
+        if f.kind == UNRESOLVED_COPY:
+            return replace(f, action="left alone: delete it by hand if its object is gone")
+        return replace(f, action="left alone: not made by objbackup")
+
+    def _repair_orphan(self, f: Finding, dry_run: bool) -> Finding:
+        # The replicator writes a record right after its copy: look again before deleting.
+        if any(r.copy_name == f.copy_name for r in self.table.copies(f.object or "")):
+            return replace(f, repaired=True, action="left alone: its record appeared since")
+        if dry_run:
+            return replace(f, action="would delete the copy")
+        self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=f.copy_name)
+        return replace(f, repaired=True, action="deleted the copy")
+
+    def _repair_record(self, f: Finding, dry_run: bool) -> Finding:
+        if self._exists(self.settings.backup_bucket, f.copy_name or ""):
+            return replace(f, repaired=True, action="left alone: its copy appeared since")
+        records = [r for r in self.table.copies(f.object or "") if r.copy_name == f.copy_name]
+        if dry_run:
+            return replace(f, action="would delete the record")
+        for record in records:
+            self.table.delete(record)
+        return replace(f, repaired=True, action="deleted the record")
+
+    def _repair_absent(self, f: Finding, dry_run: bool) -> Finding:
+        key = f.object or ""
+        if self._exists(self.settings.source_bucket, key):
+            return replace(f, action="left alone: the object is in the source again")
+        if dry_run:
+            return replace(f, action="would disown the copies (the cleaner deletes them)")
+        at = iso_now(self.clock())
+        count = sum(self.table.disown(r, at) for r in self.table.copies(key) if r.status == ACTIVE)
+        return replace(
+            f,
+            repaired=True,
+            action=f"disowned {count} cop{'y' if count == 1 else 'ies'}; the cleaner deletes "
+            "them after the grace",
+        )
+
+    def _repair_retention(self, f: Finding, dry_run: bool) -> Finding:
+        if dry_run:
+            return replace(f, action=f"would prune all but the newest {self.settings.retain}")
+        replicator = Replicator(self.settings, self.s3, self.table)
+        pruned = replicator.prune(self.table.copies(f.object or ""))
+        return replace(f, repaired=True, action=f"pruned the oldest {pruned}")
+
+    def _exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
