@@ -46,11 +46,24 @@ def command(
         ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
+    multipart_threshold: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=5 * 1024**3,
+            metavar="BYTES",
+            hidden=True,  # advanced: tests copy small objects part by part with it
+            help="Objects this size or larger are copied part by part (default: 1 GiB).",
+        ),
+    ] = None,
 ) -> None:
     """Build and upload the bundle, then create or update the three stacks."""
     from objbackup.deploy.plan import DeployOptions
 
-    run(globals_of(ctx), DeployOptions(source_bucket, retain, grace, schedule), yes)
+    deploy_options = DeployOptions(
+        source_bucket, retain, grace, schedule, multipart_threshold=multipart_threshold
+    )
+    run(globals_of(ctx), deploy_options, yes)
 
 
 def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:

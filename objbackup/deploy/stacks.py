@@ -26,6 +26,7 @@ P_TABLE = "TableName"
 P_RETAIN = "Retain"
 P_GRACE = "GraceSeconds"
 P_SCHEDULE = "Schedule"
+P_MULTIPART_THRESHOLD = "MultipartThreshold"
 
 # Storage outputs
 O_SOURCE_BUCKET = "SourceBucketName"
