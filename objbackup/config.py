@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from objbackup.errors import ConfigError
+from objbackup.filters import KeyFilter
 
 ENV_SOURCE_BUCKET = "OBJBACKUP_SOURCE_BUCKET"
 ENV_BACKUP_BUCKET = "OBJBACKUP_BACKUP_BUCKET"
@@ -20,6 +21,9 @@ ENV_DISOWNED_INDEX = "OBJBACKUP_DISOWNED_INDEX"
 ENV_RETAIN = "OBJBACKUP_RETAIN"
 ENV_GRACE_SECONDS = "OBJBACKUP_GRACE_SECONDS"
 ENV_MULTIPART_THRESHOLD = "OBJBACKUP_MULTIPART_THRESHOLD"
+# The deployment's key filter, comma-separated prefixes ("" or unset: none).
+ENV_INCLUDE_PREFIXES = "OBJBACKUP_INCLUDE_PREFIXES"
+ENV_EXCLUDE_PREFIXES = "OBJBACKUP_EXCLUDE_PREFIXES"
 
 _Num = TypeVar("_Num", int, float)
 
@@ -43,6 +47,7 @@ class Settings:
     retain: int = DEFAULT_RETAIN
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    key_filter: KeyFilter = KeyFilter()
 
     def __post_init__(self) -> None:
         for setting, value in (
@@ -81,6 +86,9 @@ class Settings:
             multipart_threshold=_number(
                 env, ENV_MULTIPART_THRESHOLD, int, DEFAULT_MULTIPART_THRESHOLD
             ),
+            key_filter=KeyFilter.from_parameters(
+                env.get(ENV_INCLUDE_PREFIXES), env.get(ENV_EXCLUDE_PREFIXES)
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -93,6 +101,9 @@ class Settings:
             ENV_RETAIN: str(self.retain),
             ENV_GRACE_SECONDS: repr(float(self.grace_seconds)),
             ENV_MULTIPART_THRESHOLD: str(self.multipart_threshold),
+        } | {
+            ENV_INCLUDE_PREFIXES: ",".join(self.key_filter.include),
+            ENV_EXCLUDE_PREFIXES: ",".join(self.key_filter.exclude),
         }
 
 

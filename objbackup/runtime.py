@@ -14,9 +14,9 @@ from objbackup.batch import is_sqs_batch, process_sqs_batch
 from objbackup.clean import Cleaner
 from objbackup.config import Settings
 from objbackup.errors import MalformedEvent
-from objbackup.events import decode_invocation
+from objbackup.events import Kind, ObjectEvent, decode_invocation
 from objbackup.logs import log_event
-from objbackup.replicate import Replicator
+from objbackup.replicate import Outcome, Replicator
 from objbackup.table import CopyTable
 
 
@@ -38,14 +38,35 @@ class ReplicatorApp:
 
     def __call__(self, event: Any) -> dict[str, Any]:
         if is_sqs_batch(event):
-            return process_sqs_batch(event, self.replicator.handle, self.settings.source_bucket)
+            return process_sqs_batch(event, self.handle, self.settings.source_bucket)
         try:
             events = decode_invocation(event, self.settings.source_bucket)
         except MalformedEvent as exc:
             log_event(logging.ERROR, event="rejected", error=type(exc).__name__, reason=exc.reason)
             raise
-        outcomes = [self.replicator.handle(e) for e in events]
+        outcomes = [self.handle(e) for e in events]
         return {"outcomes": [o.outcome for o in outcomes]}
+
+    def handle(self, event: ObjectEvent) -> Outcome:
+        """Handle one event, unless its key is outside the deployment's key filter.
+
+        The rule lets through only what it can express (see objbackup.filters); the rest, and
+        events a rule from before a filter change still delivers, are dropped here: logged and
+        acknowledged, never failed, so they do not end in the dead-letter queue.
+        """
+        if self.settings.key_filter.matches(event.key):
+            return self.replicator.handle(event)
+        action = "replicate" if event.kind is Kind.CREATED else "disown"
+        outcome = Outcome(action, "filtered", event.key)
+        log_event(
+            event="object",
+            key=event.key,
+            action=outcome.action,
+            outcome=outcome.outcome,
+            event_id=event.event_id,
+            message_id=event.message_id,
+        )
+        return outcome
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Literal
 
 from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
 from objbackup.deploy import stacks as k
+from objbackup.deploy.adopt import EventBridgeStep, SourceReport
 from objbackup.deploy.describe import StackInfo
 from objbackup.deploy.errors import (
     InvalidSetting,
@@ -19,6 +20,7 @@ from objbackup.deploy.errors import (
 )
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_schedule, check_seconds
+from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
 
 Action = Literal["create", "update", "none"]
 
@@ -49,11 +51,18 @@ class DeployOptions:
     schedule: str | None = None
     # Advanced (a hidden deploy option): tests make multipart copies of small objects with it.
     multipart_threshold: int | None = None
+    # The key filter replaces the deployed one as a whole when either list is given; () clears.
+    include_prefixes: tuple[str, ...] | None = None
+    exclude_prefixes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class DeploySettings:
-    """The settings a deploy converges to. `source_bucket` "" means: create a new one."""
+    """The settings a deploy converges to. `source_bucket` "" means: create a new one.
+
+    `eventbridge_by_objbackup` records that objbackup turned on the adopted bucket's EventBridge
+    delivery, so that teardown may turn it off again (and only then).
+    """
 
     source_bucket: str
     retain: int
@@ -61,6 +70,8 @@ class DeploySettings:
     schedule: str
     # None leaves the replicator template's default (1 GiB) in force.
     multipart_threshold: int | None = None
+    key_filter: KeyFilter = KeyFilter()
+    eventbridge_by_objbackup: bool = False
 
     def __post_init__(self) -> None:
         if self.retain < 1:
@@ -73,6 +84,7 @@ class DeploySettings:
         try:
             check_seconds(self.grace_seconds, "grace")
             check_schedule(self.schedule)
+            self.key_filter.check()
         except ValueError as exc:
             raise InvalidSetting(str(exc)) from None
 
@@ -123,7 +135,28 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
     if threshold is None:
         raw = deployed("replicator", k.P_MULTIPART_THRESHOLD)
         threshold = int(raw) if raw else None
-    return DeploySettings(source, retain, grace, schedule, multipart_threshold=threshold)
+    if options.include_prefixes is None and options.exclude_prefixes is None:
+        key_filter = KeyFilter.from_parameters(
+            deployed("replicator", INCLUDE_PARAMETER), deployed("replicator", EXCLUDE_PARAMETER)
+        )
+    else:
+        key_filter = KeyFilter(options.include_prefixes or (), options.exclude_prefixes or ())
+    # Kept while the same adopted bucket stays; the deployer sets it when it turns delivery on.
+    by_us = (
+        storage is not None
+        and bool(source)
+        and source == deployed_param
+        and storage.parameters.get(k.P_SOURCE_EVENTBRIDGE) == "true"
+    )
+    return DeploySettings(
+        source,
+        retain,
+        grace,
+        schedule,
+        multipart_threshold=threshold,
+        key_filter=key_filter,
+        eventbridge_by_objbackup=by_us,
+    )
 
 
 def stack_parameters(
@@ -131,7 +164,10 @@ def stack_parameters(
 ) -> dict[str, str]:
     """The parameters of one stack; the function stacks take theirs from the storage outputs."""
     if role == "storage":
-        return {k.P_SOURCE_BUCKET: settings.source_bucket}
+        return {
+            k.P_SOURCE_BUCKET: settings.source_bucket,
+            k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
+        }
     parameters = {
         k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
         k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
@@ -145,6 +181,8 @@ def stack_parameters(
         parameters[k.P_SCHEDULE] = settings.schedule
     if role == "replicator" and settings.multipart_threshold is not None:
         parameters[k.P_MULTIPART_THRESHOLD] = str(settings.multipart_threshold)
+    if role == "replicator":
+        parameters |= settings.key_filter.stack_parameters()
     return parameters
 
 
@@ -196,7 +234,8 @@ def plan_stack(
     else:
         for key, value in parameters.items():
             old = current.parameters.get(key)
-            if old != value:
+            # A parameter the deployed template lacks has its default: "" or "false" for ours.
+            if old != value and not (old is None and value in ("", "false")):
                 reasons.append(f"{key}: {old if old not in (None, '') else '(none)'} -> {value}")
     action: Action = "update" if reasons else "none"
     return StackPlan(role, stack_name, action, template, parameters, tuple(reasons))
@@ -213,10 +252,14 @@ class DeployPlan:
     upload_bundle: bool
     stacks: tuple[StackPlan, ...]
     warnings: tuple[str, ...] = field(default=())
+    # For an adopted source bucket: what was found, and what deploy does to its notifications.
+    source: SourceReport | None = None
+    eventbridge: EventBridgeStep | None = None
 
     @property
     def changes(self) -> bool:
-        return self.upload_bundle or any(s.action != "none" for s in self.stacks)
+        turn_on = self.eventbridge is not None and self.eventbridge.action != "none"
+        return turn_on or self.upload_bundle or any(s.action != "none" for s in self.stacks)
 
     def stack(self, role: Role) -> StackPlan:
         return next(s for s in self.stacks if s.role == role)
@@ -232,6 +275,8 @@ def plan_deployment(
     bundle_key: str,
     bundle_present: bool,
     warnings: tuple[str, ...] = (),
+    source: SourceReport | None = None,
+    eventbridge: EventBridgeStep | None = None,
 ) -> DeployPlan:
     """Plan every stack. The function stacks' parameters come from the storage stack's current
     outputs; when it has none yet they are left to the deploy (None)."""
@@ -265,4 +310,6 @@ def plan_deployment(
         upload_bundle=not bundle_present,
         stacks=tuple(plans),
         warnings=warnings,
+        source=source,
+        eventbridge=eventbridge,
     )

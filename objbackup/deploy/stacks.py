@@ -26,11 +26,13 @@ P_TABLE = "TableName"
 P_RETAIN = "Retain"
 P_GRACE = "GraceSeconds"
 P_SCHEDULE = "Schedule"
+P_SOURCE_EVENTBRIDGE = "SourceEventBridgeByObjbackup"
 P_MULTIPART_THRESHOLD = "MultipartThreshold"
 
 # Storage outputs
 O_SOURCE_BUCKET = "SourceBucketName"
 O_SOURCE_CREATED = "SourceBucketCreated"
+O_SOURCE_EVENTBRIDGE = "SourceEventBridgeByObjbackup"
 O_BACKUP_BUCKET = "BackupBucketName"
 O_ARTIFACTS_BUCKET = "ArtifactsBucketName"
 O_TABLE = "TableName"
