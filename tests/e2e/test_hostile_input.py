@@ -243,8 +243,8 @@ def test_refused_event_reaches_the_dead_letter_queue_with_a_log_line(
         "sqs", "send-message", "--queue-url", deployed["queue_url"], "--message-body", body
     )
     message_id = sent["MessageId"]
-    dead = wait_for(
-        lambda: (d := _dead_letters(tools, deployed["dlq_url"])) and message_id in d and d,
+    dead: dict[str, str] = wait_for(
+        lambda: d if message_id in (d := _dead_letters(tools, deployed["dlq_url"])) else None,
         timeout=90,
         what=f"message {message_id} in the dead-letter queue",
     )
