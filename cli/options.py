@@ -31,6 +31,16 @@ grace = _checked(lambda value: validate.check_seconds(value, "--grace"))
 older_than = _checked(lambda value: validate.check_seconds(value, "--older-than"))
 
 
+def prefixes(values: list[str] | None) -> list[str] | None:
+    """Repeated --include-prefix / --exclude-prefix values, each non-empty and comma-free."""
+    from objbackup.filters import check_prefix
+
+    try:
+        return [check_prefix(value) for value in values] if values else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def endpoint_url(value: str | None) -> str | None:
     """An http(s) URL, or nothing (an empty AWS_ENDPOINT_URL means AWS itself)."""
     if not value:

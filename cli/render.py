@@ -210,6 +210,8 @@ def status(document: Mapping[str, Any]) -> None:
         ("retain", document.get("retain"), ""),
         ("grace (s)", document.get("grace_seconds"), ""),
         ("schedule", document.get("schedule"), ""),
+        ("include prefixes", ", ".join(document.get("include_prefixes") or []) or "(all)", ""),
+        ("exclude prefixes", ", ".join(document.get("exclude_prefixes") or []) or "(none)", ""),
         ("queue depth", document.get("queue_depth"), ""),
         ("messages in flight", document.get("queue_in_flight"), ""),
         ("dead-letter depth", dlq, "bold red" if dlq else ""),
@@ -241,6 +243,15 @@ def deploy_plan(plan: DeployPlan) -> None:
         f"source: {source}; retain {settings.retain}; grace {settings.grace_seconds:g} s; "
         f"cleaner schedule {settings.schedule}"
     )
+    message(f"backs up: {settings.key_filter.describe()}")
+    if plan.source is not None:
+        found = plan.source
+        message(
+            f"adopted bucket {found.bucket} ({found.region}): versioning {found.versioning}, "
+            f"default encryption {found.encryption} (reported, never changed)"
+        )
+    if plan.eventbridge is not None:
+        message(plan.eventbridge.describe, "yellow" if plan.eventbridge.action != "none" else "")
 
 
 def stack_event(event: StackEvent) -> None:
@@ -285,6 +296,14 @@ def teardown_plan(plan: TeardownPlan) -> None:
         keep = plan.keep_backups
         fate = "kept (--keep-backups)" if keep else "deleted with every record"
         table.add_row(_text("table"), _text(plan.table), _text(fate, _fate(keep)))
+    release = plan.eventbridge
+    if release is not None:
+        off = release.action == "turn off"
+        table.add_row(
+            _text("EventBridge delivery"),
+            _text(release.bucket),
+            _text(f"{'turned off' if off else 'left on'} ({release.reason})", _fate(not off)),
+        )
     for stack in plan.stacks:
         table.add_row(_text("stack"), _text(stack.name), _text("deleted", "red"))
     _show(stderr(), f"Teardown of {deployment.name} in {deployment.region}", table)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from objbackup.errors import ConfigError
@@ -47,7 +47,7 @@ class Settings:
     retain: int = DEFAULT_RETAIN
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
-    key_filter: KeyFilter = KeyFilter()
+    key_filter: KeyFilter = field(default_factory=KeyFilter)
 
     def __post_init__(self) -> None:
         for setting, value in (

@@ -124,7 +124,7 @@ class KeyFilter:
         return "" if matchers is None else json.dumps(matchers, separators=(",", ":"))
 
     def stack_parameters(self) -> dict[str, str]:
-        """Every replicator stack parameter this filter sets: the prefixes and the rule's pattern."""
+        """The replicator stack parameters this filter sets: the prefixes and the rule's pattern."""
         normal = self.normalized()
         return normal.to_parameters() | {KEY_PATTERN_PARAMETER: normal.key_pattern_parameter()}
 

@@ -45,6 +45,29 @@ def command(
             "(default: rate(1 minute), or the deployed value).",
         ),
     ] = None,
+    include_prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include-prefix",
+            metavar="PREFIX",
+            callback=options.prefixes,
+            help="Back up only keys starting with PREFIX (repeatable; the given prefixes replace "
+            "the deployed filter; default: the deployed filter, or every key).",
+        ),
+    ] = None,
+    exclude_prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude-prefix",
+            metavar="PREFIX",
+            callback=options.prefixes,
+            help="Never back up keys starting with PREFIX (repeatable).",
+        ),
+    ] = None,
+    all_keys: Annotated[
+        bool,
+        typer.Option("--all-keys", help="Drop the deployed prefix filter: back up every key."),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
     multipart_threshold: Annotated[
         int | None,
@@ -60,10 +83,39 @@ def command(
     """Build and upload the bundle, then create or update the three stacks."""
     from objbackup.deploy.plan import DeployOptions
 
+    include, exclude = _key_filter(include_prefix, exclude_prefix, all_keys)
     deploy_options = DeployOptions(
-        source_bucket, retain, grace, schedule, multipart_threshold=multipart_threshold
+        source_bucket,
+        retain,
+        grace,
+        schedule,
+        multipart_threshold=multipart_threshold,
+        include_prefixes=include,
+        exclude_prefixes=exclude,
     )
     run(globals_of(ctx), deploy_options, yes)
+
+
+def _key_filter(
+    include: list[str] | None, exclude: list[str] | None, all_keys: bool
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The filter options as DeployOptions takes them; contradictions are usage errors."""
+    from objbackup.filters import KeyFilter
+
+    if all_keys:
+        if include or exclude:
+            raise typer.BadParameter(
+                "--all-keys backs up every key; leave out --include-prefix and --exclude-prefix",
+                param_hint="--all-keys",
+            )
+        return (), ()
+    if not include and not exclude:
+        return None, None
+    try:
+        KeyFilter(tuple(include or ()), tuple(exclude or ())).check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--exclude-prefix") from None
+    return tuple(include or ()), tuple(exclude or ())
 
 
 def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:
@@ -91,6 +143,8 @@ def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:
         result = deployer.deploy(plan, on_event=render.stack_event)
     if result.changed:
         summary = ", ".join(f"{role} {outcome}" for role, outcome in result.outcomes.items())
+        if result.eventbridge_turned_on and plan.eventbridge is not None:
+            summary += f"; EventBridge delivery of {plan.eventbridge.bucket} turned on"
         render.message(f"Deployed {plan.name} in {plan.region}: {summary}.", "bold green")
     else:
         render.message("No changes: CloudFormation found nothing to change.", "bold green")

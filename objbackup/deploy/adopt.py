@@ -51,8 +51,14 @@ class EventBridgeStep:
 
     @property
     def describe(self) -> str:
-        others = ", ".join(f"{n} {kind.removesuffix('Configurations').lower()}" for kind, n in
-                           self.kept.items() if n) or "no other notifications"
+        others = (
+            ", ".join(
+                f"{n} {kind.removesuffix('Configurations').lower()}"
+                for kind, n in self.kept.items()
+                if n
+            )
+            or "no other notifications"
+        )
         if self.action == "none":
             return f"EventBridge delivery of {self.bucket} is on already ({others} left alone)"
         return f"turn on EventBridge delivery of {self.bucket} (keeping {others})"
@@ -156,9 +162,9 @@ def _may_select(pattern: Any, bucket: str) -> bool:
     if not isinstance(pattern, Mapping):
         return True
     sources = pattern.get("source")
-    if isinstance(sources, list) and sources and "aws.s3" not in sources:
-        if all(isinstance(s, str) for s in sources):
-            return False
+    literal = isinstance(sources, list) and all(isinstance(s, str) for s in sources)
+    if literal and sources and "aws.s3" not in sources:
+        return False
     detail = pattern.get("detail")
     names = detail.get("bucket", {}).get("name") if isinstance(detail, Mapping) else None
     if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
@@ -194,7 +200,6 @@ def _encryption(s3: Any, bucket: str) -> str:
             return "none"
         return f"unknown ({error_code(exc)})"
     algorithms = {
-        str(r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "?"))
-        for r in rules
+        str(r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "?")) for r in rules
     }
     return ", ".join(sorted(algorithms)) or "none"

@@ -4,17 +4,18 @@ then the replicator and cleaner stacks with parameters from the storage stack's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code, is_not_found
+from objbackup.aws import is_not_found
 from objbackup.bundle import Bundle, build_bundle
 from objbackup.deploy import stacks as k
+from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
-from objbackup.deploy.errors import IncompleteDeployment, SourceBucketProblem
+from objbackup.deploy.errors import IncompleteDeployment
 from objbackup.deploy.plan import (
     RECREATE_STATES,
     DeployOptions,
@@ -27,11 +28,6 @@ from objbackup.deploy.plan import (
 )
 from objbackup.deploy.stackops import EventCallback, Outcome, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, Role, template_body
-
-_ENABLE_EVENTBRIDGE = (
-    "turn on 'Send notifications to Amazon EventBridge' for it (S3 console, bucket "
-    'Properties), or add {"EventBridgeConfiguration": {}} to its notification configuration'
-)
 
 
 def _ignore(event: StackEvent) -> None:
@@ -46,11 +42,16 @@ class DeployResult:
     outcomes: Mapping[Role, Outcome]
     bundle_uploaded: bool
     deployment: Deployment
+    eventbridge_turned_on: bool = False
 
     @property
     def changed(self) -> bool:
-        """Whether anything was created, updated or uploaded."""
-        return self.bundle_uploaded or any(o != "unchanged" for o in self.outcomes.values())
+        """Whether anything was created, updated, uploaded or turned on."""
+        return (
+            self.bundle_uploaded
+            or self.eventbridge_turned_on
+            or any(o != "unchanged" for o in self.outcomes.values())
+        )
 
 
 class Deployer:
@@ -86,7 +87,13 @@ class Deployer:
         cfn = self.connection.client("cloudformation")
         current = read_stacks(cfn, self.connection.names)
         settings = resolve_settings(options, current)
-        warnings = self._check_source(settings.source_bucket) if settings.source_bucket else []
+        source = eventbridge = None
+        if settings.source_bucket:
+            s3 = self.connection.client("s3")
+            source = inspect_source(s3, settings.source_bucket, self.connection.region)
+            eventbridge = plan_eventbridge(s3, settings.source_bucket)
+            if eventbridge.action == "turn on":
+                settings = replace(settings, eventbridge_by_objbackup=True)
         storage = current.get("storage")
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._bundle_present(artifacts, self.bundle.key)
@@ -99,7 +106,8 @@ class Deployer:
             self.templates,
             self.bundle.key,
             present,
-            tuple(warnings),
+            source=source,
+            eventbridge=eventbridge,
         )
 
     def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:
@@ -107,7 +115,12 @@ class Deployer:
         cfn = self.connection.client("cloudformation")
         current = read_stacks(cfn, self.connection.names)
         outcomes: dict[Role, Outcome] = {}
+        # The storage stack records that objbackup turns delivery on before it does, so that a
+        # teardown after a failed deploy still knows to turn it off.
         outcomes["storage"] = self._apply(plan.stack("storage"), current.get("storage"), on_event)
+        turned_on = False
+        if plan.eventbridge is not None and plan.eventbridge.action == "turn on":
+            turned_on = set_eventbridge(self.connection.client("s3"), plan.eventbridge.bucket, True)
         storage = read_stacks(cfn, self.connection.names).get("storage")
         outputs = storage.outputs if storage else {}
         missing = [key for key in k.NEEDED_STORAGE_OUTPUTS if key not in outputs]
@@ -129,7 +142,7 @@ class Deployer:
                 self._deployed_templates({role: existing} if existing else {}).get(role),
             )
             outcomes[role] = self._apply(step, existing, on_event)
-        return DeployResult(plan, outcomes, uploaded, find_deployment(self.connection))
+        return DeployResult(plan, outcomes, uploaded, find_deployment(self.connection), turned_on)
 
     def _apply(
         self, step: StackPlan, existing: StackInfo | None, on_event: EventCallback
@@ -184,30 +197,3 @@ class Deployer:
             Metadata={"sha256": bundle.sha256},
         )
         return True
-
-    def _check_source(self, bucket: str) -> list[str]:
-        """Fail if an adopted source bucket is unreachable; warn if it sends no events."""
-        s3 = self.connection.client("s3")
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code in ("404", "NoSuchBucket", "NotFound"):
-                raise SourceBucketProblem(
-                    f"source bucket {bucket} does not exist",
-                    "create it first, or leave out --source-bucket to have one created",
-                ) from None
-            raise SourceBucketProblem(
-                f"cannot use source bucket {bucket}: {code}",
-                "check that the bucket is in this account and region and that you may read it",
-            ) from None
-        try:
-            config = s3.get_bucket_notification_configuration(Bucket=bucket)
-        except ClientError as exc:
-            return [f"could not read the notification configuration of {bucket}: {exc}"]
-        if "EventBridgeConfiguration" not in config:
-            return [
-                f"bucket {bucket} does not send events to EventBridge, so nothing is backed up "
-                f"until it does: {_ENABLE_EVENTBRIDGE}"
-            ]
-        return []

@@ -14,6 +14,7 @@ from objbackup.deploy import stacks as k
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.errors import IncompleteDeployment, NotDeployed
 from objbackup.deploy.stacks import ROLES, Role, StackNames
+from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
 
 # States in which a stack's resources and outputs are all there.
 STABLE_STATES = frozenset(
@@ -126,6 +127,24 @@ class Deployment:
     @property
     def source_bucket_created(self) -> bool:
         return self.output("storage", k.O_SOURCE_CREATED) == "true"
+
+    @property
+    def adopted_source_bucket(self) -> bool:
+        """True when the source bucket was there before objbackup (teardown never touches it)."""
+        return self.source_bucket is not None and not self.source_bucket_created
+
+    @property
+    def eventbridge_by_objbackup(self) -> bool:
+        """True when objbackup turned on the adopted bucket's EventBridge delivery."""
+        return self.output("storage", k.O_SOURCE_EVENTBRIDGE) == "true"
+
+    @property
+    def key_filter(self) -> KeyFilter:
+        """The deployed key filter (every key when the replicator stack has none)."""
+        return KeyFilter.from_parameters(
+            self.parameter("replicator", INCLUDE_PARAMETER),
+            self.parameter("replicator", EXCLUDE_PARAMETER),
+        )
 
     @property
     def backup_bucket(self) -> str | None:

@@ -70,7 +70,7 @@ class DeploySettings:
     schedule: str
     # None leaves the replicator template's default (1 GiB) in force.
     multipart_threshold: int | None = None
-    key_filter: KeyFilter = KeyFilter()
+    key_filter: KeyFilter = field(default_factory=KeyFilter)
     eventbridge_by_objbackup: bool = False
 
     def __post_init__(self) -> None:

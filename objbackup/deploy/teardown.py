@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from objbackup.aws import error_code
 from objbackup.deploy import stacks as k
+from objbackup.deploy.adopt import eventbridge_on, read_configuration, rules_using, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment
 from objbackup.deploy.errors import EmptyBucketFailed, TeardownRefused
@@ -51,6 +52,15 @@ class BucketPlan:
 
 
 @dataclass(frozen=True)
+class EventBridgeRelease:
+    """What teardown does to an adopted bucket's EventBridge delivery, and why."""
+
+    bucket: str
+    action: Literal["turn off", "leave on"]
+    reason: str
+
+
+@dataclass(frozen=True)
 class TeardownPlan:
     """Everything teardown would destroy or keep, for the confirmation."""
 
@@ -61,6 +71,8 @@ class TeardownPlan:
     stacks: tuple[StackInfo, ...]  # in deletion order
     # Resources the deployed storage template already retains on deletion (logical ids).
     retained_by_template: frozenset[str] = field(default_factory=frozenset)
+    # For an adopted bucket whose delivery is on: whether teardown turns it off.
+    eventbridge: EventBridgeRelease | None = None
 
     @property
     def versions_to_delete(self) -> int:
@@ -122,6 +134,9 @@ class Teardown:
                 0, BucketPlan("source", source, 0, True, "adopted: objbackup never deletes it")
             )
         order = [deployment.stacks[role] for role in reversed(ROLES) if role in deployment.stacks]
+        release = None
+        if source and not deployment.source_bucket_created and self._bucket_exists(source):
+            release = self._plan_release(deployment, source)
         return TeardownPlan(
             deployment=deployment,
             keep_backups=keep_backups,
@@ -129,6 +144,7 @@ class Teardown:
             table=resources.get(k.TABLE_ID),
             stacks=tuple(order),
             retained_by_template=retained,
+            eventbridge=release,
         )
 
     def run(
@@ -146,6 +162,8 @@ class Teardown:
             if stack.role != "storage":
                 self.operations.delete_stack(stack.name, stack.stack_id, on_event)
                 deleted.append(stack.name)
+        if plan.eventbridge is not None and plan.eventbridge.action == "turn off":
+            self._release_eventbridge(plan.deployment, plan.eventbridge.bucket)
         emptied: dict[str, int] = {}
         for bucket in plan.buckets:
             if not bucket.keep:
@@ -212,6 +230,27 @@ class Teardown:
                     Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
         return done
+
+    def _plan_release(self, deployment: Deployment, bucket: str) -> EventBridgeRelease | None:
+        """Turn delivery off only if objbackup turned it on and no other rule selects it."""
+        if not eventbridge_on(read_configuration(self.s3, bucket)):
+            return None
+        if not deployment.eventbridge_by_objbackup:
+            return EventBridgeRelease(bucket, "leave on", "it was on before objbackup")
+        others = self._other_rules(deployment, bucket)
+        if others:
+            return EventBridgeRelease(bucket, "leave on", f"rule {others[0]} also uses it")
+        return EventBridgeRelease(bucket, "turn off", "objbackup turned it on")
+
+    def _release_eventbridge(self, deployment: Deployment, bucket: str) -> None:
+        # Checked again: a rule may have appeared since the confirmation.
+        if not self._other_rules(deployment, bucket):
+            set_eventbridge(self.s3, bucket, False)
+
+    def _other_rules(self, deployment: Deployment, bucket: str) -> list[str]:
+        own = deployment.output("replicator", k.O_RULE)
+        events = self.connection.client("events")
+        return rules_using(events, bucket, frozenset({own} if own else ()))
 
     def _retain_backups(
         self, storage: StackInfo, plan: TeardownPlan, on_event: EventCallback

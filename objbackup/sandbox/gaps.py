@@ -221,6 +221,33 @@ def close_cloudformation_bucket_gap() -> None:
     _applied.add("cfn-bucket")
 
 
+def close_rule_pattern_text_gap() -> None:
+    """CloudFormation takes an AWS::Events::Rule EventPattern as JSON text as well as an object
+    (the replicator's filtered rule is text); moto JSON-encodes the text a second time and then
+    fails to read its own pattern. Parse the text first."""
+    if "rule-pattern-text" in _applied:
+        return
+    from moto.events.models import Rule
+
+    original = Rule.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("EventPattern"), str):
+            properties["EventPattern"] = json.loads(properties["EventPattern"])
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Rule.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment, method-assign, arg-type]
+    _applied.add("rule-pattern-text")
+
+
 def close_get_notification_eventbridge_gap() -> None:
     """moto's GetBucketNotificationConfiguration never returns `EventBridgeConfiguration`, so a
     read-modify-write of a bucket's notifications would silently switch EventBridge off."""
@@ -440,9 +467,13 @@ def close_all() -> None:
     close_s3_eventbridge_gap()
     close_cloudformation_bucket_gap()
     close_get_notification_eventbridge_gap()
+    close_rule_pattern_text_gap()
     close_change_set_gap()
     close_sub_parameter_gap()
     close_unupdatable_resource_gap()
     close_sqs_event_source_gap()
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()
+    from objbackup.sandbox import costs  # the backlog's costs, kept apart from the gaps
+
+    costs.close_all()

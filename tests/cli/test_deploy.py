@@ -95,22 +95,36 @@ def make_bucket(cli: Cli, name: str, eventbridge: bool) -> Any:
 def test_adopted_source_bucket_is_used_kept_and_never_deleted(cli: Cli) -> None:
     s3 = make_bucket(cli, "my-data", eventbridge=False)
     result = cli.ok("deploy", "--yes", "--source-bucket", "my-data")
-    assert "my-data does not send events to EventBridge" in result.stderr
+    assert "turn on EventBridge delivery of my-data" in result.stderr
+    assert "EventBridge delivery of my-data turned on" in result.stderr
+    assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket="my-data")
     status = cli.json("status")
     assert (status["source_bucket"], status["source_bucket_created"]) == ("my-data", False)
+    assert status["adopted_source_bucket"] is True
+    assert status["source_eventbridge_by_objbackup"] is True
     # Later deploys keep the adopted bucket without being told again.
     assert "No changes" in cli.ok("deploy", "--yes").stderr
     assert "No changes" in cli.ok("deploy", "--yes", "--source-bucket", "my-data").stderr
     gone = cli.ok("teardown", "--yes")
-    assert "kept (adopted: objbackup never deletes it)" in gone.stderr
+    text = " ".join(gone.stderr.split())
+    assert "kept (adopted: objbackup never deletes it)" in text
+    assert "EventBridge delivery │ my-data │ turned off (objbackup turned it on)" in text
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["my-data"]
     assert s3.get_object(Bucket="my-data", Key="precious.txt")["Body"].read() == b"mine"
+    assert "EventBridgeConfiguration" not in s3.get_bucket_notification_configuration(
+        Bucket="my-data"
+    )
 
 
-def test_adopted_bucket_with_eventbridge_gets_no_warning(cli: Cli) -> None:
-    make_bucket(cli, "evented", eventbridge=True)
+def test_adopted_bucket_with_eventbridge_is_left_as_it_was(cli: Cli) -> None:
+    s3 = make_bucket(cli, "evented", eventbridge=True)
     result = cli.ok("deploy", "--yes", "--source-bucket", "evented")
     assert "Warning" not in result.stderr
+    assert "EventBridge delivery of evented is on already" in result.stderr
+    assert cli.json("status")["source_eventbridge_by_objbackup"] is False
+    gone = cli.ok("teardown", "--yes")
+    assert "left on (it was on before objbackup)" in " ".join(gone.stderr.split())
+    assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket="evented")
 
 
 def test_missing_source_bucket_is_refused(cli: Cli) -> None:

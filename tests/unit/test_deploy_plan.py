@@ -127,9 +127,12 @@ def test_invalid_settings(settings: dict[str, Any]) -> None:
 
 def test_stack_parameters() -> None:
     settings = DeploySettings("", 4, 2.5, "cron(0 * * * ? *)")
-    assert stack_parameters("storage", settings, {}, "b.zip") == {"SourceBucketName": ""}
+    assert stack_parameters("storage", settings, {}, "b.zip") == {
+        "SourceBucketName": "",
+        "SourceEventBridgeByObjbackup": "false",
+    }
     replicator = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
-    assert replicator == {
+    common = {
         "SourceBucketName": "src-bucket",
         "BackupBucketName": "bak-bucket",
         "ArtifactsBucketName": "art-bucket",
@@ -138,8 +141,10 @@ def test_stack_parameters() -> None:
         "Retain": "4",
         "GraceSeconds": "2.5",
     }
+    no_filter = {"IncludePrefixes": "", "ExcludePrefixes": "", "ObjectKeyPattern": ""}
+    assert replicator == common | no_filter
     cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
-    assert cleaner == {**replicator, "Schedule": "cron(0 * * * ? *)"}
+    assert cleaner == {**common, "Schedule": "cron(0 * * * ? *)"}
 
 
 def test_plan_stack_actions() -> None:
