@@ -1,0 +1,169 @@
+"""The key filter: prefixes, the rule pattern it renders (checked with moto's EventBridge matcher,
+the one the sandbox routes S3 events through), and the replicator dropping what the rule let by."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moto.events.models import EventPattern
+
+from objbackup.events import Kind
+from objbackup.filters import KEY_PATTERN_PARAMETER, KeyFilter, check_prefix, encode_key
+from objbackup.logs import LOGGER
+from objbackup.runtime import ReplicatorApp
+from tests.harness import Harness
+from tests.unit.test_batch import sqs_record, to_eventbridge
+
+BUCKET = "my-data"
+
+
+def rule_pattern(key_filter: KeyFilter) -> dict[str, Any]:
+    """The replicator rule's pattern as the template builds it from the stack parameters."""
+    pattern: dict[str, Any] = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created", "Object Deleted"],
+        "detail": {"bucket": {"name": [BUCKET]}},
+    }
+    matchers = key_filter.stack_parameters()[KEY_PATTERN_PARAMETER]
+    if matchers:
+        pattern["detail"]["object"] = {"key": json.loads(matchers)}
+    return pattern
+
+
+def rule_passes(key_filter: KeyFilter, key: str) -> bool:
+    """Whether moto's matcher lets an S3 event for `key` (URL-encoded, as S3 sends it) through."""
+    event = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": BUCKET}, "object": {"key": encode_key(key), "size": 1}},
+    }
+    pattern = rule_pattern(key_filter)
+    return EventPattern(json.dumps(pattern), pattern).matches_event(event)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "error"),
+    [("", "must not be empty"), ("a,b", "contains a comma"), ("x" * 1025, "1024 bytes")],
+)
+def test_bad_prefixes_are_refused(prefix: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        check_prefix(prefix)
+
+
+def test_a_filter_that_matches_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="nothing would be backed up"):
+        KeyFilter(("keep/tmp/",), ("keep/",)).check()
+    assert KeyFilter(("keep/",), ("keep/tmp/",)).check()
+
+
+@pytest.mark.parametrize(
+    ("given_filter", "normal"),
+    [
+        (KeyFilter(("a/", "a/b/", "a/")), KeyFilter(("a/",))),
+        (KeyFilter((), ("x/", "x/y/")), KeyFilter((), ("x/",))),
+        # An include under an exclude goes; an exclude outside every include goes.
+        (KeyFilter(("a/", "b/x/"), ("b/", "c/", "a/tmp/")), KeyFilter(("a/",), ("a/tmp/",))),
+    ],
+)
+def test_normalized_drops_redundant_prefixes(given_filter: KeyFilter, normal: KeyFilter) -> None:
+    assert given_filter.normalized() == normal
+
+
+def test_rendered_parameters() -> None:
+    assert KeyFilter().stack_parameters() == {
+        "IncludePrefixes": "",
+        "ExcludePrefixes": "",
+        "ObjectKeyPattern": "",
+    }
+    both = KeyFilter(("keep/", "docs/"), ("keep/tmp/",)).stack_parameters()
+    assert both == {
+        "IncludePrefixes": "keep/,docs/",
+        "ExcludePrefixes": "keep/tmp/",
+        "ObjectKeyPattern": '[{"prefix":"keep/"},{"prefix":"docs/"}]',
+    }
+    exclude = KeyFilter((), ("logs/", "tmp/")).stack_parameters()
+    assert exclude["ObjectKeyPattern"] == '[{"anything-but":{"prefix":"logs/"}}]'
+    # The rule matches the key as S3 sends it: URL-encoded, "+" for a space.
+    spaced = KeyFilter(("my docs/",)).stack_parameters()
+    assert spaced["ObjectKeyPattern"] == '[{"prefix":"my+docs/"}]'
+
+
+@pytest.mark.parametrize(
+    ("key_filter", "exact"),
+    [
+        (KeyFilter(), True),
+        (KeyFilter(("a/", "b/")), True),
+        (KeyFilter((), ("tmp/",)), True),
+        (KeyFilter((), ("tmp/", "logs/")), False),
+        (KeyFilter(("keep/",), ("keep/tmp/",)), False),
+        (KeyFilter(("keep/",), ("other/",)), True),  # the exclude changes nothing
+    ],
+)
+def test_rule_is_exact(key_filter: KeyFilter, exact: bool) -> None:
+    assert key_filter.rule_is_exact is exact
+
+
+PREFIX = st.text(alphabet="ab/ +%é", min_size=1, max_size=4)
+KEY = st.text(alphabet="ab/ +%é", max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    include=st.lists(PREFIX, max_size=3),
+    exclude=st.lists(PREFIX, max_size=3),
+    keys=st.lists(KEY, min_size=1, max_size=10),
+)
+def test_the_rule_lets_through_every_key_the_filter_keeps(
+    include: list[str], exclude: list[str], keys: list[str]
+) -> None:
+    key_filter = KeyFilter(tuple(include), tuple(exclude))
+    for key in keys:
+        passes = rule_passes(key_filter, key)
+        if key_filter.matches(key):
+            assert passes, f"the rule drops {key!r}, which {key_filter} backs up"
+        elif key_filter.rule_is_exact:
+            assert not passes, f"the rule lets {key!r} through, which {key_filter} skips"
+
+
+def test_the_e2e_filter_in_moto() -> None:
+    key_filter = KeyFilter(("keep/",), ("keep/tmp/",))
+    assert rule_passes(key_filter, "keep/a.txt")
+    assert not rule_passes(key_filter, "other/a.txt")
+    # EventBridge cannot AND two matchers on one key: the replicator drops this one.
+    assert rule_passes(key_filter, "keep/tmp/a.txt") and not key_filter.matches("keep/tmp/a.txt")
+
+
+def test_the_replicator_drops_and_acknowledges_a_filtered_event(
+    system: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(LOGGER, "propagate", True)
+    filtered = system.with_settings(key_filter=KeyFilter(("keep/",), ("keep/tmp/",)))
+    app = ReplicatorApp(filtered.settings, filtered.replicator)
+    events = [filtered.put(key) for key in ("keep/a.txt", "keep/tmp/b.txt", "other/c.txt")]
+    batch = {
+        "Records": [
+            sqs_record(json.dumps(to_eventbridge(e)), f"m{n}") for n, e in enumerate(events)
+        ]
+    }
+    with caplog.at_level("INFO", logger="objbackup"):
+        assert app(batch) == {"batchItemFailures": []}
+    assert [len(filtered.copies(k)) for k in ("keep/a.txt", "keep/tmp/b.txt", "other/c.txt")] == [
+        1,
+        0,
+        0,
+    ]
+    logged = [json.loads(r.getMessage()) for r in caplog.records]
+    assert {
+        (line["key"], line["outcome"]) for line in logged if line.get("outcome") == "filtered"
+    } == {
+        ("keep/tmp/b.txt", "filtered"),
+        ("other/c.txt", "filtered"),
+    }
+    # A delete outside the filter is dropped too: the rule never delivers it either.
+    gone = filtered.delete("other/c.txt")
+    assert app(to_eventbridge(gone)) == {"outcomes": ["filtered"]}
+    assert gone.kind is Kind.DELETED
