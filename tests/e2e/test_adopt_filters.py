@@ -1,0 +1,123 @@
+"""Issue 6, end to end: `objbackup deploy --source-bucket` adopts a bucket made with the AWS CLI,
+whose owner already sends its events to a queue, with `--include-prefix` / `--exclude-prefix`;
+only the filtered keys are backed up, and teardown leaves the bucket, its objects and the owner's
+notification as they were."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Tools
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.e2e
+BUCKET = "their-data"
+
+
+def _copies(tools: Tools, key: str) -> list[dict[str, Any]]:
+    copies: list[dict[str, Any]] = tools.objbackup_json("list", key)["copies"]
+    return copies
+
+
+def _keys(tools: Tools, bucket: str) -> list[str]:
+    listed = tools.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def _queue_settled(tools: Tools, queue: str) -> bool:
+    attributes = tools.aws_json(
+        "sqs",
+        "get-queue-attributes",
+        "--queue-url",
+        queue,
+        "--attribute-names",
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+    )["Attributes"]
+    return all(value == "0" for value in attributes.values())
+
+
+def _notifications(tools: Tools) -> dict[str, Any]:
+    found: dict[str, Any] = tools.aws_json(
+        "s3api", "get-bucket-notification-configuration", "--bucket", BUCKET
+    )
+    return found
+
+
+def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Path) -> None:
+    body = tmp_path / "body.txt"
+    body.write_text("theirs\n")
+    tools.aws("s3api", "create-bucket", "--bucket", BUCKET)
+    tools.aws("s3", "cp", str(body), f"s3://{BUCKET}/existing.txt")
+    queue = tools.aws_json("sqs", "create-queue", "--queue-name", "their-queue")["QueueUrl"]
+    queue_arn = tools.aws_json(
+        "sqs", "get-queue-attributes", "--queue-url", queue, "--attribute-names", "QueueArn"
+    )["Attributes"]["QueueArn"]
+    theirs = json.dumps(
+        {
+            "QueueConfigurations": [
+                {"Id": "theirs", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}
+            ]
+        }
+    )
+    tools.aws(
+        "s3api",
+        "put-bucket-notification-configuration",
+        "--bucket",
+        BUCKET,
+        "--notification-configuration",
+        theirs,
+    )
+
+    tools.objbackup(
+        "deploy",
+        "--yes",
+        "--source-bucket",
+        BUCKET,
+        "--include-prefix",
+        "keep/",
+        "--exclude-prefix",
+        "keep/tmp/",
+    )
+    status = tools.objbackup_json("status")
+    assert status["source_bucket"] == BUCKET and status["adopted_source_bucket"] is True
+    assert (status["include_prefixes"], status["exclude_prefixes"]) == (["keep/"], ["keep/tmp/"])
+    merged = _notifications(tools)
+    assert "EventBridgeConfiguration" in merged
+    assert [q["Id"] for q in merged["QueueConfigurations"]] == ["theirs"]
+
+    # The skipped keys go first: once the kept one is backed up and the queue has settled, every
+    # event delivered before it has been handled too.
+    for key in ("keep/tmp/scratch.txt", "other/elsewhere.txt", "keep/report.txt"):
+        tools.aws("s3", "cp", str(body), f"s3://{BUCKET}/{key}")
+    wait_for(lambda: len(_copies(tools, "keep/report.txt")) == 1, what="keep/report.txt backed up")
+    wait_for(lambda: _queue_settled(tools, status["queue_url"]), what="the queue to settle")
+    assert _copies(tools, "keep/tmp/scratch.txt") == []
+    assert _copies(tools, "other/elsewhere.txt") == []
+    assert _copies(tools, "existing.txt") == []  # written before the deploy: no event, no copy
+    (copy,) = _copies(tools, "keep/report.txt")
+    assert _keys(tools, status["backup_bucket"]) == [copy["copy_name"]]
+    assert status["dlq_depth"] == 0 and tools.objbackup_json("status")["dlq_depth"] == 0
+
+    gone = tools.objbackup("teardown", "--yes")
+    assert "adopted" in gone.stderr
+    assert _keys(tools, BUCKET) == [
+        "existing.txt",
+        "keep/report.txt",
+        "keep/tmp/scratch.txt",
+        "other/elsewhere.txt",
+    ]
+    buckets = [b["Name"] for b in tools.aws_json("s3api", "list-buckets").get("Buckets", [])]
+    assert buckets == [BUCKET]
+    after = _notifications(tools)
+    assert "EventBridgeConfiguration" not in after  # objbackup turned it on, so it turned it off
+    assert [q["Id"] for q in after["QueueConfigurations"]] == ["theirs"]
+    # The owner's queue kept receiving its own notifications all along.
+    received = tools.aws_json(
+        "sqs", "receive-message", "--queue-url", queue, "--max-number-of-messages", "10"
+    )
+    assert received.get("Messages")
