@@ -75,16 +75,21 @@ def list_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[SourceObjec
             yield SourceObject.from_listing(item)
 
 
-def created_event(bucket: str, obj: SourceObject) -> dict[str, Any]:
-    """The EventBridge "Object Created" event for `obj`, deterministic per object version."""
-    identity = f"{bucket}\n{obj.key}\n{obj.etag}\n{obj.last_modified.isoformat()}"
+def created_event(bucket: str, obj: SourceObject, time: datetime | None = None) -> dict[str, Any]:
+    """The EventBridge "Object Created" event for `obj`, deterministic per object version.
+
+    `time` defaults to the object's LastModified; verify passes the current time to place a copy
+    above every existing one (a stale newest copy).
+    """
+    when = (time or obj.last_modified).astimezone(UTC)
+    identity = f"{bucket}\n{obj.key}\n{obj.etag}\n{when:%Y-%m-%dT%H:%M:%SZ}"
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
     return {
         "version": "0",
         "id": f"backfill-{digest}",
         "detail-type": "Object Created",
         "source": "aws.s3",
-        "time": f"{obj.last_modified:%Y-%m-%dT%H:%M:%SZ}",
+        "time": f"{when:%Y-%m-%dT%H:%M:%SZ}",
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {
             "version": "0",

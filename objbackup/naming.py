@@ -61,6 +61,7 @@ class ParsedCopyName:
     key: str | None
     digest: str | None
     timestamp: str
+    head: str = ""  # the start of the key a hashed name keeps
 
 
 _COPY_NAME = re.compile(
@@ -89,8 +90,10 @@ def parse_copy_name(name: str) -> ParsedCopyName | None:
     suffix = name[len(body) :]
     room = MAX_KEY_BYTES - len(suffix.encode("utf-8"))
     if len(body.encode("utf-8")) < room - 3:
-        return ParsedCopyName(key=body, digest=None, timestamp=timestamp) if body else None
-    _, hashed, digest = body.rpartition("#")
+        return (
+            ParsedCopyName(key=body, digest=None, timestamp=timestamp, head=body) if body else None
+        )
+    head, hashed, digest = body.rpartition("#")
     if not hashed or not re.fullmatch(f"[0-9a-f]{{{_HASH_CHARS}}}", digest):
         return None
-    return ParsedCopyName(key=None, digest=digest, timestamp=timestamp)
+    return ParsedCopyName(key=None, digest=digest, timestamp=timestamp, head=head)

@@ -186,6 +186,12 @@ class Verifier:
         keys |= {p.key for p in parsed.values() if p is not None and p.key is not None}
         digests = {p.digest for p in parsed.values() if p is not None and p.digest is not None}
         by_digest = {key_digest(k): k for k in keys} if digests else {}
+        heads = {p.head for p in parsed.values() if p and p.digest and p.digest not in by_digest}
+        for key in self._versioned_keys(heads):
+            # A hashed copy of a key gone from the source: a versioned source still names it.
+            if key_digest(key) in digests and key not in keys:
+                keys.add(key)
+                by_digest[key_digest(key)] = key
         resolved: dict[str, str] = {}
         for name, p in parsed.items():
             if p is None:
@@ -200,6 +206,16 @@ class Verifier:
                 records[key] = copies
             self.progress("querying records", done, len(keys))
         return _State(source, backup, records, parsed, resolved)
+
+    def _versioned_keys(self, heads: set[str]) -> set[str]:
+        """Every key under `heads` that has a version or a delete marker in the source."""
+        found: set[str] = set()
+        paginator = self.s3.get_paginator("list_object_versions")
+        for head in sorted(heads):
+            for page in paginator.paginate(Bucket=self.settings.source_bucket, Prefix=head):
+                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    found.add(str(item["Key"]))
+        return found
 
     # --- checking -----------------------------------------------------------------------------
 
@@ -231,8 +247,9 @@ class Verifier:
                         UNRESOLVED_COPY,
                         None,
                         name,
-                        "hashed copy name of a long key that is neither in the source nor in a "
-                        "disowned record; its record cannot be looked up without a Scan",
+                        "hashed copy name of a long key found neither in the source (its versions "
+                        "included) nor in a disowned record; its record cannot be looked up "
+                        "without a Scan",
                     )
                 )
             else:
@@ -315,7 +332,10 @@ class Verifier:
                 return replace(f, action="left alone: no replicator queue to send it through")
             if dry_run:
                 return replace(f, action="would send an Object Created event to the queue")
-            sender.add(created_event(self.settings.source_bucket, obj))
+            # A stale newest copy may sit above the object's LastModified (a multipart upload's
+            # LastModified is its start): place the new copy at the current time instead.
+            when = self.clock() if f.kind == STALE_COPY else None
+            sender.add(created_event(self.settings.source_bucket, obj, when))
             return replace(
                 f, repaired=True, action="sent an Object Created event to the replicator queue"
             )

@@ -1,0 +1,37 @@
+"""A replicator queue in moto, and draining it through the harness's replicator as Lambda would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from objbackup.batch import process_sqs_batch
+from tests.harness import Harness
+
+
+def create_queue(sqs: Any, name: str = "replicator") -> str:
+    url: str = sqs.create_queue(QueueName=name, Attributes={"SqsManagedSseEnabled": "true"})[
+        "QueueUrl"
+    ]
+    return url
+
+
+def drain(sqs: Any, queue_url: str, system: Harness) -> list[str]:
+    """Deliver every message on the queue to the replicator in batches; the bodies, in order."""
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return bodies
+        batch = {
+            "Records": [
+                {"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"}
+                for m in messages
+            ]
+        }
+        answer = process_sqs_batch(batch, system.replicator.handle, system.settings.source_bucket)
+        assert answer == {"batchItemFailures": []}, answer
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            bodies.append(m["Body"])

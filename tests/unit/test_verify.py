@@ -1,0 +1,316 @@
+"""Verify: every kind of inconsistency is found without a Scan, and --repair makes it consistent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from objbackup.config import Settings
+from objbackup.filters import KeyFilter
+from objbackup.naming import copy_name, copy_timestamp, parse_copy_name
+from objbackup.records import CopyRecord
+from objbackup.sandbox.gaps import close_all
+from objbackup.verify import Verifier, VerifyReport
+from tests.harness import REGION, FakeClock, Harness, counting_calls
+from tests.queue import create_queue, drain
+
+LONG = "long/" + "é" * 500  # 1005 bytes: its copy names are hashed
+KEYS = ["a", "dir/b c+d", "ünï%20", LONG]
+RETAIN = 2
+
+
+class World:
+    """A harness with a replicator queue, and a verifier of it."""
+
+    def __init__(self) -> None:
+        close_all()
+        start = datetime.now(UTC).replace(microsecond=0)
+        self.system = Harness.create(
+            Settings(source_bucket="src", backup_bucket="bak", table="copies", retain=RETAIN),
+            clock=FakeClock(start),
+        )
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.queue = create_queue(self.sqs)
+
+    def verifier(self, key_filter: KeyFilter | None = None) -> Verifier:
+        return Verifier(
+            self.system.settings,
+            self.system.s3,
+            self.system.table,
+            self.sqs,
+            self.queue,
+            key_filter=key_filter,
+            clock=self.tick,
+        )
+
+    def tick(self) -> datetime:
+        """Event times follow real time, as on AWS, where they are never before LastModified."""
+        clock = self.system.clock
+        clock.now = max(clock.now, datetime.now(UTC).replace(microsecond=0)) + timedelta(seconds=1)
+        return clock.now
+
+    def write(self, key: str, body: bytes) -> None:
+        self.tick()
+        self.system.replicator.handle(self.system.put(key, body))
+
+    def verify(self, **kwargs: Any) -> VerifyReport:
+        return self.verifier().run(**kwargs)
+
+    def settle(self) -> None:
+        drain(self.sqs, self.queue, self.system)
+
+
+@pytest.fixture
+def world(moto_aws: None) -> World:
+    return World()
+
+
+def _kinds(report: VerifyReport) -> list[tuple[str, str | None]]:
+    return [(f.kind, f.object) for f in report.findings]
+
+
+def _backup(world: World, name: str, body: bytes = b"x") -> None:
+    world.system.s3.put_object(Bucket="bak", Key=name, Body=body)
+
+
+def test_a_consistent_deployment_has_no_findings(world: World) -> None:
+    for key in KEYS:
+        world.write(key, b"1")
+        world.write(key, b"2")
+    world.write("gone", b"1")
+    world.system.replicator.handle(world.system.delete("gone"))
+    report = world.verify()
+    assert report.consistent and report.remaining == 0
+    assert report.to_json()["checked"] == {"objects": 4, "copies": 9, "records": 9}
+
+
+def test_each_kind_is_found_and_repaired(world: World) -> None:
+    s = world.system
+    for key in ("orphaned", "dangling", "absent", "crowded", "stale"):
+        world.write(key, b"1")
+    world.write("dangling", b"2")
+    # orphan copy: a record lost
+    s.table.delete(s.active("orphaned")[0])
+    # record without copy: the newest copy lost (the older one still holds v1)
+    s.s3.delete_object(Bucket="bak", Key=s.active("dangling")[0].copy_name)
+    # copies of an absent object: deleted with no event
+    s.s3.delete_object(Bucket="src", Key="absent")
+    # over retention: two older copies added
+    for second in (1, 2):
+        old = copy_timestamp(datetime(2020, 1, 1, 0, 0, second, tzinfo=UTC), "01")
+        name = copy_name("crowded", old)
+        _backup(world, name)
+        s.table.put_new(CopyRecord("crowded", old, name, etag="old"))
+    # stale: overwritten with no event; missing: written with no event
+    s.s3.put_object(Bucket="src", Key="stale", Body=b"2")
+    s.s3.put_object(Bucket="src", Key="missing", Body=b"1")
+
+    found = world.verify()
+    assert not found.consistent
+    assert sorted(_kinds(found)) == sorted(
+        [
+            ("orphan-copy", "orphaned"),
+            ("record-without-copy", "dangling"),
+            ("copies-of-absent-object", "absent"),
+            ("over-retention", "crowded"),
+            ("missing-copy", "missing"),
+            ("missing-copy", "orphaned"),
+            ("stale-copy", "dangling"),
+            ("stale-copy", "stale"),
+        ]
+    )
+    dry = world.verify(repair=True, dry_run=True)
+    assert dry.repaired == 0 and all(
+        f.action and f.action.startswith("would") for f in dry.findings
+    )
+    assert _kinds(world.verify()) == _kinds(found), "a dry run changed something"
+
+    repaired = world.verify(repair=True)
+    assert repaired.remaining == 0 and repaired.repaired == len(found.findings)
+    actions = {(f.kind, f.object): f.action for f in repaired.findings}
+    assert actions[("orphan-copy", "orphaned")] == "deleted the copy"
+    assert actions[("record-without-copy", "dangling")] == "deleted the record"
+    assert actions[("over-retention", "crowded")] == "pruned the oldest 1"
+    assert "disowned 1 copy" in (actions[("copies-of-absent-object", "absent")] or "")
+    world.settle()
+    again = world.verify()
+    assert again.consistent, again.to_json()
+    keys = {"orphaned", "dangling", "absent", "crowded", "stale", "missing"}
+    s.check_invariants(keys)
+    assert s.read_backup(s.active("stale")[0].copy_name) == b"2"
+
+
+def test_long_keys_are_resolved_through_their_hash(world: World) -> None:
+    s = world.system
+    world.write(LONG, b"1")
+    stray = copy_name(LONG, copy_timestamp(datetime(2020, 1, 1, tzinfo=UTC), "01"))
+    assert parse_copy_name(stray) is not None and parse_copy_name(stray).key is None  # type: ignore[union-attr]
+    _backup(world, stray)
+    gone = "gone/" + "x" * 1000
+    unknown = copy_name(gone, copy_timestamp(datetime(2020, 1, 1, tzinfo=UTC), "01"))
+    _backup(world, unknown)
+    _backup(world, "not a copy name")
+    report = world.verify(repair=True)
+    assert sorted(_kinds(report)) == [
+        ("foreign-object", None),
+        ("orphan-copy", LONG),
+        ("unresolved-copy", None),
+    ]
+    by_kind = {f.kind: f for f in report.findings}
+    assert by_kind["orphan-copy"].repaired and by_kind["orphan-copy"].copy_name == stray
+    assert not by_kind["unresolved-copy"].repaired and not by_kind["foreign-object"].repaired
+    assert report.remaining == 2
+    assert s.backup_keys() == {s.active(LONG)[0].copy_name, unknown, "not a copy name"}
+
+
+def test_a_versioned_source_names_a_deleted_long_key(world: World) -> None:
+    s = world.system
+    s.s3.put_bucket_versioning(Bucket="src", VersioningConfiguration={"Status": "Enabled"})
+    world.write(LONG, b"1")
+    s.s3.delete_object(Bucket="src", Key=LONG)  # a delete marker, and no event
+    report = world.verify(repair=True)
+    assert _kinds(report) == [("copies-of-absent-object", LONG)] and report.remaining == 0
+    assert [r.status for r in s.copies(LONG)] == ["disowned"]
+    assert world.verify().consistent
+
+
+def test_a_disowned_long_key_resolves_its_copies(world: World) -> None:
+    s = world.system
+    world.write(LONG, b"1")
+    world.system.replicator.handle(s.delete(LONG))
+    assert world.verify().consistent
+
+
+def test_objects_the_filter_excludes_need_no_copy(world: World) -> None:
+    s = world.system
+    s.s3.put_object(Bucket="src", Key="logs/x", Body=b"1")
+    s.s3.put_object(Bucket="src", Key="data/x", Body=b"1")
+    report = world.verifier(KeyFilter(exclude=("logs/",))).run()
+    assert _kinds(report) == [("missing-copy", "data/x")]
+    assert report.objects == 1
+
+
+def test_reads_are_queries_one_per_key(world: World) -> None:
+    for key in ("a", "b", "c"):
+        world.write(key, b"1")
+    with counting_calls(world.system.dynamodb) as calls:
+        world.verify()
+    # three keys on the table key, one page of DisownedIndex
+    assert calls == {"dynamodb.Query": 4}
+
+
+def test_absent_object_that_returns_is_left_alone(world: World) -> None:
+    s = world.system
+    world.write("k", b"1")
+    verifier = world.verifier()
+    s.s3.delete_object(Bucket="src", Key="k")
+    state = verifier._read()
+    findings = verifier._check(state)
+    s.s3.put_object(Bucket="src", Key="k", Body=b"1")  # written again before the repair
+    [finding] = verifier._repair(findings, state, dry_run=False)
+    assert not finding.repaired and "in the source again" in (finding.action or "")
+    assert len(s.active("k")) == 1
+
+
+# --- random corruption --------------------------------------------------------------------
+
+CORRUPTIONS = [
+    "lose-copy",
+    "lose-record",
+    "orphan",
+    "extra-copy",
+    "delete-unseen",
+    "overwrite-unseen",
+    "create-unseen",
+]
+
+
+def _corrupt(world: World, what: str, key: str, n: int) -> None:
+    s = world.system
+    records = s.copies(key)
+    when = copy_timestamp(datetime(2020, 1, 1, 0, 0, n % 60, tzinfo=UTC), f"{n:04X}")
+    if what == "lose-copy" and records:
+        s.s3.delete_object(Bucket="bak", Key=records[n % len(records)].copy_name)
+    elif what == "lose-record" and records:
+        s.table.delete(records[n % len(records)])
+    elif what == "orphan":
+        _backup(world, copy_name(key, when))
+    elif what == "extra-copy":
+        _backup(world, copy_name(key, when))
+        s.table.put_new(CopyRecord(key, when, copy_name(key, when), etag="old"))
+    elif what == "delete-unseen":
+        s.s3.delete_object(Bucket="src", Key=key)
+    elif what in ("overwrite-unseen", "create-unseen"):
+        s.s3.put_object(Bucket="src", Key=key, Body=f"unseen {n}".encode())
+
+
+def _consistent(system: Harness, keys: set[str]) -> bool:
+    try:
+        system.check_invariants(keys)
+    except Exception:  # an assertion, or a record whose copy is gone (NoSuchKey)
+        return False
+    return True
+
+
+@pytest.fixture
+def fresh_worlds(aws_credentials: None) -> Iterator[None]:
+    yield
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    writes=st.lists(st.tuples(st.sampled_from(KEYS), st.binary(max_size=4)), max_size=6),
+    corruptions=st.lists(
+        st.tuples(st.sampled_from(CORRUPTIONS), st.sampled_from(KEYS), st.integers(0, 99)),
+        min_size=1,
+        max_size=5,
+    ),
+    versioned=st.booleans(),
+)
+def test_random_corruption_is_found_and_repaired(
+    fresh_worlds: None,
+    writes: list[tuple[str, bytes]],
+    corruptions: list[tuple[str, str, int]],
+    versioned: bool,
+) -> None:
+    with mock_aws():
+        world = World()
+        if versioned:
+            world.system.s3.put_bucket_versioning(
+                Bucket="src", VersioningConfiguration={"Status": "Enabled"}
+            )
+        for key, body in writes:
+            world.write(key, body)
+        for what, key, n in corruptions:
+            _corrupt(world, what, key, n)
+        keys = set(KEYS)
+        before = _consistent(world.system, keys)
+        found = world.verify(repair=True)
+        assert found.consistent == before, found.to_json()
+        # The documented gap: a hashed copy of a long key gone from an unversioned source, with no
+        # disowned record, cannot be tied to a record without a Scan; it is reported, left alone.
+        left = [f for f in found.findings if not f.repaired]
+        assert all(f.kind == "unresolved-copy" for f in left), found.to_json()
+        assert not (versioned and left), "a versioned source names every hashed key"
+        world.settle()
+        after = world.verify()
+        assert [f.copy_name for f in after.findings] == [f.copy_name for f in left]
+        # What an operator who knows the key does: `objbackup list KEY`, then remove both.
+        for f in left:
+            world.system.s3.delete_object(Bucket="bak", Key=f.copy_name)
+            for record in world.system.copies(LONG):
+                if record.copy_name == f.copy_name:
+                    world.system.table.delete(record)
+        assert world.verify().consistent
+        world.system.check_invariants(keys)
