@@ -285,7 +285,9 @@ def test_the_wildcard_check_itself() -> None:
 
 def test_storage_parameters_condition_and_outputs() -> None:
     template = load("storage.yaml")
-    assert set(template["Parameters"]) == {"SourceBucketName"}
+    assert set(template["Parameters"]) == {"SourceBucketName", "SourceEventBridgeByObjbackup"}
+    recorded = template["Parameters"]["SourceEventBridgeByObjbackup"]
+    assert (recorded["Default"], recorded["AllowedValues"]) == ("false", ["true", "false"])
     parameter = template["Parameters"]["SourceBucketName"]
     assert parameter["Type"] == "String"
     assert parameter["Default"] == ""
@@ -296,6 +298,7 @@ def test_storage_parameters_condition_and_outputs() -> None:
     assert set(outputs) == {
         "SourceBucketName",
         "SourceBucketCreated",
+        "SourceEventBridgeByObjbackup",
         "BackupBucketName",
         "ArtifactsBucketName",
         "TableName",
@@ -439,7 +442,12 @@ def test_replicator_parameters_and_outputs() -> None:
         "MultipartThreshold",
         "MemorySize",
         "Timeout",
+        "IncludePrefixes",
+        "ExcludePrefixes",
+        "ObjectKeyPattern",
     }
+    for name in ("IncludePrefixes", "ExcludePrefixes", "ObjectKeyPattern"):
+        assert (parameters[name]["Type"], parameters[name]["Default"]) == ("String", "")
     assert (parameters["Retain"]["Default"], parameters["Retain"]["MinValue"]) == (3, 1)
     assert (parameters["GraceSeconds"]["Default"], parameters["GraceSeconds"]["MinValue"]) == (
         10,
@@ -513,10 +521,25 @@ def test_object_events_rule() -> None:
     rules = resources(template, "AWS::Events::Rule")
     assert set(rules) == {"ObjectEventsRule"}
     rule = props(rules["ObjectEventsRule"])
-    assert rule["EventPattern"] == {
+    unfiltered = {
         "source": ["aws.s3"],
         "detail-type": ["Object Created", "Object Deleted"],
         "detail": {"bucket": {"name": [{"Ref": "SourceBucketName"}]}},
+    }
+    condition, filtered, everything = rule["EventPattern"]["Fn::If"]
+    assert template["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ObjectKeyPattern"}, ""]}]
+    }
+    assert everything == unfiltered
+    # With a key filter the pattern is JSON text: the same document, plus the key matchers.
+    text = filtered["Fn::Sub"]
+    matchers = '[{"prefix":"keep/"}]'
+    rendered = json.loads(
+        text.replace("${SourceBucketName}", "b").replace("${ObjectKeyPattern}", matchers)
+    )
+    assert rendered == {
+        **unfiltered,
+        "detail": {"bucket": {"name": ["b"]}, "object": {"key": [{"prefix": "keep/"}]}},
     }
     assert rule.get("State", "ENABLED") == "ENABLED"
     assert [target["Arn"] for target in rule["Targets"]] == [{"Fn::GetAtt": ["Queue", "Arn"]}]
@@ -565,9 +588,7 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
         _pairs(
             [
                 "s3:GetObject",
-                "s3:GetObjectVersion",
                 "s3:GetObjectTagging",
-                "s3:GetObjectVersionTagging",
             ],
             f"{S3}${{SourceBucketName}}/*",
         )
@@ -660,7 +681,12 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
     for absent in ("ReservedConcurrentExecutions", "VpcConfig", "DeadLetterConfig"):
         assert absent not in properties, absent
     variables = properties["Environment"]["Variables"]
-    assert set(variables) == ENV_VARS
+    # Only the replicator applies the key filter (it drops what its rule could not).
+    filter_vars = {"OBJBACKUP_INCLUDE_PREFIXES", "OBJBACKUP_EXCLUDE_PREFIXES"}
+    assert set(variables) == ENV_VARS | (filter_vars if suffix == "replicator" else set())
+    if suffix == "replicator":
+        assert variables["OBJBACKUP_INCLUDE_PREFIXES"] == {"Ref": "IncludePrefixes"}
+        assert variables["OBJBACKUP_EXCLUDE_PREFIXES"] == {"Ref": "ExcludePrefixes"}
     assert variables["OBJBACKUP_DISOWNED_INDEX"] == INDEX_NAME
     assert variables["OBJBACKUP_SOURCE_BUCKET"] == {"Ref": "SourceBucketName"}
     assert variables["OBJBACKUP_BACKUP_BUCKET"] == {"Ref": "BackupBucketName"}
