@@ -167,3 +167,26 @@ def test_the_replicator_drops_and_acknowledges_a_filtered_event(
     gone = filtered.delete("other/c.txt")
     assert app(to_eventbridge(gone)) == {"outcomes": ["filtered"]}
     assert gone.kind is Kind.DELETED
+
+
+def test_sandbox_gap_a_rule_pattern_given_as_json_text(moto_aws: None) -> None:
+    """CloudFormation accepts an EventPattern as JSON text; moto encoded it twice (gaps.py)."""
+    import boto3
+
+    from tests.harness import REGION
+
+    text = json.dumps({"source": ["aws.s3"], "detail": {"object": {"key": [{"prefix": "a/"}]}}})
+    template = {
+        "Resources": {
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {"EventPattern": text, "State": "ENABLED"},
+            }
+        }
+    }
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn.create_stack(StackName="text-pattern", TemplateBody=json.dumps(template))
+    rule = cfn.describe_stack_resource(StackName="text-pattern", LogicalResourceId="Rule")
+    name = rule["StackResourceDetail"]["PhysicalResourceId"]
+    described = boto3.client("events", region_name=REGION).describe_rule(Name=name)
+    assert json.loads(described["EventPattern"]) == json.loads(text)
