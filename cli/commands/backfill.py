@@ -1,10 +1,52 @@
-"""`objbackup backfill`: placeholder, filled in by issue 6."""
+"""`objbackup backfill [--prefix P] [--dry-run] [--json]`: back up objects older than the
+deployment, through the replicator's own queue."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from cli.context import Globals, globals_of
 
-def command(ctx: typer.Context) -> None:
-    """Not built yet."""
-    ctx.fail("backfill is not built yet")
+
+def command(
+    ctx: typer.Context,
+    prefix: Annotated[
+        str, typer.Option("--prefix", metavar="PREFIX", help="Only objects whose key starts so.")
+    ] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the objects that would be sent; send nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Back up objects that have no copy of their current content (e.g. older than the
+    deployment) by sending their Object Created events to the replicator queue.
+
+    Idempotent: objects with an active copy of their current ETag are skipped.
+    """
+    run(globals_of(ctx), prefix, dry_run, as_json)
+
+
+def run(g: Globals, prefix: str, dry_run: bool, as_json: bool) -> None:
+    """Backfill the deployment `g` names."""
+    from cli import render, render_verify
+    from cli.scope import deployment_scope
+    from objbackup.backfill import Backfill
+
+    connection = g.connection()
+    scope = deployment_scope(connection, need_queue=True)
+    with render_verify.phase_progress() as progress:
+        report = Backfill(
+            connection.client("s3"),
+            connection.client("sqs"),
+            scope.table,
+            scope.settings.source_bucket,
+            scope.queue_url or "",
+            key_filter=scope.key_filter,
+            progress=progress,
+        ).run(prefix=prefix, dry_run=dry_run)
+    if as_json:
+        render.print_json(report.to_json())
+    else:
+        render_verify.backfill_report(report)

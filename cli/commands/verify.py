@@ -1,10 +1,65 @@
-"""`objbackup verify`: placeholder, filled in by issue 6."""
+"""`objbackup verify [--repair] [--dry-run] [--json]`: source, copies and records agree."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from cli.context import Globals, globals_of
 
-def command(ctx: typer.Context) -> None:
-    """Not built yet."""
-    ctx.fail("verify is not built yet")
+
+def command(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix each finding and say what was done.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="With --repair: say what would be done; change nothing."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Compare the source bucket, the backup bucket and the table (Queries, never a Scan).
+
+    Reports orphan copies, records without copies, objects without a copy of their current
+    content, objects over the retention count and copies of objects no longer in the source.
+    Exits 1 while findings remain.
+    """
+    if dry_run and not repair:
+        ctx.fail("--dry-run goes with --repair")
+    run(globals_of(ctx), repair, dry_run, as_json)
+
+
+def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
+    """Verify the deployment `g` names; exit 1 when findings remain unrepaired."""
+    from cli import render, render_verify
+    from cli.scope import deployment_scope
+    from objbackup.verify import Verifier
+
+    connection = g.connection()
+    scope = deployment_scope(connection, need_queue=repair and not dry_run)
+    verifier = Verifier(
+        scope.settings,
+        connection.client("s3"),
+        scope.table,
+        connection.client("sqs"),
+        scope.queue_url,
+        key_filter=scope.key_filter,
+    )
+    with render_verify.phase_progress() as progress:
+        verifier.progress = progress
+        report = verifier.run(repair=repair, dry_run=dry_run)
+    if as_json:
+        render.print_json(report.to_json())
+    else:
+        render_verify.verify_report(report)
+    if report.remaining:
+        left = report.remaining
+        render.error(
+            f"{left} finding{'s' * (left != 1)} {'remain' if left != 1 else 'remains'} unrepaired",
+            "run `objbackup verify --repair` (or --repair --dry-run first)"
+            if not repair or dry_run
+            else "see the repair column for why; fix those by hand",
+        )
+        raise typer.Exit(1)
