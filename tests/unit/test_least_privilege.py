@@ -703,3 +703,46 @@ def test_the_mapping_and_matching_themselves() -> None:
     assert not allows(grant, ("s3:GetObject", "arn:aws:s3:::src-other/a"))
     assert not allows(grant, ("s3:GetObjectVersion", "arn:aws:s3:::src/a"))
     assert iam_match("arn:aws:s3:::b?", "arn:aws:s3:::bx") and not iam_match("a", "A")
+    # the probe of test_every_grant_names_the_stacks_own_resources catches a too-wide grant
+    wide = Grant("S", "s3:GetObject", "arn:aws:s3:::src-bucket*/*")
+    assert any(
+        iam_match(wide.resource, arn) for arn in _foreign_arns(Settings("src-bucket", "b", "t"))
+    )
+
+
+def _foreign_arns(settings: Settings) -> list[str]:
+    """ARNs of things that are not this deployment's: no grant may reach them."""
+    other_account = f"arn:{PARTITION}:sqs:{REGION}:999999999999"
+    return [
+        _bucket("someone-elses-bucket"),
+        _object("someone-elses-bucket", "secret"),
+        _object(f"{settings.source_bucket}-other", "k"),
+        _object(f"x{settings.backup_bucket}", "k"),
+        _table("other-table"),
+        _table(f"{settings.table}-other"),
+        _table("other-table") + "/index/DisownedIndex",
+        f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:other-queue",
+        f"{other_account}:other-queue",
+        f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other:log-stream:s",
+        f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/ob-replicator-x:*",
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_grant_names_the_stacks_own_resources(runs: list[Run], role: str) -> None:
+    """A grant that is needed may still be too wide ("*", another bucket): probe it."""
+    for run in runs:
+        for grant in role_grants(ROLES[role], run.settings, role):
+            assert grant.resource != "*", grant
+            reaches = [arn for arn in _foreign_arns(run.settings) if iam_match(grant.resource, arn)]
+            assert reaches == [], grant
+
+
+@pytest.mark.parametrize("name", ["storage.yaml", "replicator.yaml", "cleaner.yaml"])
+def test_bucket_policies_grant_nothing(name: str) -> None:
+    """The buckets' own policies only deny (insecure transport): no principal gains access."""
+    template = load(name)
+    for logical_id, policy in resources(template, "AWS::S3::BucketPolicy").items():
+        statements = as_list(props(policy)["PolicyDocument"]["Statement"])
+        assert statements, logical_id
+        assert {statement["Effect"] for statement in statements} == {"Deny"}, logical_id
