@@ -57,6 +57,8 @@ def _explain_botocore(exc: BaseException) -> tuple[str, str | None] | None:
         hint = None
         if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"):
             hint = "refresh your AWS credentials (e.g. `aws sso login`)"
+        elif code == "RequestExpired":  # a signature too old: a skewed clock or a stale session
+            hint = "check this machine's clock, or refresh your AWS credentials"
         elif code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             hint = "your AWS identity lacks a permission; see the message for which one"
         return f"AWS error {code} in {operation}: {message}", hint

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
 import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -288,3 +291,123 @@ def test_the_console_script_exit_codes_and_traceback(no_aws_config: None) -> Non
     assert loud.returncode == 1
     assert "Traceback (most recent call last)" in loud.stderr
     assert loud.stderr.rstrip().endswith("AwsSetupError: no AWS credentials found")
+
+
+# --- hostile input the operator may hand the CLI (issue 5) -------------------------------------
+
+MORE_USAGE_ERRORS = [
+    ["deploy", "--retain", "abc"],
+    ["deploy", "--retain", "1.5"],
+    ["deploy", "--grace", "abc"],
+    ["deploy", "--grace", ""],
+    ["list", "--disowned", "--older-than", "abc"],
+    ["--name", "", "status"],
+    ["--name", "a/b", "status"],
+    ["--endpoint-url", "ftp://127.0.0.1:1", "status"],
+]
+
+
+@pytest.mark.parametrize("args", MORE_USAGE_ERRORS, ids=[" ".join(a) for a in MORE_USAGE_ERRORS])
+def test_wrong_types_are_usage_errors(aws_credentials: None, args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def _one_cause_and_a_hint(stderr: str) -> tuple[str, str]:
+    """Exactly an `Error:` line and a `Hint:` line, and no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("Error: ") and lines[1].startswith("Hint: "), lines
+    assert "Traceback" not in stderr
+    return lines[0], lines[1]
+
+
+def test_unknown_deployment_name(moto_aws: None) -> None:
+    result = CliRunner().invoke(app, ["--name", "no-such-deployment", "list", "some/key"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    cause, hint = _one_cause_and_a_hint(result.stderr)
+    assert cause == "Error: no objbackup deployment named no-such-deployment in region us-east-1"
+    assert "--name" in hint
+
+
+def test_nonexistent_profile_from_the_environment(
+    no_aws_config: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "ghost")
+    result = CliRunner().invoke(app, ["--region", "us-east-1", "status"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    cause, hint = _one_cause_and_a_hint(result.stderr)
+    assert cause == "Error: AWS profile 'ghost' not found"
+    assert "AWS_PROFILE" in hint
+
+
+def test_unreachable_endpoint(aws_credentials: None) -> None:
+    from objbackup.sandbox.server import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = CliRunner().invoke(app, ["--endpoint-url", endpoint, "status", "--json"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    cause, hint = _one_cause_and_a_hint(result.stderr)
+    assert endpoint in cause and "Could not connect" in cause
+    assert "--endpoint-url" in hint
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """Answers every AWS request with one error, in the request's protocol (XML or JSON)."""
+
+    code = "ExpiredToken"
+    status = 403
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        message = "The security token included in the request is expired"
+        if self.headers.get("X-Amz-Target"):  # JSON protocols (DynamoDB, Lambda, ...)
+            body = json.dumps({"__type": self.code, "message": message}).encode()
+            kind = "application/x-amz-json-1.0"
+        else:  # query protocols (CloudFormation, SQS, STS)
+            body = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{self.code}</Code><Message>{message}</Message>"
+                "</Error><RequestId>r-1</RequestId></ErrorResponse>"
+            ).encode()
+            kind = "text/xml"
+        self.send_response(self.status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        """Quiet: the test reads the CLI's output, not the server's."""
+
+
+@pytest.mark.parametrize(
+    ("code", "hint_word"),
+    [
+        ("ExpiredToken", "refresh"),
+        ("ExpiredTokenException", "refresh"),
+        ("RequestExpired", "clock"),
+    ],
+)
+@pytest.mark.parametrize("args", [["status"], ["list", "k", "--json"], ["clean", "--now"]])
+def test_expired_credentials(
+    aws_credentials: None, code: str, hint_word: str, args: list[str]
+) -> None:
+    handler = type("Refusing", (_Refusing,), {"code": code})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        result = CliRunner().invoke(app, ["--endpoint-url", endpoint, *args])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.exit_code, result.stdout) == (1, "")
+    cause, hint = _one_cause_and_a_hint(result.stderr)
+    assert cause.startswith(f"Error: AWS error {code} in ")
+    assert cause.endswith("The security token included in the request is expired")
+    assert hint_word in hint
