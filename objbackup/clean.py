@@ -1,8 +1,12 @@
 """The cleaner: delete copies disowned for longer than the grace period, at the batch APIs' limits.
 
-Expired records are found with a Query on `DisownedIndex` (paged to the end), their copies leave
-the backup bucket 1000 keys per DeleteObjects call, and only then do their records leave the table
-25 per BatchWriteItem call. A record whose copy could not be deleted stays for the next run.
+Expired records are found with a Query on `DisownedIndex` (paged to the end) and claimed: each is
+moved from `disowned` to `cleaning`, conditionally on being still disowned since the time read, 100
+per TransactWriteItems call. A record that `undelete` took back in the meantime fails its condition
+and is left alone, so the cleaner never deletes an active copy. Claimed copies leave the backup
+bucket 1000 keys per DeleteObjects call, and only then do their records leave the table 25 per
+BatchWriteItem call. A record whose copy could not be deleted stays claimed, and every run also
+finishes the records an earlier, interrupted run had claimed (the index's `cleaning` partition).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from objbackup.config import Settings
 from objbackup.logs import log_event
 from objbackup.naming import iso_now
-from objbackup.records import CopyRecord
+from objbackup.records import CLEANING, CopyRecord
 from objbackup.replicate import Clock, utc_now
 from objbackup.table import CopyTable
 
@@ -30,6 +34,7 @@ class CleanReport:
     cutoff: str
     deleted: int = 0
     failed: int = 0
+    reclaimed: int = 0  # expired copies undelete took back before they could be claimed
     copies: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -41,6 +46,7 @@ class CleanReport:
             "copies": self.copies,
             "cutoff": self.cutoff,
             "errors": self.errors,
+            "reclaimed": self.reclaimed,
         }
 
 
@@ -61,16 +67,22 @@ class Cleaner:
         grace = self.settings.grace_seconds if grace_seconds is None else grace_seconds
         cutoff = iso_now(self.clock() - timedelta(seconds=grace))
         expired = list(self.table.disowned(before=cutoff))
+        # Claimed by an earlier run that stopped before finishing them: no undelete can take them.
+        unfinished = list(self.table.disowned(status=CLEANING))
         report = CleanReport(dry_run=dry_run, cutoff=cutoff)
         if dry_run:
-            report.copies = [r.copy_name for r in expired]
+            report.copies = [r.copy_name for r in unfinished + expired]
         else:
-            self._delete(expired, report)
+            claimed = self.table.claim(expired)
+            report.reclaimed = len(expired) - len(claimed)
+            self._delete(unfinished + claimed, report)
         log_event(
             event="clean",
             dry_run=dry_run,
             cutoff=cutoff,
             expired=len(expired),
+            unfinished=len(unfinished),
+            reclaimed=report.reclaimed,
             deleted=report.deleted,
             failed=report.failed,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Status = Literal["active", "disowned"]
+Status = Literal["active", "disowned", "cleaning"]
 ACTIVE: Status = "active"
 DISOWNED: Status = "disowned"
+# Claimed by the cleaner (conditionally, from disowned): its copy is being deleted, and nothing
+# may take it back. `disowned_at` stays, so a crashed clean finds it again on `DisownedIndex`.
+CLEANING: Status = "cleaning"
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class CopyRecord:
             source_object=str(item["source_object"]["S"]),
             copy_timestamp=str(item["copy_timestamp"]["S"]),
             copy_name=str(item["copy_name"]["S"]),
-            status=DISOWNED if status == DISOWNED else ACTIVE,
+            status=DISOWNED if status == DISOWNED else CLEANING if status == CLEANING else ACTIVE,
             disowned_at=text("disowned_at"),
             size=None if size is None else int(size["N"]),
             etag=text("etag"),

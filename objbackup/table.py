@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.aws import error_code
-from objbackup.records import ACTIVE, DISOWNED, CopyRecord
+from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord, Status
 
 BATCH_WRITE_LIMIT = 25
+TRANSACT_WRITE_LIMIT = 100
 _MAX_UNPROCESSED_ROUNDS = 8
 
 
@@ -41,9 +43,14 @@ class CopyTable:
             )
         )
 
-    def disowned(self, before: str | None = None) -> Iterator[CopyRecord]:
-        """Disowned records, oldest first; only those disowned strictly before `before` if given."""
-        values: dict[str, Any] = {":d": {"S": DISOWNED}}
+    def disowned(
+        self, before: str | None = None, status: Status = DISOWNED
+    ) -> Iterator[CopyRecord]:
+        """Disowned records, oldest first; only those disowned strictly before `before` if given.
+
+        `status=CLEANING` reads the records a cleaner claimed instead (they keep `disowned_at`).
+        """
+        values: dict[str, Any] = {":d": {"S": status}}
         condition = "#s = :d"
         if before is not None:
             condition += " AND disowned_at < :before"
@@ -91,6 +98,95 @@ class CopyTable:
             raise
         return True
 
+    def reactivate(self, record: CopyRecord) -> bool:
+        """Make a disowned record active again; False when it was not disowned (a cleaner took it).
+
+        The condition is the whole of undelete's atomicity against the cleaner: a claimed
+        (`cleaning`) or deleted record fails it.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=record.key(),
+                UpdateExpression="SET #s = :a REMOVE disowned_at",
+                ConditionExpression="#s = :d",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":a": {"S": ACTIVE}, ":d": {"S": DISOWNED}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def claim(self, records: Iterable[CopyRecord]) -> list[CopyRecord]:
+        """Mark disowned records `cleaning`, 100 a transaction; returns those claimed.
+
+        Each claim is conditional on the record still being disowned since the `disowned_at` that
+        was read, so a record undeleted (or undeleted and disowned again) in the meantime is left
+        alone: it is dropped from its transaction, which is retried without it.
+        """
+        claimed: list[CopyRecord] = []
+        chunk: list[CopyRecord] = []
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == TRANSACT_WRITE_LIMIT:
+                claimed += self._claim_chunk(chunk)
+                chunk = []
+        if chunk:
+            claimed += self._claim_chunk(chunk)
+        return claimed
+
+    def _claim_chunk(self, chunk: list[CopyRecord]) -> list[CopyRecord]:
+        pending = list(chunk)
+        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
+            if not pending:
+                return []
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[{"Update": self._claim_update(r)} for r in pending]
+                )
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons", [])
+                lost = {
+                    i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"
+                }
+                if lost:
+                    # Those were taken back (or already cleaned): the rest can still be claimed.
+                    pending = [r for i, r in enumerate(pending) if i not in lost]
+                else:
+                    # A conflict with another transaction or throttling: back off and retry.
+                    self._sleep(min(2.0, 0.05 * 2**attempt))
+                continue
+            return [_with_status(r, CLEANING) for r in pending]
+        # Transactions kept failing: claim one by one, each still conditional.
+        return [_with_status(r, CLEANING) for r in pending if self._claim_one(r)]
+
+    def _claim_update(self, record: CopyRecord) -> dict[str, Any]:
+        return {
+            "TableName": self.table,
+            "Key": record.key(),
+            "UpdateExpression": "SET #s = :c",
+            "ConditionExpression": "#s = :d AND disowned_at = :at",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {
+                ":c": {"S": CLEANING},
+                ":d": {"S": DISOWNED},
+                ":at": {"S": record.disowned_at or ""},
+            },
+        }
+
+    def _claim_one(self, record: CopyRecord) -> bool:
+        try:
+            self.client.update_item(**self._claim_update(record))
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def delete(self, record: CopyRecord) -> None:
         self.client.delete_item(TableName=self.table, Key=record.key())
 
@@ -125,6 +221,10 @@ class CopyTable:
         for page in paginator.paginate(TableName=self.table, **kwargs):
             for item in page.get("Items", []):
                 yield CopyRecord.from_item(item)
+
+
+def _with_status(record: CopyRecord, status: Status) -> CopyRecord:
+    return replace(record, status=status)
 
 
 def _key_of(key: dict[str, dict[str, str]]) -> tuple[str, str]:

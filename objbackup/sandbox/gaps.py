@@ -422,6 +422,80 @@ def close_dynamodb_query_cost_gap() -> None:
     _applied.add("dynamodb-query-cost")
 
 
+def close_dynamodb_transaction_cost_gap() -> None:
+    """moto deep-copies every table a TransactWriteItems call names, to roll back on failure:
+    O(table) per call, so the cleaner's claims (100 items a transaction) cost seconds each on a
+    large table. Keep a shallow copy of the table instead, with deep copies of only the items the
+    transaction touches (the only ones it can change); a rollback restores the same state."""
+    if "dynamodb-transaction-cost" in _applied:
+        return
+    import copy as copy_module
+
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    active = threading.local()
+
+    def snapshot(table: Any, touched: set[tuple[str, str]]) -> Any:
+        saved = copy_module.copy(table)
+        if table.range_key_attr:
+            saved.items = type(table.items)(
+                table.items.default_factory, {h: dict(r) for h, r in table.items.items()}
+            )
+            for hash_value, range_value in touched:
+                if json.loads(range_value) is None:
+                    continue  # no such item: the transaction fails validation
+                found = saved.items.get(DynamoType(json.loads(hash_value)), {})
+                key = DynamoType(json.loads(range_value))
+                if key in found:
+                    found[key] = copy_module.deepcopy(found[key])
+        else:
+            saved.items = copy_module.copy(table.items)
+            for hash_value, _ in touched:
+                key = DynamoType(json.loads(hash_value))
+                if key in saved.items:
+                    saved.items[key] = copy_module.deepcopy(saved.items[key])
+        return saved
+
+    class _Copy:
+        """The `copy` module as moto's DynamoDB backend sees it: tables copied cheaply."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy_module, name)
+
+        def deepcopy(self, value: Any, *args: Any) -> Any:
+            touched = getattr(active, "touched", None)
+            if touched is not None and isinstance(value, Table):
+                return snapshot(value, touched.get(value.name, set()))
+            return copy_module.deepcopy(value, *args)
+
+    original = dynamodb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        touched: dict[str, set[tuple[str, str]]] = {}
+        for item in transact_items:
+            for op in item.values():
+                table = self.tables.get(op.get("TableName"))
+                if table is None:
+                    continue
+                attrs = op.get("Key") or op.get("Item") or {}
+                hash_value = attrs.get(table.hash_key_attr)
+                range_value = attrs.get(table.range_key_attr) if table.range_key_attr else None
+                touched.setdefault(table.name, set()).add(
+                    (json.dumps(hash_value), json.dumps(range_value))
+                )
+        active.touched = touched
+        try:
+            original(self, transact_items)
+        finally:
+            active.touched = None
+
+    vars(dynamodb_models)["copy"] = _Copy()
+    dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _applied.add("dynamodb-transaction-cost")
+
+
 def close_sqs_event_source_gap() -> None:
     """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
     and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
@@ -474,6 +548,7 @@ def close_all() -> None:
     close_sqs_event_source_gap()
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()
+    close_dynamodb_transaction_cost_gap()
     from objbackup.sandbox import costs  # the backlog's costs, kept apart from the gaps
 
     costs.close_all()

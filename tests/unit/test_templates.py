@@ -621,7 +621,7 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
 def test_cleaner_role_allows_exactly_what_it_needs() -> None:
     expected = (
         _pairs(["s3:DeleteObject"], f"{S3}${{BackupBucketName}}/*")
-        | _pairs(["dynamodb:BatchWriteItem"], TABLE)
+        | _pairs(["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"], TABLE)
         | _pairs(["dynamodb:Query"], f"{TABLE}/index/{INDEX_NAME}")
         | _pairs(
             ["logs:CreateLogStream", "logs:PutLogEvents"], f"{LOGS}${{AWS::StackName}}-cleaner:*"

@@ -1,0 +1,153 @@
+"""Restore: copy a backup copy back to the source bucket, with its content type, metadata and tags.
+
+The copy is chosen from the object's records (a Query on the table key): an exact
+`copy_timestamp` as `list` shows it, its compact form as in the copy name, or the copy name itself;
+by default the newest active copy, else the newest disowned one. `cleaning` copies are being
+deleted by the cleaner and are never chosen. The bytes travel server-side through the same
+`Copier` the replicator uses (CopyObject, or a multipart copy above the threshold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from objbackup.aws import is_not_found
+from objbackup.copier import Copier, SourceChanged
+from objbackup.errors import ObjbackupError
+from objbackup.records import ACTIVE, DISOWNED, CopyRecord
+from objbackup.table import CopyTable
+
+
+class RestoreError(ObjbackupError):
+    """A restore or an undelete that cannot be done; carries a hint for the operator."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """Which copy goes where, and whether an object is there already."""
+
+    source_object: str
+    copy: CopyRecord
+    to: str
+    overwrites: bool
+
+    def to_json(self, dry_run: bool, restored: bool, version_id: str | None) -> dict[str, Any]:
+        return {
+            "object": self.source_object,
+            "copy": self.copy.to_json(),
+            "to": self.to,
+            "overwrites": self.overwrites,
+            "dry_run": dry_run,
+            "restored": restored,
+            "version_id": version_id,
+        }
+
+
+def compact_timestamp(copy_timestamp: str) -> str:
+    """The form a copy name ends with: `2026-11-25T05:06:12Z~SEQ` -> `20261125T050612Z-SEQ`."""
+    when, _, sequencer = copy_timestamp.partition("~")
+    return f"{when.replace('-', '').replace(':', '')}-{sequencer}"
+
+
+def pick_copy(records: list[CopyRecord], wanted: str | None) -> CopyRecord | None:
+    """The copy `wanted` names (timestamp, compact timestamp or copy name), or the default one.
+
+    The default is the newest active copy, else the newest disowned one. `records` are newest
+    first, as `CopyTable.copies` returns them.
+    """
+    usable = [r for r in records if r.status in (ACTIVE, DISOWNED)]
+    if wanted is None:
+        active = [r for r in usable if r.status == ACTIVE]
+        preferred = active or usable
+        return preferred[0] if preferred else None
+    wanted = wanted.strip()
+    for record in usable:
+        if wanted in (
+            record.copy_timestamp,
+            compact_timestamp(record.copy_timestamp),
+            record.copy_name,
+        ):
+            return record
+    return None
+
+
+class Restorer:
+    """Copies backup copies back into the source bucket."""
+
+    def __init__(
+        self,
+        s3: Any,
+        table: CopyTable,
+        source_bucket: str,
+        backup_bucket: str,
+        multipart_threshold: int,
+    ) -> None:
+        self.s3 = s3
+        self.table = table
+        self.source_bucket = source_bucket
+        self.backup_bucket = backup_bucket
+        # The replicator's copier, pointed the other way: backup bucket -> source bucket.
+        self.copier = Copier(s3, source_bucket, multipart_threshold)
+
+    def plan(self, source_object: str, wanted: str | None, to: str | None) -> RestorePlan:
+        """Choose the copy and check the target; RestoreError when there is no such copy."""
+        records = self.table.copies(source_object)
+        chosen = pick_copy(records, wanted)
+        if chosen is None:
+            raise _no_copy(source_object, wanted, records)
+        target = to or source_object
+        return RestorePlan(source_object, chosen, target, self.exists(target))
+
+    def exists(self, key: str) -> bool:
+        """Whether the source bucket holds `key` now (a HEAD)."""
+        try:
+            self.s3.head_object(Bucket=self.source_bucket, Key=key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
+
+    def copy_back(self, record: CopyRecord, to: str) -> str | None:
+        """Copy `record`'s copy to `to` in the source bucket; returns the new version id, if any."""
+        try:
+            head = self.s3.head_object(Bucket=self.backup_bucket, Key=record.copy_name)
+            size = int(head.get("ContentLength", 0))
+            self.copier.copy(self.backup_bucket, record.copy_name, to, None, size)
+        except SourceChanged as exc:
+            raise _copy_gone(record) from exc
+        except ClientError as exc:
+            if is_not_found(exc):
+                raise _copy_gone(record) from exc
+            raise
+        after = self.s3.head_object(Bucket=self.source_bucket, Key=to)
+        version: str | None = after.get("VersionId")
+        return version
+
+
+def _copy_gone(record: CopyRecord) -> RestoreError:
+    return RestoreError(
+        f"copy {record.copy_name} is no longer in the backup bucket",
+        "the cleaner deleted it; run `objbackup list` for the copies that remain",
+    )
+
+
+def _no_copy(source_object: str, wanted: str | None, records: list[CopyRecord]) -> RestoreError:
+    if wanted is None:
+        return RestoreError(
+            f"no copy of {source_object} to restore",
+            "run `objbackup list --disowned` to see the objects that still have copies",
+        )
+    return RestoreError(
+        f"no copy of {source_object} at {wanted}",
+        f"run `objbackup list {source_object}` for its copies"
+        if records
+        else "the object has no copies at all",
+    )
