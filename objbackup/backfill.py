@@ -26,6 +26,7 @@ from urllib.parse import quote_plus
 
 from objbackup.errors import ObjbackupError
 from objbackup.filters import KeyFilter
+from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
 from objbackup.records import ACTIVE
 from objbackup.table import CopyTable
@@ -188,8 +189,10 @@ class Backfill:
         queue_url: str,
         key_filter: KeyFilter | None = None,
         progress: Progress = no_progress,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
         self.s3 = s3
+        self.workers = workers
         self.table = table
         self.source_bucket = source_bucket
         self.sender = QueueSender(sqs, queue_url)
@@ -199,18 +202,27 @@ class Backfill:
     def run(self, prefix: str = "", dry_run: bool = False) -> BackfillReport:
         """List `prefix`, skip what is backed up, send (or, dry, only name) the rest."""
         report = BackfillReport(prefix=prefix, dry_run=dry_run)
-        for seen, obj in enumerate(list_objects(self.s3, self.source_bucket, prefix), start=1):
-            if not self.key_filter.matches(obj.key):
-                report.excluded += 1
+        seen = 0
+
+        def matched(obj: SourceObject) -> bool:
+            nonlocal seen
+            seen += 1
+            if self.key_filter.matches(obj.key):
+                return True
+            report.excluded += 1
+            return False
+
+        objects = filter(matched, list_objects(self.s3, self.source_bucket, prefix))
+        checked = ordered_map(lambda o: has_copy_of(self.table, o), objects, self.workers)
+        for obj, backed_up in checked:
+            report.listed += 1
+            if backed_up:
+                report.skipped += 1
             else:
-                report.listed += 1
-                if has_copy_of(self.table, obj):
-                    report.skipped += 1
-                else:
-                    report.objects.append(obj.key)
-                    if not dry_run:
-                        self.sender.add(created_event(self.source_bucket, obj))
-            self.progress("backfill", seen, None)
+                report.objects.append(obj.key)
+                if not dry_run:
+                    self.sender.add(created_event(self.source_bucket, obj))
+            self.progress("backfill", report.listed + report.excluded, seen)
         self.sender.flush()
         report.sent = self.sender.sent
         return report

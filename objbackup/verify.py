@@ -32,6 +32,7 @@ from objbackup.backfill import QueueSender, SourceObject, created_event, list_ob
 from objbackup.config import Settings
 from objbackup.filters import KeyFilter
 from objbackup.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
+from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
 from objbackup.records import ACTIVE, CopyRecord
 from objbackup.replicate import Replicator
@@ -142,6 +143,7 @@ class Verifier:
         key_filter: KeyFilter | None = None,
         progress: Progress = no_progress,
         clock: Clock | None = None,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -151,6 +153,7 @@ class Verifier:
         self.key_filter = key_filter or KeyFilter()
         self.progress = progress
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.workers = workers
 
     def run(self, repair: bool = False, dry_run: bool = False) -> VerifyReport:
         """Check; with `repair`, fix each finding (with `dry_run`, only say how)."""
@@ -200,8 +203,8 @@ class Verifier:
             if found is not None:
                 resolved[name] = found
         records: dict[str, list[CopyRecord]] = {}
-        for done, key in enumerate(sorted(keys), start=1):
-            copies = self.table.copies(key)
+        queried = ordered_map(self.table.copies, sorted(keys), self.workers)
+        for done, (key, copies) in enumerate(queried, start=1):
             if copies:
                 records[key] = copies
             self.progress("querying records", done, len(keys))
