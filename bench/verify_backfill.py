@@ -1,0 +1,109 @@
+"""Backfill and verify on the sandbox: objects that predate an adopting deploy are backfilled,
+then verified, with the per-key Queries one at a time and eight at a time.
+
+    .venv/bin/python -m bench.verify_backfill --objects 2000
+
+Prints one JSON document: objects/s for backfill (send), until everything is backed up, verify,
+and a second backfill (all skipped); API calls per object for verify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bench.sandbox import BIN, Deployed
+from objbackup.backfill import Backfill
+from objbackup.config import Settings
+from objbackup.sandbox.server import free_port
+from objbackup.table import CopyTable
+from objbackup.verify import Verifier
+from tests.harness import counting_calls
+from tests.polling import wait_for
+
+BUCKET = "bench-legacy"
+
+
+def _queue_empty(sqs: Any, url: str) -> bool:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(v == "0" for v in attributes.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=2000)
+    args = parser.parse_args()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "OBJBACKUP_NAME": "benchvb",
+    }
+    process = subprocess.Popen(
+        [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        d = Deployed(url, env, process.pid, {}, threads=16)
+        s3, sqs, dynamodb = d.client("s3"), d.client("sqs"), d.client("dynamodb")
+        s3.create_bucket(Bucket=BUCKET)
+        keys = [f"legacy/{i:06}.txt" for i in range(args.objects)]
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda k: s3.put_object(Bucket=BUCKET, Key=k, Body=k.encode()), keys))
+        d.run("deploy", "--yes", "--source-bucket", BUCKET)
+        status = json.loads(d.run("status", "--json"))
+        settings = Settings(BUCKET, status["backup_bucket"], status["table"])
+        table = CopyTable(dynamodb, settings.table)
+        result: dict[str, Any] = {"objects": args.objects}
+
+        started = time.perf_counter()
+        report = Backfill(s3, sqs, table, BUCKET, status["queue_url"]).run()
+        sent = time.perf_counter() - started
+        assert report.sent == args.objects, report.to_json()
+        wait_for(lambda: _queue_empty(sqs, status["queue_url"]), timeout=1800, what="backfill")
+        done = time.perf_counter() - started
+        result["backfill_send_objects_per_s"] = round(args.objects / sent, 1)
+        result["backfill_until_backed_up_objects_per_s"] = round(args.objects / done, 1)
+
+        for workers in (1, 8):
+            verifier = Verifier(settings, s3, table, workers=workers)
+            with counting_calls(s3, dynamodb) as calls:
+                started = time.perf_counter()
+                checked = verifier.run()
+                took = time.perf_counter() - started
+            assert checked.consistent, checked.to_json()["findings"][:5]
+            result[f"verify_objects_per_s_workers_{workers}"] = round(args.objects / took, 1)
+            result[f"verify_calls_workers_{workers}"] = dict(calls)
+            started = time.perf_counter()
+            again = Backfill(s3, sqs, table, BUCKET, status["queue_url"], workers=workers).run()
+            took = time.perf_counter() - started
+            assert again.sent == 0 and again.skipped == args.objects
+            result[f"second_backfill_objects_per_s_workers_{workers}"] = round(
+                args.objects / took, 1
+            )
+        print(json.dumps(result, indent=2))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
