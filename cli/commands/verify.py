@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -54,6 +54,14 @@ def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
         render.print_json(report.to_json())
     else:
         render_verify.verify_report(report)
+    busy = _backlog(connection.client("sqs"), scope.queue_url) if report.findings else 0
+    if busy:
+        # Findings about keys whose events are still queued may be work in flight, not damage.
+        render.message(
+            f"The replicator queue holds {busy} message{'s' * (busy != 1)}: some findings may be "
+            "work in flight; run verify again once `objbackup status` shows it empty.",
+            "yellow",
+        )
     if report.remaining:
         left = report.remaining
         render.error(
@@ -63,3 +71,14 @@ def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
             else "see the repair column for why; fix those by hand",
         )
         raise typer.Exit(1)
+
+
+def _backlog(sqs: Any, queue_url: str | None) -> int:
+    """Messages waiting or in flight on the replicator queue (0 when there is no queue)."""
+    if not queue_url:
+        return 0
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())

@@ -160,3 +160,19 @@ def test_verify_honours_the_deployed_key_filter(cli: Cli) -> None:
     document = cli.json("verify")
     assert document["consistent"] is True and document["checked"]["objects"] == 0
     assert cli.json("backfill")["excluded"] == 1
+
+
+def test_findings_with_a_busy_queue_warn_of_work_in_flight(
+    cli: Cli, deployed: dict[str, Any]
+) -> None:
+    # The write's event waits on the queue (nothing consumes it in process): work in flight.
+    cli.client("s3").put_object(Bucket=deployed["source_bucket"], Key="k", Body=b"1")
+    assert _queued(cli, deployed) == 1
+    result = cli("verify")
+    assert result.exit_code == 1
+    assert "The replicator queue holds 1 message: some findings may be work in flight" in (
+        result.stderr
+    )
+    _replicate_queued(cli, deployed)
+    quiet = cli.ok("verify")
+    assert "queue holds" not in quiet.stderr
