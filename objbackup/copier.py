@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
+from s3transfer.exceptions import S3CopyFailedError
 
 from objbackup.aws import is_not_found, is_precondition_failed
 
@@ -67,6 +68,12 @@ class Copier:
                 raise SourceChanged(gone=False) from exc
             if is_not_found(exc):
                 raise SourceChanged(gone=True) from exc
+            raise
+        except S3CopyFailedError as exc:
+            # s3transfer turns a part copy's 412 into its own error; the ClientError is its context.
+            cause = exc.__context__
+            if isinstance(cause, ClientError) and is_precondition_failed(cause):
+                raise SourceChanged(gone=False) from exc
             raise
 
     def _single(self, bucket: str, key: str, name: str, etag: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from objbackup.events import Kind
@@ -194,6 +196,27 @@ def test_multipart_copy_of_overwritten_object_is_refused(system: Harness) -> Non
     system.put("big", b"b" * 2048)
     assert system.replicator.handle(stale).outcome == "superseded"
     assert system.backup_keys() == set()
+
+
+def test_multipart_copy_overwritten_mid_copy_is_superseded_not_failed(system: Harness) -> None:
+    """A 412 on a part copy (s3transfer wraps it in its own error) ends as superseded at once."""
+    system = system.with_settings(multipart_threshold=1)
+    stale = system.put("big", b"a" * 2048)
+    overwritten: list[bool] = []
+
+    def overwrite(**_: Any) -> None:
+        if not overwritten:
+            overwritten.append(True)
+            system.s3.put_object(Bucket=system.settings.source_bucket, Key="big", Body=b"b" * 9)
+
+    system.s3.meta.events.register("before-call.s3.UploadPartCopy", overwrite)
+    try:
+        assert system.replicator.handle(stale).outcome == "superseded"
+    finally:
+        system.s3.meta.events.unregister("before-call.s3.UploadPartCopy", overwrite)
+    assert overwritten
+    assert system.backup_keys() == set()
+    assert system.copies("big") == []
 
 
 def test_versioned_source_old_version_delete_keeps_copies(system: Harness) -> None:
