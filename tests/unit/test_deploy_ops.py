@@ -26,6 +26,7 @@ from objbackup.deploy.invoke import CleanerReport, invoke_cleaner, parse_report
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
 from objbackup.deploy.stackops import StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, template_body
+from objbackup.filters import KeyFilter
 
 # --- a CloudFormation client that plays a scripted stack operation -----------------------------
 
@@ -292,10 +293,11 @@ def test_invoke_cleaner_function_error() -> None:
 def test_parameter_and_output_names_match_the_templates() -> None:
     parsed = {role: decode_str(template_body(role))[0] for role in ROLES}
     storage, replicator, cleaner = parsed["storage"], parsed["replicator"], parsed["cleaner"]
-    assert set(storage["Parameters"]) == {k.P_SOURCE_BUCKET}
+    assert set(storage["Parameters"]) == {k.P_SOURCE_BUCKET, k.P_SOURCE_EVENTBRIDGE}
     for output in (
         k.O_SOURCE_BUCKET,
         k.O_SOURCE_CREATED,
+        k.O_SOURCE_EVENTBRIDGE,
         k.O_BACKUP_BUCKET,
         k.O_ARTIFACTS_BUCKET,
         k.O_TABLE,
@@ -313,6 +315,7 @@ def test_parameter_and_output_names_match_the_templates() -> None:
         k.P_GRACE,
     }
     assert function_parameters <= set(replicator["Parameters"])
+    assert set(KeyFilter().stack_parameters()) <= set(replicator["Parameters"])
     assert function_parameters | {k.P_SCHEDULE} <= set(cleaner["Parameters"])
     for output in (k.O_QUEUE_URL, k.O_DLQ_URL, k.O_ALARM, k.O_RULE, k.O_FUNCTION):
         assert output in replicator["Outputs"]
