@@ -3,7 +3,8 @@
 Installed inside a worker process (runner.py) when the sandbox runs with a fault rate. Faults are
 answered at botocore's `before-send` step, so the SDK sees a real throttling, 5xx or connection
 failure and its own retry logic runs, exactly as against AWS. Each fault is appended as one JSON
-line to the fault log, for reports.
+line to the fault log, for reports, and so
+is each SDK retry (kind `retry`), whatever caused it.
 """
 
 from __future__ import annotations
@@ -62,10 +63,16 @@ def install(rate: float, log_path: str | None, seed: int | None = None) -> None:
         service = self.meta.service_model.service_name
 
         def before_send(request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
+            operation = event_name.rsplit(".", 1)[-1]
+            # botocore numbers each attempt in this header: a second attempt is an SDK retry.
+            attempt = request.headers.get("amz-sdk-request") or ""
+            if isinstance(attempt, bytes):
+                attempt = attempt.decode()
+            if "attempt=1;" not in attempt and "attempt=" in attempt:
+                record(service, operation, "retry")
             if chooser.random() >= rate:
                 return None
             kind = chooser.choice(KINDS)
-            operation = event_name.rsplit(".", 1)[-1]
             record(service, operation, kind)
             if kind == "connection":
                 raise EndpointConnectionError(endpoint_url=request.url)

@@ -50,7 +50,10 @@ def test_injected_faults_are_retried_and_logged(tmp_path: Path) -> None:
         )
         assert "FunctionError" not in answer, answer["Payload"].read()
         assert s3.list_objects_v2(Bucket="faulty-out")["KeyCount"] == 40
-    faults = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    faults = [f for f in logged if f["kind"] != "retry"]
     assert len(faults) >= 3, "a 20% fault rate over 40+ calls injects faults"
+    retries = [f for f in logged if f["kind"] == "retry"]
+    assert len(retries) == len(faults), "every injected fault is retried once by the SDK"
     assert {f["kind"] for f in faults} <= {"throttle", "server-error", "connection"}
     assert all(f["service"] == "s3" and f["op"] == "PutObject" for f in faults)
