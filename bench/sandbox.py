@@ -54,9 +54,10 @@ class Deployed:
 
 @contextmanager
 def deployed_sandbox(
-    name: str, threads: int, sandbox_args: Sequence[str] = ()
+    name: str, threads: int, sandbox_args: Sequence[str] = (), log: Path | None = None
 ) -> Iterator[Deployed]:
-    """Start `objbackup sandbox` on a free port, deploy to it, and stop it afterwards."""
+    """Start `objbackup sandbox` on a free port, deploy to it, and stop it afterwards; with `log`,
+    the sandbox's stderr (the functions' log lines) goes to that file."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -68,11 +69,12 @@ def deployed_sandbox(
         "AWS_SECRET_ACCESS_KEY": "sandbox",
         "OBJBACKUP_NAME": name,
     }
+    stderr = log.open("w", encoding="utf-8") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         [str(BIN / "objbackup"), "sandbox", "--port", str(port), *sandbox_args],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
     try:
@@ -85,3 +87,5 @@ def deployed_sandbox(
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if log:
+            stderr.close()  # type: ignore[union-attr]
