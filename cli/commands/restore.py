@@ -1,10 +1,117 @@
-"""`objbackup restore`: placeholder, filled in by issue 6."""
+"""`objbackup restore OBJECT`: copy a backup copy back to the source bucket (or to another key)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+from cli.context import Globals, globals_of
 
-def command(ctx: typer.Context) -> None:
-    """Not built yet."""
-    ctx.fail("restore is not built yet")
+if TYPE_CHECKING:
+    from objbackup.deploy.describe import Deployment
+    from objbackup.restore import Restorer
+
+
+def command(
+    ctx: typer.Context,
+    object_key: Annotated[
+        str, typer.Argument(metavar="OBJECT", help="Key of the source object to restore.")
+    ],
+    copy: Annotated[
+        str | None,
+        typer.Option(
+            "--copy",
+            metavar="TIMESTAMP",
+            help="The copy to restore: its copy timestamp as `list` shows it (or copy name).",
+        ),
+    ] = None,
+    latest: Annotated[
+        bool,
+        typer.Option(
+            "--latest", help="Restore the newest active copy (else newest disowned); the default."
+        ),
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="KEY", help="Restore to this key of the source bucket."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be restored; change nothing.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Overwrite an existing object without asking.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Copy a backup copy back to the source, keeping content type, metadata and tags."""
+    if copy is not None and latest:
+        ctx.fail("give --copy TIMESTAMP or --latest, not both")
+    if to is not None and not to:
+        ctx.fail("--to needs a non-empty key")
+    run(globals_of(ctx), object_key, copy, to, dry_run, yes, as_json)
+
+
+def run(
+    g: Globals,
+    object_key: str,
+    copy: str | None,
+    to: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    interactive: Callable[[], bool] | None = None,
+    restorer: Restorer | None = None,
+) -> None:
+    """Plan the restore, confirm an overwrite (unless `yes`), copy; print the result."""
+    from cli import render, render_restore
+    from objbackup.restore import RestoreError
+
+    restorer = restorer or make_restorer(g)[0]
+    plan = restorer.plan(object_key, copy, to)
+    if plan.overwrites and not dry_run and not yes:
+        if not (interactive or stdin_is_terminal)():
+            raise RestoreError(
+                f"{plan.to} exists and restoring would overwrite it",
+                "pass --yes to overwrite, or --to KEY to restore beside it",
+            )
+        if not render.confirm(f"Overwrite {plan.to} with copy {plan.copy.copy_timestamp}?"):
+            raise typer.Abort()
+    version = None
+    if not dry_run:
+        with render.working(f"Restoring {plan.copy.copy_name}"):
+            version = restorer.copy_back(plan.copy, plan.to)
+    document = plan.to_json(dry_run=dry_run, restored=not dry_run, version_id=version)
+    render.print_json(document) if as_json else render_restore.restore(document)
+
+
+def stdin_is_terminal() -> bool:
+    """Whether someone can answer a question (a piped or closed stdin cannot)."""
+    return sys.stdin.isatty()
+
+
+def make_restorer(g: Globals) -> tuple[Restorer, Deployment]:
+    """A Restorer for the deployment `g` names (buckets and table from its storage stack)."""
+    from objbackup.config import DEFAULT_MULTIPART_THRESHOLD
+    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.stacks import O_BACKUP_BUCKET, O_SOURCE_BUCKET, O_TABLE
+    from objbackup.restore import Restorer
+    from objbackup.table import CopyTable
+
+    connection = g.connection()
+    deployment = find_deployment(connection)
+    table = CopyTable(
+        connection.client("dynamodb"),
+        deployment.require("storage", O_TABLE),
+        deployment.disowned_index,
+    )
+    restorer = Restorer(
+        connection.client("s3"),
+        table,
+        deployment.require("storage", O_SOURCE_BUCKET),
+        deployment.require("storage", O_BACKUP_BUCKET),
+        DEFAULT_MULTIPART_THRESHOLD,
+    )
+    return restorer, deployment

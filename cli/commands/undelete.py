@@ -1,10 +1,38 @@
-"""`objbackup undelete`: placeholder, filled in by issue 6."""
+"""`objbackup undelete OBJECT`: inside the grace period, bring a deleted object back."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from cli.context import Globals, globals_of
 
-def command(ctx: typer.Context) -> None:
-    """Not built yet."""
-    ctx.fail("undelete is not built yet")
+
+def command(
+    ctx: typer.Context,
+    object_key: Annotated[
+        str, typer.Argument(metavar="OBJECT", help="Key of the deleted source object.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be undeleted; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Restore a deleted object from its newest disowned copy and make its copies active again."""
+    run(globals_of(ctx), object_key, dry_run, as_json)
+
+
+def run(g: Globals, object_key: str, dry_run: bool, as_json: bool) -> None:
+    """Undelete `object_key` against the deployment `g` names; print what was done."""
+    from cli import render, render_restore
+    from cli.commands.restore import make_restorer
+    from objbackup.config import DEFAULT_RETAIN
+    from objbackup.undelete import Undeleter
+
+    restorer, deployment = make_restorer(g)
+    retain = deployment.retain or DEFAULT_RETAIN
+    with render.working(f"Undeleting {object_key}"):
+        result = Undeleter(restorer, retain).run(object_key, dry_run=dry_run)
+    document = result.to_json()
+    render.print_json(document) if as_json else render_restore.undelete(document)
