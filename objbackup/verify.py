@@ -1,12 +1,13 @@
 """Verify: compare the source bucket, the backup bucket and the table; optionally repair.
 
-Everything is enumerated without a Scan. The buckets are listed (ListObjectsV2); the table is read
-per key, by a Query on the table key for every key the source lists and every key a copy name
-spells (`naming.parse_copy_name`), plus a Query on `DisownedIndex` for disowned records. A long key
-is hashed in its copy names; such a copy is resolved through a source key or a disowned record with
-the same hash. Two things cannot be seen without a Scan, and are documented as verify's gaps: an
-active record whose object is gone from the source and whose copy is gone from the backup bucket,
-and the record of a hashed copy whose key is in neither place (reported as unresolved, left alone).
+Everything is enumerated without a Scan. The buckets are listed (ListObjectsV2, and on a versioned
+source ListObjectVersions for its deleted keys); the table is read per key, by a Query on the table
+key for every key the source names and every key a copy name spells (`naming.parse_copy_name`),
+plus Queries on `DisownedIndex` for disowned (and cleaner-claimed) records. A long key is hashed in
+its copy names; such a copy is resolved through a key with the same hash found in those places.
+On an unversioned source two things cannot be seen without a Scan, and are documented as verify's
+gaps: an active record whose object is gone from the source and whose copy is gone from the backup
+bucket, and the record of a hashed copy whose key is gone (reported as unresolved, left alone).
 
 Repairs re-check what they act on first, because the replicator may be running:
 * orphan copy -> deleted, unless its key's records now name it;
@@ -34,7 +35,7 @@ from objbackup.filters import KeyFilter
 from objbackup.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
-from objbackup.records import ACTIVE, CopyRecord
+from objbackup.records import ACTIVE, CLEANING, CopyRecord
 from objbackup.replicate import Replicator
 from objbackup.table import CopyTable
 
@@ -183,18 +184,16 @@ class Verifier:
             for item in page.get("Contents", []):
                 backup.add(str(item["Key"]))
             self.progress("listing copies", len(backup), None)
-        disowned = list(self.table.disowned())
+        # Claimed by a cleaner that has not finished: disowned too, under another status.
+        disowned = [*self.table.disowned(), *self.table.disowned(status=CLEANING)]
         parsed = {name: parse_copy_name(name) for name in backup}
         keys = set(source) | {r.source_object for r in disowned}
         keys |= {p.key for p in parsed.values() if p is not None and p.key is not None}
+        # A versioned source still names its deleted keys (noncurrent versions, delete markers):
+        # their records are found even when every copy is gone or hashed.
+        keys |= self._deleted_keys(source)
         digests = {p.digest for p in parsed.values() if p is not None and p.digest is not None}
         by_digest = {key_digest(k): k for k in keys} if digests else {}
-        heads = {p.head for p in parsed.values() if p and p.digest and p.digest not in by_digest}
-        for key in self._versioned_keys(heads):
-            # A hashed copy of a key gone from the source: a versioned source still names it.
-            if key_digest(key) in digests and key not in keys:
-                keys.add(key)
-                by_digest[key_digest(key)] = key
         resolved: dict[str, str] = {}
         for name, p in parsed.items():
             if p is None:
@@ -210,14 +209,18 @@ class Verifier:
             self.progress("querying records", done, len(keys))
         return _State(source, backup, records, parsed, resolved)
 
-    def _versioned_keys(self, heads: set[str]) -> set[str]:
-        """Every key under `heads` that has a version or a delete marker in the source."""
+    def _deleted_keys(self, source: dict[str, SourceObject]) -> set[str]:
+        """Keys with versions but no current object, when the source is (or was) versioned."""
+        bucket = self.settings.source_bucket
+        if not self.s3.get_bucket_versioning(Bucket=bucket).get("Status"):
+            return set()
         found: set[str] = set()
         paginator = self.s3.get_paginator("list_object_versions")
-        for head in sorted(heads):
-            for page in paginator.paginate(Bucket=self.settings.source_bucket, Prefix=head):
-                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+        for page in paginator.paginate(Bucket=bucket):
+            for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if item["Key"] not in source:
                     found.add(str(item["Key"]))
+            self.progress("listing source versions", len(found), None)
         return found
 
     # --- checking -----------------------------------------------------------------------------
