@@ -32,14 +32,18 @@ from objbackup.events import ObjectEvent
 from objbackup.naming import copy_name, copy_timestamp, iso_now
 from objbackup.records import DISOWNED, CopyRecord
 from objbackup.replicate import Outcome
-from objbackup.table import BATCH_WRITE_LIMIT
+from objbackup.table import BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT
 from tests.harness import REGION, Harness, counting_calls
 
 # Targets of the issue.
 STEADY_STATE_MAX = 5
 BELOW_LIMIT_MAX = 3
 CLEAN_COPIES = 10_000
-CLEAN_MAX = 420
+# The issue's 420 covered the Query pages and the batch deletes (10 DeleteObjects + 400
+# BatchWriteItem + up to 10 pages). Claiming each record before its copy is deleted, so that an
+# undelete can never lose a copy to the cleaner, adds one TransactWriteItems per 100 records and
+# one Query of the index's (normally empty) `cleaning` partition: 420 + 100 + 1.
+CLEAN_MAX = 420 + -(-CLEAN_COPIES // TRANSACT_WRITE_LIMIT) + 1
 
 # DynamoDB stops a Query page at 1 MB of items read; moto 5.2 stops at 1,000,000 bytes
 # (moto/dynamodb/models/table.py: RESULT_SIZE_LIMIT) and sizes items with its own rule.
@@ -269,18 +273,22 @@ class CleanCount:
 
     @property
     def batch_calls(self) -> int:
-        return math.ceil(self.copies / DELETE_OBJECTS_LIMIT) + math.ceil(
-            self.copies / BATCH_WRITE_LIMIT
+        return (
+            math.ceil(self.copies / TRANSACT_WRITE_LIMIT)
+            + math.ceil(self.copies / DELETE_OBJECTS_LIMIT)
+            + math.ceil(self.copies / BATCH_WRITE_LIMIT)
         )
 
     @property
     def computed_real(self) -> int:
-        return len(self.real_pages) + self.batch_calls
+        # + 1: the Query of the `cleaning` partition (one empty page when no run was interrupted)
+        return len(self.real_pages) + 1 + self.batch_calls
 
     def figures(self) -> list[Figure]:
         n = f"{self.copies:,}"
         real_calls = {
-            "dynamodb.Query": len(self.real_pages),
+            "dynamodb.Query": len(self.real_pages) + 1,
+            "dynamodb.TransactWriteItems": math.ceil(self.copies / TRANSACT_WRITE_LIMIT),
             "s3.DeleteObjects": math.ceil(self.copies / DELETE_OBJECTS_LIMIT),
             "dynamodb.BatchWriteItem": math.ceil(self.copies / BATCH_WRITE_LIMIT),
         }
@@ -311,7 +319,9 @@ class CleanCount:
                 "Query pages, measured (moto)",
                 len(self.page_items),
                 "pages",
-                detail=f"items per page {self.page_items}",
+                detail=(
+                    f"items per page {self.page_items} (the last: the empty `cleaning` partition)"
+                ),
                 extra={"items_per_page": self.page_items},
             ),
             Figure(

@@ -126,7 +126,7 @@ def copies(document: Mapping[str, Any]) -> None:
         table.add_row(
             _text(copy["copy_timestamp"]),
             _text(
-                "active" if active else f"disowned {copy['disowned_at']}",
+                "active" if active else f"{copy['status']} {copy['disowned_at']}",
                 "green" if active else "yellow",
             ),
             _text(copy.get("size")),
@@ -143,8 +143,9 @@ def disowned(document: Mapping[str, Any]) -> None:
         return
     table = _table("disowned at", "object", "size", "copy")
     for copy in rows:
+        cleaning = " (cleaning)" if copy.get("status") == "cleaning" else ""
         table.add_row(
-            _text(copy["disowned_at"]),
+            _text(f"{copy['disowned_at']}{cleaning}"),
             _text(copy["source_object"]),
             _text(copy.get("size")),
             _text(copy["copy_name"]),

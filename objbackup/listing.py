@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from objbackup.naming import iso_now
-from objbackup.records import CopyRecord
+from objbackup.records import CLEANING, CopyRecord
 from objbackup.table import CopyTable
 
 
@@ -21,14 +21,19 @@ def list_copies(table: CopyTable, source_object: str) -> dict[str, Any]:
 def list_disowned(
     table: CopyTable, older_than: float | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """`{"disowned": [...]}`, oldest first (a Query on `DisownedIndex`, every page of it).
+    """`{"disowned": [...]}`, oldest first (Queries on `DisownedIndex`, every page of them).
 
-    With `older_than`, only copies disowned more than that many seconds before `now`.
+    Copies the cleaner has claimed (status `cleaning`: being deleted, no longer undeletable) are
+    listed too, in disowned-time order. With `older_than`, only copies disowned more than that
+    many seconds before `now`.
     """
     before = None
     if older_than is not None:
         if now is None:
             raise ValueError("older_than needs now")
         before = iso_now(now - timedelta(seconds=older_than))
-    records: list[CopyRecord] = list(table.disowned(before=before))
+    records: list[CopyRecord] = sorted(
+        [*table.disowned(before=before), *table.disowned(before=before, status=CLEANING)],
+        key=lambda r: (r.disowned_at or "", r.source_object, r.copy_timestamp),
+    )
     return {"disowned": [r.to_json() for r in records]}

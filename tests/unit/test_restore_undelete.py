@@ -348,3 +348,22 @@ def test_separate_clients_see_the_same_claims(moto_aws: None) -> None:
     [record] = list(other.disowned())
     assert system.table.reactivate(record)
     assert other.claim([record]) == []
+
+
+def test_list_disowned_shows_claimed_copies_in_disowned_order(system: Harness) -> None:
+    from objbackup.listing import list_disowned
+
+    for key in ("first", "second"):
+        write(system, key, b"x")
+        system.clock.advance(1)
+        system.replicator.handle(system.delete(key))
+    first = system.copies("first")
+    system.table.claim(first)
+    listed = list_disowned(system.table)["disowned"]
+    assert [(c["source_object"], c["status"]) for c in listed] == [
+        ("first", CLEANING),
+        ("second", DISOWNED),
+    ]
+    system.clock.advance(60)
+    assert list_disowned(system.table, older_than=30, now=system.clock())["disowned"] == listed
+    assert list_disowned(system.table, older_than=3600, now=system.clock())["disowned"] == []
