@@ -60,6 +60,9 @@ KINDS = (
 )
 
 Clock = Callable[[], datetime]
+# Something changed between the check and the repair (the replicator at work): the next verify
+# decides, so the finding stays unrepaired and verify exits 1.
+_MOVED = "left alone: {} since the check; run verify again"
 
 
 @dataclass(frozen=True)
@@ -352,7 +355,7 @@ class Verifier:
     def _repair_orphan(self, f: Finding, dry_run: bool) -> Finding:
         # The replicator writes a record right after its copy: look again before deleting.
         if any(r.copy_name == f.copy_name for r in self.table.copies(f.object or "")):
-            return replace(f, repaired=True, action="left alone: its record appeared since")
+            return replace(f, action=_MOVED.format("its record appeared"))
         if dry_run:
             return replace(f, action="would delete the copy")
         self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=f.copy_name)
@@ -360,7 +363,7 @@ class Verifier:
 
     def _repair_record(self, f: Finding, dry_run: bool) -> Finding:
         if self._exists(self.settings.backup_bucket, f.copy_name or ""):
-            return replace(f, repaired=True, action="left alone: its copy appeared since")
+            return replace(f, action=_MOVED.format("its copy appeared"))
         records = [r for r in self.table.copies(f.object or "") if r.copy_name == f.copy_name]
         if dry_run:
             return replace(f, action="would delete the record")
@@ -371,7 +374,7 @@ class Verifier:
     def _repair_absent(self, f: Finding, dry_run: bool) -> Finding:
         key = f.object or ""
         if self._exists(self.settings.source_bucket, key):
-            return replace(f, action="left alone: the object is in the source again")
+            return replace(f, action=_MOVED.format("the object is in the source again"))
         if dry_run:
             return replace(f, action="would disown the copies (the cleaner deletes them)")
         at = iso_now(self.clock())

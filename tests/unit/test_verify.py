@@ -251,6 +251,30 @@ def test_absent_object_that_returns_is_left_alone(world: World) -> None:
     assert len(s.active("k")) == 1
 
 
+def test_orphan_whose_record_appears_and_record_whose_copy_appears_are_left_alone(
+    world: World,
+) -> None:
+    """The replicator copies, then records: between verify's check and its repair both can land."""
+    s = world.system
+    world.write("k", b"1")
+    [record] = s.active("k")
+    body = s.read_backup(record.copy_name)
+    s.table.delete(record)
+    world.write("j", b"1")
+    [lost] = s.active("j")
+    s.s3.delete_object(Bucket="bak", Key=lost.copy_name)
+    verifier = world.verifier()
+    state = verifier._read()
+    findings = [f for f in verifier._check(state) if f.kind != "missing-copy"]
+    assert [f.kind for f in findings] == ["orphan-copy", "record-without-copy"]
+    s.table.put_new(record)  # the record lands
+    _backup(world, lost.copy_name, body)  # the copy lands
+    repaired = verifier._repair(findings, state, dry_run=False)
+    assert [f.repaired for f in repaired] == [False, False]
+    assert all("since the check; run verify again" in (f.action or "") for f in repaired)
+    assert world.verify().consistent
+
+
 # --- random corruption --------------------------------------------------------------------
 
 CORRUPTIONS = [
