@@ -5,8 +5,10 @@ must hold for every key, checked against the source and backup buckets, not only
     .venv/bin/python -m bench.load [--writes 10000] [--keys 2000] [--deletes 1000]
                                    [--fault-rate 0.05] [--threads 16] [--json]
 
-Reports throughput, write-to-copy latency percentiles, the sandbox's peak memory and, with a
-fault rate, how many faults were injected. Exits 1 if any invariant fails.
+Reports throughput, write-to-copy latency percentiles (p50, p95, p99), the sandbox's peak memory,
+SQS redeliveries (message ids the functions logged twice) and, with a fault rate, how many faults
+were injected and how many SDK retries rode them out (both from the sandbox's fault log). Exits 1
+if any invariant fails or a message reaches the dead-letter queue.
 """
 
 from __future__ import annotations
