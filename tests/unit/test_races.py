@@ -100,7 +100,7 @@ def active_copies_exist(system: Harness) -> None:
 # --- undelete against the cleaner -------------------------------------------------------------
 
 
-def run_undelete_race(schedule: list[int]) -> list[str]:
+def run_undelete_race(schedule: list[int]) -> tuple[list[str], CleanReport]:
     system = Harness.create()
     deleted_and_expired(system)
     before = {r.copy_name: r for r in system.copies(KEY)}
@@ -132,26 +132,29 @@ def run_undelete_race(schedule: list[int]) -> list[str]:
     assert reclaimed | cleaned == set(before), trace  # each record went one way or the other
     active_copies_exist(system)
     settle(system, restored=True)
-    return trace
+    return trace, report
 
 
 def test_undelete_and_cleaner_at_every_call_boundary() -> None:
     # How many calls each makes alone bounds the splits worth trying.
     with mock_aws():
-        solo = run_undelete_race([0] * 100)  # the cleaner first, then undelete
+        solo, _ = run_undelete_race([0] * 100)  # the cleaner first, then undelete
     calls = {name: solo.count(name) for name in ("cleaner", "undelete")}
     assert calls["cleaner"] >= 4
-    outcomes = set()
+    outcomes, reclaimed = set(), 0
     for first, other in ((0, 1), (1, 0)):
         for pause_at in range(calls["cleaner" if first == 0 else "undelete"] + 1):
             with mock_aws():
-                trace = run_undelete_race([first] * pause_at + [other] * 100)
+                trace, report = run_undelete_race([first] * pause_at + [other] * 100)
                 outcomes.add(trace[-1])
+                reclaimed += report.reclaimed
     assert outcomes == {"cleaner", "undelete"}  # both orders were exercised
+    # and in some of them undelete took copies back after the cleaner had read them as expired
+    assert reclaimed > 0
 
 
 @settings(
-    max_examples=15,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -198,7 +201,7 @@ def test_rewrite_during_grace_against_the_cleaner_at_every_call_boundary() -> No
 
 
 @settings(
-    max_examples=15,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -211,5 +214,5 @@ def test_rewrite_cleaner_and_late_delete_random_interleavings(schedule: list[int
 def test_interleave_really_alternates() -> None:
     """The harness itself: a strict alternation shows up in the trace as asked."""
     with mock_aws():
-        trace = run_undelete_race([0, 1, 0, 1, 0, 1])
+        trace, _ = run_undelete_race([0, 1, 0, 1, 0, 1])
     assert trace[:6] == ["cleaner", "undelete"] * 3
