@@ -36,8 +36,10 @@ checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --directory cloudformation --framework cloudformation \
 		--compact --quiet --skip-download
 
+# Two workers, one per core; a test file stays on one worker so its module fixtures (a sandbox,
+# a deployment) are built once.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 test: lint checkov unit
 

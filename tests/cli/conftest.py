@@ -57,6 +57,19 @@ def in_process_lambda(monkeypatch: pytest.MonkeyPatch) -> InProcessExecutor:
     return executor
 
 
+@pytest.fixture(autouse=True)
+def fresh_consoles() -> Iterator[None]:
+    """Each test gets consoles built under its own environment (COLUMNS above all): the CLI
+    builds them once per process, and a test run is one process for many invocations."""
+    from cli import render
+
+    render.stderr.cache_clear()
+    render.stdout.cache_clear()
+    yield
+    render.stderr.cache_clear()
+    render.stdout.cache_clear()
+
+
 @pytest.fixture
 def cli(
     moto_aws: None, in_process_lambda: InProcessExecutor, monkeypatch: pytest.MonkeyPatch

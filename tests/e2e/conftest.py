@@ -52,6 +52,35 @@ class Tools:
         out = self.aws(*args, "--output", "json").stdout
         return json.loads(out) if out.strip() else {}
 
+    def copies(self, key: str) -> list[dict[str, Any]]:
+        """`objbackup list KEY --json`: the key's copies, newest first."""
+        listed = self.objbackup_json("list", key)
+        assert listed["object"] == key, "list must answer for the very key it was asked"
+        copies: list[dict[str, Any]] = listed["copies"]
+        return copies
+
+    def active(self, key: str) -> list[dict[str, Any]]:
+        """The key's active copies, newest first."""
+        return [c for c in self.copies(key) if c["status"] == "active"]
+
+    def bucket_keys(self, bucket: str) -> list[str]:
+        """Every key in `bucket`, sorted, as the AWS CLI lists them."""
+        listed = self.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
+        return sorted(o["Key"] for o in listed.get("Contents", []))
+
+    def queue_settled(self, queue_url: str) -> bool:
+        """No message waiting and none in flight: every delivery has been handled."""
+        attributes = self.aws_json(
+            "sqs",
+            "get-queue-attributes",
+            "--queue-url",
+            queue_url,
+            "--attribute-names",
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+        )["Attributes"]
+        return all(value == "0" for value in attributes.values())
+
 
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:

@@ -18,29 +18,6 @@ pytestmark = pytest.mark.e2e
 BUCKET = "their-data"
 
 
-def _copies(tools: Tools, key: str) -> list[dict[str, Any]]:
-    copies: list[dict[str, Any]] = tools.objbackup_json("list", key)["copies"]
-    return copies
-
-
-def _keys(tools: Tools, bucket: str) -> list[str]:
-    listed = tools.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
-    return sorted(o["Key"] for o in listed.get("Contents", []))
-
-
-def _queue_settled(tools: Tools, queue: str) -> bool:
-    attributes = tools.aws_json(
-        "sqs",
-        "get-queue-attributes",
-        "--queue-url",
-        queue,
-        "--attribute-names",
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
-
-
 def _notifications(tools: Tools) -> dict[str, Any]:
     found: dict[str, Any] = tools.aws_json(
         "s3api", "get-bucket-notification-configuration", "--bucket", BUCKET
@@ -94,18 +71,18 @@ def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Pat
     # event delivered before it has been handled too.
     for key in ("keep/tmp/scratch.txt", "other/elsewhere.txt", "keep/report.txt"):
         tools.aws("s3", "cp", str(body), f"s3://{BUCKET}/{key}")
-    wait_for(lambda: len(_copies(tools, "keep/report.txt")) == 1, what="keep/report.txt backed up")
-    wait_for(lambda: _queue_settled(tools, status["queue_url"]), what="the queue to settle")
-    assert _copies(tools, "keep/tmp/scratch.txt") == []
-    assert _copies(tools, "other/elsewhere.txt") == []
-    assert _copies(tools, "existing.txt") == []  # written before the deploy: no event, no copy
-    (copy,) = _copies(tools, "keep/report.txt")
-    assert _keys(tools, status["backup_bucket"]) == [copy["copy_name"]]
+    wait_for(lambda: len(tools.copies("keep/report.txt")) == 1, what="keep/report.txt backed up")
+    wait_for(lambda: tools.queue_settled(status["queue_url"]), what="the queue to settle")
+    assert tools.copies("keep/tmp/scratch.txt") == []
+    assert tools.copies("other/elsewhere.txt") == []
+    assert tools.copies("existing.txt") == []  # written before the deploy: no event, no copy
+    (copy,) = tools.copies("keep/report.txt")
+    assert tools.bucket_keys(status["backup_bucket"]) == [copy["copy_name"]]
     assert status["dlq_depth"] == 0 and tools.objbackup_json("status")["dlq_depth"] == 0
 
     gone = tools.objbackup("teardown", "--yes")
     assert "adopted" in gone.stderr
-    assert _keys(tools, BUCKET) == [
+    assert tools.bucket_keys(BUCKET) == [
         "existing.txt",
         "keep/report.txt",
         "keep/tmp/scratch.txt",

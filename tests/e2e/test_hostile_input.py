@@ -5,13 +5,10 @@ dead-letter queue with a JSON line in the function log naming the message and th
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -19,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from objbackup.naming import MAX_KEY_BYTES
 from tests.e2e.conftest import Tools
+from tests.e2e.events import object_created
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -94,12 +92,6 @@ def s3(tools: Tools) -> Any:
     )
 
 
-def _active(tools: Tools, key: str) -> list[dict[str, Any]]:
-    listed = tools.objbackup_json("list", key)
-    assert listed["object"] == key
-    return [c for c in listed["copies"] if c["status"] == "active"]
-
-
 def _tags(s3: Any, bucket: str, key: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
 
@@ -125,7 +117,7 @@ def test_hostile_object_is_backed_up_exactly(
     put = s3.put_object(Bucket=source, Key=case.key, Body=case.body, **case.extra)
     etag = put["ETag"].strip('"')
     [copy] = wait_for(
-        lambda: (a := _active(tools, case.key)) and a[0]["etag"] == etag and a,
+        lambda: (a := tools.active(case.key)) and a[0]["etag"] == etag and a,
         what=f"the copy of {case.key[:40]!r}",
     )
     assert copy["size"] == len(case.body)
@@ -157,32 +149,8 @@ def test_hostile_object_is_backed_up_exactly(
     assert log[0]["outcome"] == "copied" and log[0]["key"] == case.key
 
 
-def _eventbridge(bucket: str, key: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {
-                "key": quote_plus(key, safe="/"),
-                "size": 5,
-                "etag": "0" * 32,
-                "sequencer": "FFFFFFFFFFFFFFFFFF",
-            },
-            "reason": "PutObject",
-        },
-    }
-
-
 def _no_key(bucket: str) -> str:
-    event = _eventbridge(bucket, "x")
+    event = object_created(bucket, "x")
     del event["detail"]["object"]["key"]
     return json.dumps(event)
 
@@ -190,7 +158,7 @@ def _no_key(bucket: str) -> str:
 REFUSED: list[tuple[str, Callable[[str], str], str]] = [
     (
         "another-bucket",
-        lambda source: json.dumps(_eventbridge("someone-elses-bucket", "refused/other.txt")),
+        lambda source: json.dumps(object_created("someone-elses-bucket", "refused/other.txt")),
         "is not the source bucket",
     ),
     ("not-json", lambda source: "{not json", "body is not JSON"),
@@ -264,6 +232,6 @@ def test_refused_event_reaches_the_dead_letter_queue_with_a_log_line(
         if line.get("message_id") == message_id and line.get("event") != "rejected"
     ]
     # nothing was copied for a refused event
-    assert _active(tools, "refused/other.txt") == []
+    assert tools.active("refused/other.txt") == []
     listed = s3.list_objects_v2(Bucket=deployed["backup_bucket"], Prefix="refused/")
     assert listed.get("KeyCount", 0) == 0

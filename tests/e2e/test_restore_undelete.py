@@ -17,20 +17,6 @@ pytestmark = pytest.mark.e2e
 KEY = "contracts/2026/acme & co+final.txt"
 
 
-def _copies(tools: Tools, key: str) -> list[dict[str, Any]]:
-    copies: list[dict[str, Any]] = tools.objbackup_json("list", key)["copies"]
-    return copies
-
-
-def _active(tools: Tools, key: str) -> list[dict[str, Any]]:
-    return [c for c in _copies(tools, key) if c["status"] == "active"]
-
-
-def _backup_keys(tools: Tools, bucket: str) -> list[str]:
-    listed = tools.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
-    return sorted(o["Key"] for o in listed.get("Contents", []))
-
-
 def _head(tools: Tools, bucket: str, key: str) -> dict[str, Any]:
     head: dict[str, Any] = tools.aws_json("s3api", "head-object", "--bucket", bucket, "--key", key)
     return head
@@ -43,17 +29,17 @@ def _read(tools: Tools, bucket: str, key: str, tmp_path: Path) -> str:
 
 
 def _newest_is(tools: Tools, key: str, etag: str) -> bool:
-    active = _active(tools, key)
+    active = tools.active(key)
     return bool(active) and active[0]["etag"] == etag
 
 
 def _at_rest(tools: Tools, deployed: dict[str, Any], key: str, body: str, tmp: Path) -> None:
     """Invariants 1 and 3 for `key`: 1 to 3 active copies, the newest holds `body`, no orphans."""
-    active = _active(tools, key)
+    active = tools.active(key)
     assert 1 <= len(active) <= 3, active
     assert _read(tools, deployed["backup_bucket"], active[0]["copy_name"], tmp) == body
-    names = sorted(c["copy_name"] for c in _copies(tools, key))
-    stored = _backup_keys(tools, deployed["backup_bucket"])
+    names = sorted(c["copy_name"] for c in tools.copies(key))
+    stored = tools.bucket_keys(deployed["backup_bucket"])
     assert [n for n in stored if n.startswith(f"{key}@")] == names
 
 
@@ -97,7 +83,7 @@ def test_undelete_inside_the_grace_period(
     _write_versions(tools, deployed, tmp_path, 4)
     tools.aws("s3", "rm", f"s3://{source}/{KEY}")
     wait_for(
-        lambda: (c := _copies(tools, KEY)) and all(x["status"] == "disowned" for x in c),
+        lambda: (c := tools.copies(KEY)) and all(x["status"] == "disowned" for x in c),
         what="copies disowned",
     )
     dry = tools.objbackup_json("undelete", KEY, "--dry-run")
@@ -119,10 +105,10 @@ def test_undelete_inside_the_grace_period(
     # The copy-back is a write like any other: the replicator backs it up and prunes to 3.
     etag = head["ETag"].strip('"')
     wait_for(
-        lambda: (a := _active(tools, KEY)) and a[0]["etag"] == etag and len(a) == 3,
+        lambda: (a := tools.active(KEY)) and a[0]["etag"] == etag and len(a) == 3,
         what="the restored object backed up",
     )
-    wait_for(lambda: len(_copies(tools, KEY)) == 3, what="pruning back to 3 copies")
+    wait_for(lambda: len(tools.copies(KEY)) == 3, what="pruning back to 3 copies")
     assert tools.objbackup_json("list", "--disowned")["disowned"] == []
     _at_rest(tools, deployed, KEY, "version 4\n", tmp_path)
 
@@ -136,7 +122,7 @@ def test_restore_an_older_copy_over_the_object_and_beside_it(
     tools: Tools, deployed: dict[str, Any], tmp_path: Path
 ) -> None:
     source = deployed["source_bucket"]
-    oldest = _active(tools, KEY)[-1]
+    oldest = tools.active(KEY)[-1]
     content = _read(tools, deployed["backup_bucket"], oldest["copy_name"], tmp_path)
 
     refused = tools.objbackup("restore", KEY, "--copy", oldest["copy_timestamp"], check=False)
@@ -156,10 +142,10 @@ def test_restore_an_older_copy_over_the_object_and_beside_it(
     assert _read(tools, source, KEY, tmp_path) == content
     etag = _head(tools, source, KEY)["ETag"].strip('"')
     wait_for(
-        lambda: (a := _active(tools, KEY)) and a[0]["etag"] == etag,
+        lambda: (a := tools.active(KEY)) and a[0]["etag"] == etag,
         what="the restored content backed up as the newest copy",
     )
-    wait_for(lambda: len(_copies(tools, KEY)) == 3, what="pruning back to 3 copies")
+    wait_for(lambda: len(tools.copies(KEY)) == 3, what="pruning back to 3 copies")
     _at_rest(tools, deployed, KEY, content, tmp_path)
 
 
@@ -171,9 +157,9 @@ def test_undelete_after_the_clean_has_nothing_left(
     body = tmp_path / "s.txt"
     body.write_text("short")
     tools.aws("s3", "cp", str(body), f"s3://{source}/{key}")
-    wait_for(lambda: len(_active(tools, key)) == 1, what="the copy")
+    wait_for(lambda: len(tools.active(key)) == 1, what="the copy")
     tools.aws("s3", "rm", f"s3://{source}/{key}")
-    wait_for(lambda: _active(tools, key) == [] and _copies(tools, key), what="disowned")
+    wait_for(lambda: tools.active(key) == [] and tools.copies(key), what="disowned")
     # The deployment's grace is 600 s: invoke the deployed cleaner with a grace of 0 instead.
     tools.aws(
         "lambda",
@@ -186,7 +172,7 @@ def test_undelete_after_the_clean_has_nothing_left(
     )
     report = json.loads((tmp_path / "clean.json").read_text())
     assert report["deleted"] >= 1 and report["failed"] == 0
-    assert _copies(tools, key) == []
+    assert tools.copies(key) == []
     gone = tools.objbackup("undelete", key, check=False)
     assert gone.returncode == 1
     assert "the grace period is over" in gone.stderr and "no copy of it remains" in gone.stderr

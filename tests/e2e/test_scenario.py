@@ -4,33 +4,18 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import pytest
 
 from tests.e2e.conftest import Tools
+from tests.e2e.events import object_created
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 KEY = "reports/2026/q4 summary+final.csv"
-
-
-def _copies(tools: Tools, key: str) -> list[dict[str, Any]]:
-    copies: list[dict[str, Any]] = tools.objbackup_json("list", key)["copies"]
-    return copies
-
-
-def _active(tools: Tools, key: str) -> list[dict[str, Any]]:
-    return [c for c in _copies(tools, key) if c["status"] == "active"]
-
-
-def _backup_keys(tools: Tools, bucket: str) -> list[str]:
-    listed = tools.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
-    return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
 @pytest.fixture(scope="module")
@@ -62,26 +47,26 @@ def test_writes_keep_three_copies_then_delete_disowns_and_clean_removes(
         etag = tools.aws_json("s3api", "head-object", "--bucket", source, "--key", KEY)["ETag"]
         # each version is backed up before the next is written
         newest = wait_for(
-            lambda etag=etag: (a := _active(tools, KEY)) and a[0]["etag"] == etag.strip('"') and a,
+            lambda etag=etag: (a := tools.active(KEY)) and a[0]["etag"] == etag.strip('"') and a,
             what=f"version {version} backed up",
         )
         assert len(newest) == min(version, 3)
-    active = _active(tools, KEY)
-    assert _backup_keys(tools, backup) == sorted(c["copy_name"] for c in active)
+    active = tools.active(KEY)
+    assert tools.bucket_keys(backup) == sorted(c["copy_name"] for c in active)
     newest_copy = tmp_path / "newest"
     tools.aws("s3", "cp", f"s3://{backup}/{active[0]['copy_name']}", str(newest_copy))
     assert newest_copy.read_text() == "version 5\n"
 
     tools.aws("s3", "rm", f"s3://{source}/{KEY}")
     disowned = wait_for(
-        lambda: all(c["status"] == "disowned" for c in _copies(tools, KEY)) and _copies(tools, KEY),
+        lambda: all(c["status"] == "disowned" for c in tools.copies(KEY)) and tools.copies(KEY),
         what="copies disowned",
     )
     assert len(disowned) == 3 and all(c["disowned_at"] for c in disowned)
 
     early = tools.objbackup_json("clean", "--now")
     assert early["deleted"] == 0 and early["dry_run"] is False
-    assert len(_copies(tools, KEY)) == 3
+    assert len(tools.copies(KEY)) == 3
 
     last = max(datetime.fromisoformat(c["disowned_at"].replace("Z", "+00:00")) for c in disowned)
     wait_for(
@@ -92,51 +77,11 @@ def test_writes_keep_three_copies_then_delete_disowns_and_clean_removes(
     assert dry["dry_run"] is True and sorted(dry["copies"]) == sorted(
         c["copy_name"] for c in disowned
     )
-    assert len(_copies(tools, KEY)) == 3
+    assert len(tools.copies(KEY)) == 3
     report = tools.objbackup_json("clean", "--now")
     assert report["deleted"] == 3 and report["failed"] == 0
-    assert _copies(tools, KEY) == []
-    assert _backup_keys(tools, backup) == []
-
-
-def _queue_empty(tools: Tools, queue: str) -> bool:
-    """No message waiting and none in flight: every delivery has been handled."""
-    attributes = tools.aws_json(
-        "sqs",
-        "get-queue-attributes",
-        "--queue-url",
-        queue,
-        "--attribute-names",
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
-
-
-def _event_body(bucket: str, key: str, etag: str, size: int, sequencer: str) -> str:
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": "123456789012",
-            "time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
-            "region": "us-east-1",
-            "resources": [f"arn:aws:s3:::{bucket}"],
-            "detail": {
-                "version": "0",
-                "bucket": {"name": bucket},
-                "object": {
-                    "key": quote_plus(key, safe="/"),
-                    "size": size,
-                    "etag": etag,
-                    "sequencer": sequencer,
-                },
-                "reason": "PutObject",
-            },
-        }
-    )
+    assert tools.copies(KEY) == []
+    assert tools.bucket_keys(backup) == []
 
 
 def test_same_event_twice_makes_one_copy(
@@ -147,14 +92,14 @@ def test_same_event_twice_makes_one_copy(
     body = tmp_path / "dup.txt"
     body.write_text("once")
     tools.aws("s3", "cp", str(body), f"s3://{source}/{key}")
-    wait_for(lambda: len(_active(tools, key)) == 1, what="the first copy")
+    wait_for(lambda: len(tools.active(key)) == 1, what="the first copy")
     etag = tools.aws_json("s3api", "head-object", "--bucket", source, "--key", key)["ETag"]
-    message = _event_body(source, key, etag.strip('"'), 4, "FFFFFFFFFFFFFFFFFF")
+    message = json.dumps(object_created(source, key, etag.strip('"'), 4, "FFFFFFFFFFFFFFFFFF"))
     for _ in range(2):
         tools.aws("sqs", "send-message", "--queue-url", queue, "--message-body", message)
-    wait_for(lambda: len(_active(tools, key)) == 2, what="the redelivered event's copy")
-    wait_for(lambda: _queue_empty(tools, queue), what="both deliveries handled")
-    assert len(_active(tools, key)) == 2, "the second delivery of one event made another copy"
+    wait_for(lambda: len(tools.active(key)) == 2, what="the redelivered event's copy")
+    wait_for(lambda: tools.queue_settled(queue), what="both deliveries handled")
+    assert len(tools.active(key)) == 2, "the second delivery of one event made another copy"
 
 
 def test_malformed_message_goes_to_the_dead_letter_queue_and_the_flow_goes_on(
@@ -169,7 +114,7 @@ def test_malformed_message_goes_to_the_dead_letter_queue_and_the_flow_goes_on(
     body = tmp_path / "after.txt"
     body.write_text("still flowing")
     tools.aws("s3", "cp", str(body), f"s3://{source}/after.txt")
-    wait_for(lambda: len(_active(tools, "after.txt")) == 1, what="a copy despite the bad message")
+    wait_for(lambda: len(tools.active("after.txt")) == 1, what="a copy despite the bad message")
     status = wait_for(
         lambda: (s := tools.objbackup_json("status"))["dlq_depth"] == 1 and s,
         timeout=90,

@@ -23,11 +23,6 @@ BUCKET = "legacy-data"
 KEYS = ["old/a b.txt", "old/ü+ö%20.csv", "old/nested/deep.bin", "skip/tmp.txt"]
 
 
-def _active(tools: Tools, key: str) -> list[dict[str, Any]]:
-    copies = tools.objbackup_json("list", key)["copies"]
-    return [c for c in copies if c["status"] == "active"]
-
-
 def _verify(tools: Tools, *args: str) -> tuple[int, dict[str, Any]]:
     result = tools.objbackup("verify", *args, "--json", check=False)
     assert result.returncode in (0, 1), result.stderr
@@ -69,13 +64,13 @@ def test_backfill_backs_up_what_predates_the_deployment_once(
     assert (sent["listed"], sent["sent"], sent["skipped"]) == (3, 3, 0)
     wait_for(lambda: _consistent(tools), timeout=90, what="the backfilled copies")
     for key in KEYS[:3]:
-        [copy] = _active(tools, key)
+        [copy] = tools.active(key)
         restored = tmp_path / "restored"
         tools.aws(
             "s3", "cp", f"s3://{deployed['backup_bucket']}/{copy['copy_name']}", str(restored)
         )
         assert restored.read_text() == f"before the deployment: {key}\n"
-    assert _active(tools, "skip/tmp.txt") == []
+    assert tools.active("skip/tmp.txt") == []
 
     again = tools.objbackup_json("backfill")
     assert (again["sent"], again["skipped"]) == (0, 3), "a second backfill added something"
@@ -86,7 +81,7 @@ def test_verify_repair_fixes_damage_done_with_the_aws_cli(
 ) -> None:
     backup = deployed["backup_bucket"]
     wait_for(lambda: _consistent(tools), timeout=90, what="a consistent start")
-    [lost] = _active(tools, KEYS[0])
+    [lost] = tools.active(KEYS[0])
     tools.aws("s3", "rm", f"s3://{backup}/{lost['copy_name']}")
     stray = tmp_path / "stray"
     stray.write_text("nobody's copy")
@@ -113,5 +108,5 @@ def test_verify_repair_fixes_damage_done_with_the_aws_cli(
         "missing-copy": "sent an Object Created event to the replicator queue",
     }
     wait_for(lambda: _consistent(tools), timeout=90, what="the re-sent copy")
-    [copy] = _active(tools, KEYS[0])
+    [copy] = tools.active(KEYS[0])
     assert copy["copy_name"] == lost["copy_name"], "the same write, the same copy name"

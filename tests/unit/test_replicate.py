@@ -268,3 +268,20 @@ def test_late_duplicate_after_clean_keeps_invariants(system: Harness) -> None:
     assert len(active) == 2
     assert {system.read_backup(r.copy_name) for r in active} == {b"same"}
     system.check_invariants({"k"})
+
+
+def test_late_event_after_identical_bytes_return_copies_them_once_more(system: Harness) -> None:
+    """The same limit without a delete: once a key holds again the very bytes an old event
+    describes (A, B, then A again), that event's ETag matches again, so its late redelivery
+    copies the current bytes under its own older position. One extra copy of the current bytes,
+    pruned by retention; invariants 1 to 3 hold. A versioned source would tell them apart."""
+    first = system.put("k", b"A")
+    second = system.put("k", b"B")
+    assert system.replicator.handle(first).outcome == "superseded"
+    system.replicator.handle(second)
+    third = system.put("k", b"A")
+    system.replicator.handle(third)
+    assert system.replicator.handle(first).outcome == "copied"  # the late redelivery
+    active = system.active("k")
+    assert [system.read_backup(r.copy_name) for r in active] == [b"A", b"B", b"A"]
+    system.check_invariants({"k"})
