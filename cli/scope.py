@@ -1,4 +1,4 @@
-"""What verify and backfill need to know of a deployment, read from its stacks."""
+"""What verify, backfill, restore and undelete need to know of a deployment, from its stacks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from objbackup.table import CopyTable
 
 @dataclass(frozen=True)
 class Scope:
-    """What verify and backfill need of a deployment: names, retention, filter, queue."""
+    """What the data commands need of a deployment: names, retention, filter, queue."""
 
     settings: Settings
     table: CopyTable
@@ -22,7 +22,7 @@ class Scope:
 
 def deployment_scope(connection: Connection, need_queue: bool) -> Scope:
     """The deployment's buckets, table, retention, key filter and (if needed) queue."""
-    from objbackup.config import DEFAULT_RETAIN
+    from objbackup.config import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETAIN
     from objbackup.deploy import stacks as k
     from objbackup.deploy.describe import find_deployment
     from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER
@@ -34,6 +34,11 @@ def deployment_scope(connection: Connection, need_queue: bool) -> Scope:
         table=deployment.require("storage", k.O_TABLE),
         disowned_index=deployment.disowned_index,
         retain=deployment.retain or DEFAULT_RETAIN,
+        # Restores copy back the way the replicator copies: the deployed threshold, if any.
+        multipart_threshold=int(
+            deployment.parameter("replicator", k.P_MULTIPART_THRESHOLD)
+            or DEFAULT_MULTIPART_THRESHOLD
+        ),
     )
     queue_url = (
         deployment.require("replicator", k.O_QUEUE_URL) if need_queue else deployment.queue_url

@@ -11,7 +11,7 @@ import typer
 from cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
-    from objbackup.deploy.describe import Deployment
+    from cli.scope import Scope
     from objbackup.restore import Restorer
 
 
@@ -92,26 +92,18 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def make_restorer(g: Globals) -> tuple[Restorer, Deployment]:
-    """A Restorer for the deployment `g` names (buckets and table from its storage stack)."""
-    from objbackup.config import DEFAULT_MULTIPART_THRESHOLD
-    from objbackup.deploy.describe import find_deployment
-    from objbackup.deploy.stacks import O_BACKUP_BUCKET, O_SOURCE_BUCKET, O_TABLE
+def make_restorer(g: Globals) -> tuple[Restorer, Scope]:
+    """A Restorer for the deployment `g` names, and what else the deployment says (retain)."""
+    from cli.scope import deployment_scope
     from objbackup.restore import Restorer
-    from objbackup.table import CopyTable
 
     connection = g.connection()
-    deployment = find_deployment(connection)
-    table = CopyTable(
-        connection.client("dynamodb"),
-        deployment.require("storage", O_TABLE),
-        deployment.disowned_index,
-    )
+    scope = deployment_scope(connection, need_queue=False)
     restorer = Restorer(
         connection.client("s3"),
-        table,
-        deployment.require("storage", O_SOURCE_BUCKET),
-        deployment.require("storage", O_BACKUP_BUCKET),
-        DEFAULT_MULTIPART_THRESHOLD,
+        scope.table,
+        scope.settings.source_bucket,
+        scope.settings.backup_bucket,
+        scope.settings.multipart_threshold,
     )
-    return restorer, deployment
+    return restorer, scope

@@ -27,12 +27,10 @@ def run(g: Globals, object_key: str, dry_run: bool, as_json: bool) -> None:
     """Undelete `object_key` against the deployment `g` names; print what was done."""
     from cli import render, render_restore
     from cli.commands.restore import make_restorer
-    from objbackup.config import DEFAULT_RETAIN
     from objbackup.undelete import Undeleter
 
-    restorer, deployment = make_restorer(g)
-    retain = deployment.retain or DEFAULT_RETAIN
+    restorer, scope = make_restorer(g)
     with render.working(f"Undeleting {object_key}"):
-        result = Undeleter(restorer, retain).run(object_key, dry_run=dry_run)
+        result = Undeleter(restorer, scope.settings.retain).run(object_key, dry_run=dry_run)
     document = result.to_json()
     render.print_json(document) if as_json else render_restore.undelete(document)
