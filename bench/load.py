@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, emit
-from bench.sandbox import deployed_sandbox
+from bench.sandbox import deployed_sandbox, queue_at_rest
 from bench.sandbox_throughput import _percentile
 
 
@@ -36,14 +36,6 @@ def _peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _at_rest(sqs: Any, url: str) -> bool:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
 
 
 def _nothing_to_clean(dynamodb: Any, table: str) -> bool:
@@ -123,13 +115,13 @@ def measure(
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(put, enumerate(plan)))
         write_seconds = time.monotonic() - started
-        _wait(lambda: _at_rest(sqs, status["queue_url"]), 3600, "the writes to be handled")
+        _wait(lambda: queue_at_rest(sqs, status["queue_url"]), 3600, "the writes to be handled")
         write_phase = time.monotonic() - started
         deleted = set(chooser.sample(names, deletes))
         delete_started = time.monotonic()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda k: s3.delete_object(Bucket=source, Key=k), deleted))
-        _wait(lambda: _at_rest(sqs, status["queue_url"]), 3600, "the deletes to be handled")
+        _wait(lambda: queue_at_rest(sqs, status["queue_url"]), 3600, "the deletes to be handled")
         delete_phase = time.monotonic() - delete_started
         time.sleep(float(status["grace_seconds"]) + 1)  # let the grace period pass, then clean
         clean_started = time.monotonic()

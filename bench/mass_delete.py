@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import Request, urlopen
 
-from bench.load import _at_rest, _nothing_to_clean, _peak_rss_mib, _wait
+from bench.load import _nothing_to_clean, _peak_rss_mib, _wait
 from bench.report import Figure, breakdown, emit
-from bench.sandbox import deployed_sandbox
+from bench.sandbox import deployed_sandbox, queue_at_rest
 
 
 def operation(entry: dict[str, Any]) -> tuple[str, str]:
@@ -113,7 +113,7 @@ def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
         started = time.monotonic()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda k: s3.put_object(Bucket=source, Key=k, Body=k.encode()), names))
-        _wait(lambda: _at_rest(sqs, status["queue_url"]), 3600, "the writes to be handled")
+        _wait(lambda: queue_at_rest(sqs, status["queue_url"]), 3600, "the writes to be handled")
         write_phase = time.monotonic() - started
         copies = _keys(s3, backup)
         if len(copies) != objects:
@@ -122,7 +122,7 @@ def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
         started = time.monotonic()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda k: s3.delete_object(Bucket=source, Key=k), names))
-        _wait(lambda: _at_rest(sqs, status["queue_url"]), 3600, "the deletes to be handled")
+        _wait(lambda: queue_at_rest(sqs, status["queue_url"]), 3600, "the deletes to be handled")
         disown_phase = time.monotonic() - started
         disowned = _disowned(dynamodb, table)
         if {i["copy_name"]["S"] for i in disowned} != copies:

@@ -52,12 +52,21 @@ class Deployed:
         return session.client(service, endpoint_url=self.url, config=config)
 
 
+def queue_at_rest(sqs: Any, url: str) -> bool:
+    """No message waiting and none in flight: every delivery so far has been handled."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(value == "0" for value in attributes.values())
+
+
 @contextmanager
-def deployed_sandbox(
+def running_sandbox(
     name: str, threads: int, sandbox_args: Sequence[str] = (), log: Path | None = None
 ) -> Iterator[Deployed]:
-    """Start `objbackup sandbox` on a free port, deploy to it, and stop it afterwards; with `log`,
-    the sandbox's stderr (the functions' log lines) goes to that file."""
+    """Start `objbackup sandbox` on a free port (nothing deployed yet) and stop it afterwards;
+    with `log`, the sandbox's stderr (the functions' log lines) goes to that file."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -80,12 +89,20 @@ def deployed_sandbox(
     try:
         assert process.stdout is not None
         process.stdout.readline()
-        deployed = Deployed(url, env, process.pid, {}, threads)
-        deployed.run("deploy", "--yes")
-        deployed.status = json.loads(deployed.run("status", "--json"))
-        yield deployed
+        yield Deployed(url, env, process.pid, {}, threads)
     finally:
         process.terminate()
         process.wait(timeout=30)
         if log:
             stderr.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def deployed_sandbox(
+    name: str, threads: int, sandbox_args: Sequence[str] = (), log: Path | None = None
+) -> Iterator[Deployed]:
+    """A running sandbox (see `running_sandbox`) with objbackup deployed to it."""
+    with running_sandbox(name, threads, sandbox_args, log) as deployed:
+        deployed.run("deploy", "--yes")
+        deployed.status = json.loads(deployed.run("status", "--json"))
+        yield deployed

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.sandbox import BIN, Deployed
+from bench.sandbox import queue_at_rest, running_sandbox
 from objbackup.backfill import Backfill
 from objbackup.config import Settings
-from objbackup.sandbox.server import free_port
 from objbackup.table import CopyTable
 from objbackup.verify import Verifier
 from tests.harness import counting_calls
@@ -29,40 +26,11 @@ from tests.polling import wait_for
 BUCKET = "bench-legacy"
 
 
-def _queue_empty(sqs: Any, url: str) -> bool:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(v == "0" for v in attributes.values())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=2000)
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "OBJBACKUP_NAME": "benchvb",
-    }
-    process = subprocess.Popen(
-        [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()
-        d = Deployed(url, env, process.pid, {}, threads=16)
+    with running_sandbox("benchvb", threads=16) as d:
         s3, sqs, dynamodb = d.client("s3"), d.client("sqs"), d.client("dynamodb")
         s3.create_bucket(Bucket=BUCKET)
         keys = [f"legacy/{i:06}.txt" for i in range(args.objects)]
@@ -78,7 +46,7 @@ def main() -> None:
         report = Backfill(s3, sqs, table, BUCKET, status["queue_url"]).run()
         sent = time.perf_counter() - started
         assert report.sent == args.objects, report.to_json()
-        wait_for(lambda: _queue_empty(sqs, status["queue_url"]), timeout=1800, what="backfill")
+        wait_for(lambda: queue_at_rest(sqs, status["queue_url"]), timeout=1800, what="backfill")
         done = time.perf_counter() - started
         result["backfill_send_objects_per_s"] = round(args.objects / sent, 1)
         result["backfill_until_backed_up_objects_per_s"] = round(args.objects / done, 1)
@@ -100,9 +68,6 @@ def main() -> None:
                 args.objects / took, 1
             )
         print(json.dumps(result, indent=2))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 if __name__ == "__main__":
