@@ -3,19 +3,26 @@
 Below the multipart threshold a single CopyObject copies content type, user metadata and tags
 (`MetadataDirective`/`TaggingDirective` COPY). Above it, s3transfer's managed multipart copy does
 the work; UploadPartCopy carries no metadata, so metadata and tags are read and passed on.
+
+Restore points the same copier the other way and may add a condition on the destination (absent,
+or still at the ETag the operator confirmed), so a write landing after the check is never
+overwritten.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from uuid import uuid4
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from s3transfer.exceptions import S3CopyFailedError
 
-from objbackup.aws import is_not_found, is_precondition_failed
+from objbackup.aws import error_code, is_not_found, is_precondition_failed
 
 MIN_PART_BYTES = 8 * 1024**2
 DEFAULT_PART_BYTES = 64 * 1024**2
@@ -30,6 +37,9 @@ _DESCRIPTIVE = (
     "Expires",
     "WebsiteRedirectLocation",
 )
+# The calls that write the destination, and S3's answers when a destination condition fails.
+_DESTINATION_WRITES = frozenset({"CopyObject", "CompleteMultipartUpload"})
+_CONFLICT_CODES = frozenset({"409", "ConditionalRequestConflict"})
 
 
 class SourceChanged(Exception):
@@ -38,6 +48,21 @@ class SourceChanged(Exception):
     def __init__(self, gone: bool) -> None:
         super().__init__("source object is gone" if gone else "source object was overwritten")
         self.gone = gone
+
+
+class TargetChanged(Exception):
+    """The destination is no longer as the caller checked it (written, overwritten or deleted)."""
+
+
+@dataclass(frozen=True)
+class TargetCondition:
+    """What the destination must be for the copy to land: absent (`etag` None), or at `etag`."""
+
+    etag: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The request parameters of CopyObject and CompleteMultipartUpload that say so."""
+        return {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
 
 
 @dataclass(frozen=True)
@@ -54,16 +79,30 @@ class Copier:
         self.multipart_threshold = multipart_threshold
 
     def copy(
-        self, bucket: str, key: str, name: str, etag: str | None, size: int | None
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        etag: str | None,
+        size: int | None,
+        target: TargetCondition | None = None,
     ) -> CopyResult:
-        """Copy `bucket/key` to `name` if it still has `etag`; raise SourceChanged otherwise."""
+        """Copy `bucket/key` to `name` if it still has `etag`; raise SourceChanged otherwise.
+
+        With `target`, the copy lands only if `name` is as `target` says; TargetChanged otherwise.
+        """
+        if etag and target:
+            # One CopyObject would carry both conditions, and S3's 412 does not say which failed.
+            raise ValueError("a copy takes a source ETag or a target condition, not both")
         try:
             if size is not None and size >= self.multipart_threshold:
-                self._multipart(bucket, key, name, etag, size)
+                self._multipart(bucket, key, name, etag, size, target)
                 return CopyResult(multipart=True)
-            self._single(bucket, key, name, etag)
+            self._single(bucket, key, name, etag, target)
             return CopyResult(multipart=False)
         except ClientError as exc:
+            if target and exc.operation_name in _DESTINATION_WRITES and _refused(exc):
+                raise TargetChanged(f"{name} changed since it was checked") from exc
             if is_precondition_failed(exc):
                 raise SourceChanged(gone=False) from exc
             if is_not_found(exc):
@@ -74,10 +113,14 @@ class Copier:
             cause = exc.__context__
             if isinstance(cause, ClientError) and is_precondition_failed(cause):
                 raise SourceChanged(gone=False) from exc
+            if isinstance(cause, ClientError) and is_not_found(cause):
+                raise SourceChanged(gone=True) from exc
             raise
 
-    def _single(self, bucket: str, key: str, name: str, etag: str | None) -> None:
-        extra: dict[str, Any] = {}
+    def _single(
+        self, bucket: str, key: str, name: str, etag: str | None, target: TargetCondition | None
+    ) -> None:
+        extra: dict[str, Any] = target.params() if target else {}
         if etag:
             extra["CopySourceIfMatch"] = f'"{etag}"'
         self.s3.copy_object(
@@ -89,7 +132,15 @@ class Copier:
             **extra,
         )
 
-    def _multipart(self, bucket: str, key: str, name: str, etag: str | None, size: int) -> None:
+    def _multipart(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        etag: str | None,
+        size: int,
+        target: TargetCondition | None,
+    ) -> None:
         head_args: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
             head_args["IfMatch"] = f'"{etag}"'
@@ -106,12 +157,44 @@ class Copier:
         extra["TaggingDirective"] = "REPLACE"
         part = max(MIN_PART_BYTES, DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
         config = TransferConfig(
-            multipart_threshold=self.multipart_threshold, multipart_chunksize=part
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=part,
+            # The classic manager sends its calls through this client, where `_on_complete` hooks.
+            preferred_transfer_client="classic",
         )
-        self.s3.copy(
-            {"Bucket": bucket, "Key": key},
-            self.backup_bucket,
-            name,
-            ExtraArgs=extra,
-            Config=config,
-        )
+        with self._on_complete(name, target):
+            self.s3.copy(
+                {"Bucket": bucket, "Key": key},
+                self.backup_bucket,
+                name,
+                ExtraArgs=extra,
+                Config=config,
+            )
+
+    @contextmanager
+    def _on_complete(self, name: str, target: TargetCondition | None) -> Iterator[None]:
+        """Put `target`'s condition on the CompleteMultipartUpload that writes `name`.
+
+        s3transfer passes no destination condition through (its COMPLETE_MULTIPART_ARGS), so it
+        is added where botocore builds that request's parameters.
+        """
+        if target is None:
+            yield
+            return
+        event = "before-parameter-build.s3.CompleteMultipartUpload"
+        unique_id = f"objbackup-target-{uuid4()}"
+
+        def add_condition(params: dict[str, Any], **_: Any) -> None:
+            if params.get("Bucket") == self.backup_bucket and params.get("Key") == name:
+                params.update(target.params())
+
+        self.s3.meta.events.register(event, add_condition, unique_id=unique_id)
+        try:
+            yield
+        finally:
+            self.s3.meta.events.unregister(event, unique_id=unique_id)
+
+
+def _refused(exc: ClientError) -> bool:
+    """Whether S3 refused a write for its destination condition (412, or 409 on a race)."""
+    return is_precondition_failed(exc) or error_code(exc) in _CONFLICT_CODES

@@ -5,6 +5,10 @@ The copy is chosen from the object's records (a Query on the table key): an exac
 by default the newest active copy, else the newest disowned one. `cleaning` copies are being
 deleted by the cleaner and are never chosen. The bytes travel server-side through the same
 `Copier` the replicator uses (CopyObject, or a multipart copy above the threshold).
+
+The copy-back is conditional on the target as the plan saw it (absent, or at the ETag the
+operator agreed to overwrite): a write that lands between the check and the copy is never
+overwritten, and the restore says so instead.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from objbackup.aws import is_not_found
-from objbackup.copier import Copier, SourceChanged
+from objbackup.copier import Copier, SourceChanged, TargetChanged, TargetCondition
 from objbackup.errors import ObjbackupError
 from objbackup.records import ACTIVE, DISOWNED, CopyRecord
 from objbackup.table import CopyTable
@@ -36,7 +40,16 @@ class RestorePlan:
     source_object: str
     copy: CopyRecord
     to: str
-    overwrites: bool
+    target_etag: str | None  # the target's ETag when the plan was made; None when it was absent
+
+    @property
+    def overwrites(self) -> bool:
+        return self.target_etag is not None
+
+    @property
+    def target(self) -> TargetCondition:
+        """The copy-back's condition: the target is still as this plan saw it."""
+        return TargetCondition(self.target_etag)
 
     def to_json(self, dry_run: bool, restored: bool, version_id: str | None) -> dict[str, Any]:
         return {
@@ -103,25 +116,40 @@ class Restorer:
         if chosen is None:
             raise _no_copy(source_object, wanted, records)
         target = to or source_object
-        return RestorePlan(source_object, chosen, target, self.exists(target))
+        return RestorePlan(source_object, chosen, target, self.etag(target))
 
-    def exists(self, key: str) -> bool:
-        """Whether the source bucket holds `key` now (a HEAD)."""
+    def etag(self, key: str) -> str | None:
+        """The ETag of `key` in the source bucket now (a HEAD), or None when it is absent."""
         try:
-            self.s3.head_object(Bucket=self.source_bucket, Key=key)
+            head = self.s3.head_object(Bucket=self.source_bucket, Key=key)
         except ClientError as exc:
             if is_not_found(exc):
-                return False
+                return None
             raise
-        return True
+        etag: str = head["ETag"]
+        return etag
 
-    def copy_back(self, record: CopyRecord, to: str) -> str | None:
-        """Copy `record`'s copy to `to` in the source bucket; returns the new version id, if any."""
+    def exists(self, key: str) -> bool:
+        """Whether the source bucket holds `key` now."""
+        return self.etag(key) is not None
+
+    def copy_back(
+        self, record: CopyRecord, to: str, target: TargetCondition | None = None
+    ) -> str | None:
+        """Copy `record`'s copy to `to` in the source bucket; returns the new version id, if any.
+
+        With `target`, `to` must still be as `target` says (RestoreError if not, nothing written).
+        """
         try:
             head = self.s3.head_object(Bucket=self.backup_bucket, Key=record.copy_name)
             size = int(head.get("ContentLength", 0))
-            self.copier.copy(self.backup_bucket, record.copy_name, to, None, size)
+            self.copier.copy(self.backup_bucket, record.copy_name, to, None, size, target)
+        except TargetChanged as exc:
+            raise _target_changed(to) from exc
         except SourceChanged as exc:
+            # S3 answers 404 both for a missing source and for If-Match on a missing target.
+            if target and target.etag and self._copy_is_there(record):
+                raise _target_changed(to) from exc
             raise _copy_gone(record) from exc
         except ClientError as exc:
             if is_not_found(exc):
@@ -130,6 +158,22 @@ class Restorer:
         after = self.s3.head_object(Bucket=self.source_bucket, Key=to)
         version: str | None = after.get("VersionId")
         return version
+
+    def _copy_is_there(self, record: CopyRecord) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.backup_bucket, Key=record.copy_name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
+
+
+def _target_changed(to: str) -> RestoreError:
+    return RestoreError(
+        f"{to} changed after it was checked; nothing was overwritten",
+        "something wrote or deleted it meanwhile: look at it, then run the command again",
+    )
 
 
 def _copy_gone(record: CopyRecord) -> RestoreError:

@@ -9,7 +9,8 @@ Steps, each safe to repeat:
 1. Refuse if the source object exists (that is `restore`'s job).
 2. Reclaim the newest disowned copy; if the cleaner took it, the next newest, and so on.
 3. Reclaim the older disowned copies, up to `retain` active copies in all.
-4. Copy the newest reclaimed copy back to the source key (content type, metadata and tags kept).
+4. Copy the newest reclaimed copy back to the source key (content type, metadata and tags kept),
+   only if the key is still absent: a write since step 1 wins, and undelete says so.
 
 A run that stopped before step 4 leaves active copies and no source object; the next run restores
 from the newest active copy (and reclaims what step 3 had not). The copy-back fires an Object
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from objbackup.copier import TargetCondition
 from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
 from objbackup.restore import RestoreError, Restorer
 
@@ -91,7 +93,10 @@ class Undeleter:
             if self.table.reactivate(record):
                 result.reactivated.append(record)
                 room -= 1
-        result.version_id = self.restorer.copy_back(result.restored_from, source_object)
+        # Only while the key is still absent: a write since step 1 is newer than the delete.
+        result.version_id = self.restorer.copy_back(
+            result.restored_from, source_object, TargetCondition()
+        )
         return result
 
     def _reclaim_newest(

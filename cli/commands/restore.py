@@ -82,7 +82,8 @@ def run(
     version = None
     if not dry_run:
         with render.working(f"Restoring {plan.copy.copy_name}"):
-            version = restorer.copy_back(plan.copy, plan.to)
+            # --yes overwrites whatever is there; otherwise only what was checked (and confirmed).
+            version = restorer.copy_back(plan.copy, plan.to, None if yes else plan.target)
     document = plan.to_json(dry_run=dry_run, restored=not dry_run, version_id=version)
     render.print_json(document) if as_json else render_restore.restore(document)
 

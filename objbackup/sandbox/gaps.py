@@ -54,6 +54,56 @@ def close_copy_source_if_match_gap() -> None:
     _applied.add("copy-source-if-match")
 
 
+def close_copy_destination_condition_gap() -> None:
+    """moto 5.2 ignores `If-None-Match` and `If-Match` on CopyObject, and `If-Match` on
+    CompleteMultipartUpload: conditions on the object being written. S3 answers 412 when the
+    destination exists (If-None-Match: *) or has another ETag, and 404 when If-Match names a
+    missing one. Restore and undelete rely on it never to overwrite a write they did not see."""
+    if "copy-destination-condition" in _applied:
+        return
+    from moto.s3.exceptions import MissingKey, PreconditionFailed
+    from moto.s3.responses import S3Response
+
+    def check(response: Any, bucket: str, key: str) -> None:
+        if_none_match = response.headers.get("If-None-Match")
+        if_match = response.headers.get("If-Match")
+        if not (if_none_match or if_match):
+            return
+        existing = response.backend.get_object(bucket, key)
+        if if_none_match == "*" and existing is not None:
+            raise PreconditionFailed("If-None-Match")
+        if if_match:
+            if existing is None:
+                raise MissingKey(key=key)
+            if existing.etag.strip('"') != str(if_match).strip('"'):
+                raise PreconditionFailed("If-Match")
+
+    original_copy = S3Response.copy_object
+
+    def copy_object(self: Any) -> Any:
+        check(self, self.bucket_name, self.parse_key_name())
+        return original_copy(self)
+
+    original_post = S3Response._key_response_post
+
+    def key_response_post(
+        self: Any, request: Any, body: Any, bucket_name: str, query: Any, key_name: str
+    ) -> Any:
+        # Only the If-Match of a completion: moto already checks its If-None-Match.
+        if query.get("uploadId") and self.headers.get("If-Match"):
+            existing = self.backend.get_object(bucket_name, key_name)
+            upload = query["uploadId"][0]
+            if not (
+                existing is not None and existing.multipart and existing.multipart.id == upload
+            ):
+                check(self, bucket_name, key_name)
+        return original_post(self, request, body, bucket_name, query, key_name)
+
+    S3Response.copy_object = copy_object  # type: ignore[method-assign]
+    S3Response._key_response_post = key_response_post  # type: ignore[method-assign]
+    _applied.add("copy-destination-condition")
+
+
 def close_s3_eventbridge_gap() -> None:
     """Send S3 -> EventBridge events in AWS's shape (see s3events.py), to the default bus only,
     including the delete-marker and version deletions of versioned buckets that moto omits, and
@@ -544,6 +594,7 @@ def install_lambda_executor(executor: Any) -> None:
 def close_all() -> None:
     """Apply every gap closer (in-process moto and the sandbox's server alike)."""
     close_copy_source_if_match_gap()
+    close_copy_destination_condition_gap()
     close_s3_eventbridge_gap()
     close_cloudformation_bucket_gap()
     close_get_notification_eventbridge_gap()

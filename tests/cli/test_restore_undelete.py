@@ -139,6 +139,31 @@ def test_restore_over_an_object_asks_on_a_terminal(
     assert source_body(cli, deployed, KEY) == body
 
 
+def test_restore_over_an_object_rewritten_while_the_operator_answered(
+    cli: Cli, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli import render
+
+    put_copy(cli, deployed, KEY, OLD, b"old")
+    s3 = cli.client("s3")
+    s3.put_object(Bucket=deployed["source_bucket"], Key=KEY, Body=b"current")
+
+    def answered_yes_after_a_write(prompt: str) -> bool:
+        s3.put_object(Bucket=deployed["source_bucket"], Key=KEY, Body=b"written meanwhile")
+        return True
+
+    monkeypatch.setattr(restore_command, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(render, "confirm", answered_yes_after_a_write)
+    result = cli("restore", KEY)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: {KEY} changed after it was checked; nothing was overwritten"
+    )
+    assert "Hint: something wrote or deleted it meanwhile" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert source_body(cli, deployed, KEY) == b"written meanwhile"
+
+
 def test_restore_usage_errors_exit_2(cli: Cli) -> None:
     both = cli("restore", KEY, "--copy", OLD, "--latest")
     assert both.exit_code == 2 and "not both" in both.stderr

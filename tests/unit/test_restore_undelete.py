@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 from moto import mock_aws
 
 from objbackup.aws import Clients
+from objbackup.copier import TargetCondition
 from objbackup.events import Kind
 from objbackup.records import CLEANING, DISOWNED
 from objbackup.restore import RestoreError, Restorer, compact_timestamp, pick_copy
@@ -138,6 +143,76 @@ def test_restore_of_a_copy_the_cleaner_deleted_meanwhile(system: Harness) -> Non
     assert KEY not in system.source_keys()
 
 
+@contextmanager
+def written_before_the_copy(system: Harness, key: str, body: bytes | None) -> Iterator[None]:
+    """Someone writes (or, with `body` None, deletes) `key` just before the copy-back starts."""
+    source = system.settings.source_bucket
+    fired: list[bool] = []
+
+    def meanwhile(**_: Any) -> None:
+        if fired:
+            return
+        fired.append(True)
+        if body is None:
+            system.s3.delete_object(Bucket=source, Key=key)
+        else:
+            system.s3.put_object(Bucket=source, Key=key, Body=body)
+
+    events = ("before-call.s3.CopyObject", "before-call.s3.CreateMultipartUpload")
+    for event in events:
+        system.s3.meta.events.register(event, meanwhile, unique_id=f"meanwhile-{event}")
+    try:
+        yield
+    finally:
+        for event in events:
+            system.s3.meta.events.unregister(event, unique_id=f"meanwhile-{event}")
+    assert fired, "the copy-back never started"
+
+
+def no_uploads_left(system: Harness) -> bool:
+    listed = system.s3.list_multipart_uploads(Bucket=system.settings.source_bucket)
+    return not listed.get("Uploads")
+
+
+@pytest.mark.parametrize("threshold", [10**9, 1], ids=["copy-object", "multipart"])
+@pytest.mark.parametrize(
+    ("there_at_check", "meanwhile"),
+    [(False, b"written meanwhile"), (True, b"written meanwhile"), (True, None)],
+    ids=["absent-then-written", "confirmed-then-overwritten", "confirmed-then-deleted"],
+)
+def test_restore_never_overwrites_what_changed_after_its_check(
+    system: Harness, threshold: int, there_at_check: bool, meanwhile: bytes | None
+) -> None:
+    system = system.with_settings(multipart_threshold=threshold)
+    write(system, KEY, b"backed up")
+    src, to = system.settings.source_bucket, "restored/here.txt"
+    if there_at_check:
+        system.s3.put_object(Bucket=src, Key=to, Body=b"confirmed")
+    r = restorer(system)
+    plan = r.plan(KEY, None, to)
+    assert plan.overwrites is there_at_check
+    with (
+        written_before_the_copy(system, to, meanwhile),
+        pytest.raises(RestoreError, match="changed after it was checked; nothing was overwritten"),
+    ):
+        r.copy_back(plan.copy, plan.to, plan.target)
+    if meanwhile is None:
+        assert to not in system.source_keys()
+    else:
+        assert system.read_source(to) == meanwhile
+    assert no_uploads_left(system)
+    # Checked again, the same restore lands.
+    plan = r.plan(KEY, None, to)
+    r.copy_back(plan.copy, plan.to, plan.target)
+    assert system.read_source(to) == b"backed up"
+
+
+def test_a_copy_takes_a_source_etag_or_a_target_condition_not_both(system: Harness) -> None:
+    copier = restorer(system).copier
+    with pytest.raises(ValueError, match="not both"):
+        copier.copy("src", "k", "dest", "etag", 1, TargetCondition())
+
+
 # --- undelete ---------------------------------------------------------------------------------
 
 
@@ -183,6 +258,26 @@ def test_undelete_refuses_an_existing_object(system: Harness) -> None:
     with pytest.raises(RestoreError, match="exists in the source bucket") as info:
         undeleter(system).run(KEY)
     assert "objbackup restore" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("threshold", [10**9, 1], ids=["copy-object", "multipart"])
+def test_undelete_never_overwrites_a_write_that_landed_after_its_check(
+    system: Harness, threshold: int
+) -> None:
+    system = system.with_settings(multipart_threshold=threshold)
+    deleted_with_copies(system, 2)
+    with (
+        written_before_the_copy(system, KEY, b"written meanwhile"),
+        pytest.raises(RestoreError, match="changed after it was checked; nothing was overwritten"),
+    ):
+        undeleter(system).run(KEY)
+    assert system.read_source(KEY) == b"written meanwhile"
+    assert no_uploads_left(system)
+    # The reclaimed copies stay active; the new write's own event settles the key as any write.
+    assert {r.status for r in system.copies(KEY)} == {"active"}
+    deliver_created(system, KEY)
+    system.check_invariants({KEY})
+    assert system.read_backup(system.active(KEY)[0].copy_name) == b"written meanwhile"
 
 
 def test_undelete_after_the_clean_says_no_copy_remains(system: Harness) -> None:
