@@ -15,7 +15,7 @@ from moto import mock_aws
 from objbackup.config import Settings
 from objbackup.filters import KeyFilter
 from objbackup.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
-from objbackup.records import CopyRecord
+from objbackup.records import DISOWNED, CopyRecord
 from objbackup.sandbox.gaps import close_all
 from objbackup.verify import Verifier, VerifyReport
 from tests.harness import REGION, FakeClock, Harness, counting_calls
@@ -216,6 +216,24 @@ def test_objects_the_filter_excludes_need_no_copy(world: World) -> None:
     report = world.verifier(KeyFilter(exclude=("logs/",))).run()
     assert _kinds(report) == [("missing-copy", "data/x")]
     assert report.objects == 1
+
+
+def test_copies_of_a_key_excluded_after_it_was_backed_up_are_found_once_it_is_deleted(
+    world: World,
+) -> None:
+    s = world.system
+    world.write("logs/old", b"1")
+    # The filter narrows to exclude logs/; the delete's event never reaches the replicator.
+    s.s3.delete_object(Bucket="src", Key="logs/old")
+    excluding = world.verifier(KeyFilter(exclude=("logs/",)))
+    report = excluding.run(repair=True)
+    assert _kinds(report) == [("copies-of-absent-object", "logs/old")]
+    assert report.repaired == 1
+    assert [r.status for r in s.copies("logs/old")] == [DISOWNED]
+    s.clock.advance(60)
+    s.cleaner.run()
+    assert s.copies("logs/old") == [] and s.backup_keys() == set()
+    assert excluding.run().consistent
 
 
 def test_reads_are_queries_one_per_key(world: World) -> None:
