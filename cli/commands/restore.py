@@ -42,7 +42,13 @@ def command(
         bool, typer.Option("--dry-run", help="Say what would be restored; change nothing.")
     ] = False,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Overwrite an existing object without asking.")
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Overwrite whatever is at the target without asking. Without it, the copy lands "
+            "only if the target is still as checked (and confirmed).",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
