@@ -148,13 +148,18 @@ with mock_aws():
 """
 
 
-def test_the_gap_is_still_open_in_plain_moto(aws_credentials: None) -> None:
-    """If this fails, moto closed the gap itself and the patch can go."""
+def in_plain_moto(script: str) -> str:
+    """What `script` prints in a fresh interpreter, where no gap is closed."""
     result = subprocess.run(
-        [sys.executable, "-c", UNPATCHED], capture_output=True, text=True, check=False
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "copied"
+    return result.stdout.strip()
+
+
+def test_the_gap_is_still_open_in_plain_moto(aws_credentials: None) -> None:
+    """If this fails, moto closed the gap itself and the patch can go."""
+    assert in_plain_moto(UNPATCHED) == "copied"
 
 
 # --- conditions on the destination of a copy (restore and undelete never overwrite unseen writes)
@@ -236,11 +241,4 @@ with mock_aws():
 
 def test_the_destination_gap_is_still_open_in_plain_moto(aws_credentials: None) -> None:
     """If this fails, moto honours destination conditions on copies itself; the patch can go."""
-    result = subprocess.run(
-        [sys.executable, "-c", DESTINATION_UNPATCHED],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "overwritten"
+    assert in_plain_moto(DESTINATION_UNPATCHED) == "overwritten"
