@@ -120,8 +120,11 @@ class Restorer:
 
     def etag(self, key: str) -> str | None:
         """The ETag of `key` in the source bucket now (a HEAD), or None when it is absent."""
+        return self._etag_in(self.source_bucket, key)
+
+    def _etag_in(self, bucket: str, key: str) -> str | None:
         try:
-            head = self.s3.head_object(Bucket=self.source_bucket, Key=key)
+            head = self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if is_not_found(exc):
                 return None
@@ -148,7 +151,7 @@ class Restorer:
             raise _target_changed(to) from exc
         except SourceChanged as exc:
             # S3 answers 404 both for a missing source and for If-Match on a missing target.
-            if target and target.etag and self._copy_is_there(record):
+            if target and target.etag and self._etag_in(self.backup_bucket, record.copy_name):
                 raise _target_changed(to) from exc
             raise _copy_gone(record) from exc
         except ClientError as exc:
@@ -158,15 +161,6 @@ class Restorer:
         after = self.s3.head_object(Bucket=self.source_bucket, Key=to)
         version: str | None = after.get("VersionId")
         return version
-
-    def _copy_is_there(self, record: CopyRecord) -> bool:
-        try:
-            self.s3.head_object(Bucket=self.backup_bucket, Key=record.copy_name)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
-        return True
 
 
 def _target_changed(to: str) -> RestoreError:
