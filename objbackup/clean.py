@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from objbackup.chunks import chunks
 from objbackup.config import Settings
 from objbackup.logs import log_event
 from objbackup.naming import iso_now
@@ -91,8 +92,7 @@ class Cleaner:
 
     def _delete(self, expired: list[CopyRecord], report: CleanReport) -> None:
         gone: list[CopyRecord] = []
-        for start in range(0, len(expired), DELETE_OBJECTS_LIMIT):
-            chunk = expired[start : start + DELETE_OBJECTS_LIMIT]
+        for chunk in chunks(expired, DELETE_OBJECTS_LIMIT):
             response = self.s3.delete_objects(
                 Bucket=self.settings.backup_bucket,
                 Delete={"Objects": [{"Key": r.copy_name} for r in chunk], "Quiet": True},

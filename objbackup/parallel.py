@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from objbackup.chunks import chunks
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -23,7 +24,6 @@ def ordered_map(
         for item in items:
             yield item, fn(item)
         return
-    iterator = iter(items)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while chunk := list(itertools.islice(iterator, _CHUNK)):
+        for chunk in chunks(items, _CHUNK):
             yield from zip(chunk, pool.map(fn, chunk), strict=True)

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from objbackup.aws import error_code
+from objbackup.chunks import chunks
 from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord, Status
 
 BATCH_WRITE_LIMIT = 25
@@ -127,13 +128,7 @@ class CopyTable:
         alone: it is dropped from its transaction, which is retried without it.
         """
         claimed: list[CopyRecord] = []
-        chunk: list[CopyRecord] = []
-        for record in records:
-            chunk.append(record)
-            if len(chunk) == TRANSACT_WRITE_LIMIT:
-                claimed += self._claim_chunk(chunk)
-                chunk = []
-        if chunk:
+        for chunk in chunks(records, TRANSACT_WRITE_LIMIT):
             claimed += self._claim_chunk(chunk)
         return claimed
 
@@ -193,13 +188,7 @@ class CopyTable:
     def delete_many(self, records: Iterable[CopyRecord]) -> list[CopyRecord]:
         """Delete records 25 a call, retrying unprocessed items; returns those never deleted."""
         failed: list[CopyRecord] = []
-        batch: list[CopyRecord] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) == BATCH_WRITE_LIMIT:
-                failed += self._delete_batch(batch)
-                batch = []
-        if batch:
+        for batch in chunks(records, BATCH_WRITE_LIMIT):
             failed += self._delete_batch(batch)
         return failed
 
