@@ -207,6 +207,37 @@ def _route(account_id: str, bucket: Any, event_name: str, key: str, **fields: An
                 _async_invoke(arn, dict(event))
 
 
+def _around_cloudformation_create(
+    model: Any,
+    before: Callable[[Any], None] | None = None,
+    after: Callable[[Any, Any, str], None] | None = None,
+) -> None:
+    """Wrap a moto model's `create_from_cloudformation_json`: `before(cloudformation_json)` may
+    rewrite the template's resource, `after(resource, cloudformation_json, account_id)` completes
+    what moto made."""
+    original = model.create_from_cloudformation_json.__func__
+
+    # moto may call this with keywords: keep its parameter names.
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        if before is not None:
+            before(cloudformation_json)
+        resource = original(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        if after is not None:
+            after(resource, cloudformation_json, account_id)
+        return resource
+
+    model.create_from_cloudformation_json = classmethod(create)  # type: ignore[arg-type]
+
+
 def close_cloudformation_bucket_gap() -> None:
     """moto's CloudFormation ignores a bucket's NotificationConfiguration (EventBridge),
     VersioningConfiguration and PublicAccessBlockConfiguration; apply them as S3 would."""
@@ -214,7 +245,8 @@ def close_cloudformation_bucket_gap() -> None:
         return
     from moto.s3.models import FakeBucket, s3_backends
 
-    def apply(bucket: Any, properties: dict[str, Any], account_id: str) -> None:
+    def apply(bucket: Any, cloudformation_json: Any, account_id: str) -> None:
+        properties = cloudformation_json.get("Properties", {})
         backend = s3_backends[account_id]["aws"]
         notification = properties.get("NotificationConfiguration", {})
         if notification.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") in (
@@ -234,24 +266,10 @@ def close_cloudformation_bucket_gap() -> None:
                 bucket.name, {k: str(v).lower() == "true" for k, v in block.items()}
             )
 
-    original_create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    _around_cloudformation_create(FakeBucket, after=apply)
     original_update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
-    # moto may call these with keywords: keep its parameter names.
-    def create(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        bucket = original_create(
-            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-        )
-        apply(bucket, cloudformation_json.get("Properties", {}), account_id)
-        return bucket
-
+    # moto may call this with keywords: keep its parameter names.
     def update(
         cls: Any,
         original_resource: Any,
@@ -263,10 +281,9 @@ def close_cloudformation_bucket_gap() -> None:
         bucket = original_update(
             cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
         )
-        apply(bucket, cloudformation_json.get("Properties", {}), account_id)
+        apply(bucket, cloudformation_json, account_id)
         return bucket
 
-    FakeBucket.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment, method-assign, arg-type]
     FakeBucket.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment, method-assign]
     _applied.add("cfn-bucket")
 
@@ -279,22 +296,12 @@ def close_rule_pattern_text_gap() -> None:
         return
     from moto.events.models import Rule
 
-    original = Rule.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
+    def parse_pattern_text(cloudformation_json: Any) -> None:
         properties = cloudformation_json.get("Properties", {})
         if isinstance(properties.get("EventPattern"), str):
             properties["EventPattern"] = json.loads(properties["EventPattern"])
-        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
-    Rule.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment, method-assign, arg-type]
+    _around_cloudformation_create(Rule, before=parse_pattern_text)
     _applied.add("rule-pattern-text")
 
 
