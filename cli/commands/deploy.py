@@ -69,6 +69,20 @@ def command(
         typer.Option("--all-keys", help="Drop the deployed prefix filter: back up every key."),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show what deploy would change (stacks, bundle, an adopted bucket's "
+            "notifications); change nothing.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the plan (and, after a deploy, what it did) as JSON on stdout."
+        ),
+    ] = False,
     multipart_threshold: Annotated[
         int | None,
         typer.Option(
@@ -93,7 +107,7 @@ def command(
         include_prefixes=include,
         exclude_prefixes=exclude,
     )
-    run(globals_of(ctx), deploy_options, yes)
+    run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 
 
 def _key_filter(
@@ -118,10 +132,17 @@ def _key_filter(
     return tuple(include or ()), tuple(exclude or ())
 
 
-def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:
-    """Plan; say "no changes" and stop, or show the plan, confirm, deploy and print outputs."""
+def run(
+    g: Globals,
+    deploy_options: DeployOptions,
+    yes: bool,
+    dry_run: bool = False,
+    as_json: bool = False,
+) -> None:
+    """Plan; stop at "no changes" or a dry run, else show the plan, confirm, deploy, report."""
     from cli import render
-    from objbackup.deploy.deployer import Deployer
+    from objbackup.deploy.deployer import Deployer, deploy_json
+    from objbackup.deploy.describe import find_deployment
 
     connection = g.connection()
     deployer = Deployer(connection)
@@ -132,11 +153,18 @@ def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:
         render.message(
             f"No changes: deployment {plan.name} in {plan.region} is up to date.", "bold green"
         )
-        from objbackup.deploy.describe import find_deployment
-
-        render.outputs(find_deployment(connection))
+        deployment = find_deployment(connection)
+        if as_json:
+            render.print_json(deploy_json(plan, None, deployment, dry_run))
+        else:
+            render.outputs(deployment)
         return
     render.deploy_plan(plan)
+    if dry_run:
+        render.message("Dry run: nothing was deployed.", "bold")
+        if as_json:
+            render.print_json(deploy_json(plan, None, None, dry_run=True))
+        return
     if not yes and not render.confirm("Deploy these changes?"):
         raise typer.Abort()
     with render.working(f"Deploying {plan.name} to {plan.region}"):
@@ -148,4 +176,7 @@ def run(g: Globals, deploy_options: DeployOptions, yes: bool) -> None:
         render.message(f"Deployed {plan.name} in {plan.region}: {summary}.", "bold green")
     else:
         render.message("No changes: CloudFormation found nothing to change.", "bold green")
-    render.outputs(result.deployment)
+    if as_json:
+        render.print_json(deploy_json(plan, result, result.deployment, dry_run=False))
+    else:
+        render.outputs(result.deployment)

@@ -54,6 +54,25 @@ class DeployResult:
         )
 
 
+def deploy_json(
+    plan: DeployPlan, result: DeployResult | None, deployment: Deployment | None, dry_run: bool
+) -> dict[str, Any]:
+    """What `deploy --json` prints: the plan, what the deploy did (null when none ran: a dry run
+    or nothing to change), and the stacks' outputs (null on a dry run)."""
+    return plan.to_json() | {
+        "dry_run": dry_run,
+        "outcomes": None if result is None else dict(result.outcomes),
+        "bundle_uploaded": result is not None and result.bundle_uploaded,
+        "eventbridge_turned_on": result is not None and result.eventbridge_turned_on,
+        "outputs": None if deployment is None else outputs_json(deployment),
+    }
+
+
+def outputs_json(deployment: Deployment) -> dict[str, dict[str, str]]:
+    """Each stack's outputs by role, as `deploy --json` prints them."""
+    return {role: dict(stack.outputs) for role, stack in deployment.stacks.items()}
+
+
 class Deployer:
     """Plans and applies a deployment through change sets."""
 

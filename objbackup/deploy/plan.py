@@ -4,9 +4,9 @@ and the parameters of each. "No changes" is a plan whose every action is "none".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
 from objbackup.deploy import stacks as k
@@ -263,6 +263,44 @@ class DeployPlan:
 
     def stack(self, role: Role) -> StackPlan:
         return next(s for s in self.stacks if s.role == role)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as `deploy --json` prints it (keys may be added, not renamed)."""
+        settings = self.settings
+        eventbridge = self.eventbridge
+        return {
+            "name": self.name,
+            "region": self.region,
+            "changes": self.changes,
+            "settings": {
+                "source_bucket": settings.source_bucket or None,  # None: a new bucket
+                "retain": settings.retain,
+                "grace_seconds": settings.grace_seconds,
+                "schedule": settings.schedule,
+                "include_prefixes": list(settings.key_filter.include),
+                "exclude_prefixes": list(settings.key_filter.exclude),
+                "multipart_threshold": settings.multipart_threshold,
+            },
+            "stacks": [
+                {
+                    "role": s.role,
+                    "stack": s.stack_name,
+                    "action": s.action,
+                    "reasons": list(s.reasons),
+                }
+                for s in self.stacks
+            ],
+            "bundle": {"key": self.bundle_key, "upload": self.upload_bundle},
+            "source": None if self.source is None else asdict(self.source),
+            "eventbridge": None
+            if eventbridge is None
+            else {
+                "bucket": eventbridge.bucket,
+                "action": eventbridge.action,
+                "kept": dict(eventbridge.kept),
+            },
+            "warnings": list(self.warnings),
+        }
 
 
 def plan_deployment(

@@ -35,6 +35,12 @@ def make_bucket(cli: Cli, name: str, queue: bool = False) -> Any:
     return s3
 
 
+def notifications(s3: Any, bucket: str) -> dict[str, Any]:
+    config: dict[str, Any] = s3.get_bucket_notification_configuration(Bucket=bucket)
+    config.pop("ResponseMetadata")
+    return config
+
+
 def rule_pattern(cli: Cli) -> dict[str, Any]:
     name = cli.client("cloudformation").describe_stacks(StackName="objbackup-replicator")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in name["Stacks"][0]["Outputs"]}
@@ -114,6 +120,42 @@ def test_adopting_merges_keeps_and_reports(cli: Cli) -> None:
     after = s3.get_bucket_notification_configuration(Bucket="their-data")
     assert "EventBridgeConfiguration" not in after
     assert [q["Id"] for q in after["QueueConfigurations"]] == ["theirs"]
+
+
+def test_dry_run_of_an_adoption_shows_the_merge_and_changes_nothing(cli: Cli) -> None:
+    s3 = make_bucket(cli, "their-data", queue=True)
+    before = notifications(s3, "their-data")
+    result = cli.ok(
+        "deploy",
+        "--source-bucket",
+        "their-data",
+        "--include-prefix",
+        "keep/",
+        "--dry-run",
+        "--json",
+    )
+    assert "Deploy these changes?" not in result.stderr
+    assert "Dry run: nothing was deployed." in result.stderr
+    plan = json.loads(result.stdout)
+    assert (plan["dry_run"], plan["changes"], plan["outcomes"]) == (True, True, None)
+    assert plan["settings"]["source_bucket"] == "their-data"
+    assert plan["settings"]["include_prefixes"] == ["keep/"]
+    assert plan["source"] == {
+        "bucket": "their-data",
+        "region": "us-east-1",
+        "versioning": "never enabled",
+        "encryption": plan["source"]["encryption"],
+    }
+    assert plan["eventbridge"] == {
+        "bucket": "their-data",
+        "action": "turn on",
+        "kept": plan["eventbridge"]["kept"],
+    }
+    assert plan["eventbridge"]["kept"]["QueueConfigurations"] == 1
+    # Nothing was touched: not the bucket's notifications, not CloudFormation, no new bucket.
+    assert notifications(s3, "their-data") == before
+    assert cli.client("cloudformation").describe_stacks()["Stacks"] == []
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["their-data"]
 
 
 def test_teardown_leaves_delivery_on_while_another_rule_uses_it(cli: Cli) -> None:

@@ -53,6 +53,58 @@ def test_second_deploy_changes_nothing(cli: Cli) -> None:
     assert cli.json("status") == status
 
 
+def test_dry_run_creates_nothing(cli: Cli) -> None:
+    result = cli.ok("deploy", "--dry-run")
+    assert "objbackup-storage" in result.stderr and "create" in result.stderr
+    assert "Dry run: nothing was deployed." in result.stderr
+    assert "Deploy these changes?" not in result.stderr
+    assert result.stdout == ""
+    assert cli.client("cloudformation").describe_stacks()["Stacks"] == []
+    assert cli.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_deploy_json_reports_the_plan_what_it_did_and_the_outputs(cli: Cli) -> None:
+    created = cli.json("deploy", "--yes")
+    assert (created["dry_run"], created["changes"], created["bundle"]["upload"]) == (
+        False,
+        True,
+        True,
+    )
+    assert [(s["role"], s["action"]) for s in created["stacks"]] == [
+        ("storage", "create"),
+        ("replicator", "create"),
+        ("cleaner", "create"),
+    ]
+    assert created["outcomes"] == {
+        "storage": "created",
+        "replicator": "created",
+        "cleaner": "created",
+    }
+    assert created["bundle_uploaded"] is True
+    assert created["settings"] == {
+        "source_bucket": None,
+        "retain": 3,
+        "grace_seconds": 10.0,
+        "schedule": "rate(1 minute)",
+        "include_prefixes": [],
+        "exclude_prefixes": [],
+        "multipart_threshold": None,
+    }
+    status = cli.json("status")
+    assert created["outputs"]["storage"]["SourceBucketName"] == status["source_bucket"]
+
+    unchanged = cli.json("deploy")
+    assert (unchanged["changes"], unchanged["outcomes"]) == (False, None)
+    assert unchanged["outputs"] == created["outputs"]
+
+    # A dry run of a change names it and leaves the deployment as it was.
+    planned = cli.json("deploy", "--grace", "30", "--dry-run")
+    cleaner = next(s for s in planned["stacks"] if s["role"] == "cleaner")
+    assert cleaner["action"] == "update" and "GraceSeconds: 10 -> 30" in cleaner["reasons"]
+    assert (planned["dry_run"], planned["outcomes"], planned["outputs"]) == (True, None, None)
+    assert cli.json("status") == status
+
+
 def test_update_changes_only_what_was_asked_and_reaches_the_functions(cli: Cli) -> None:
     cli.ok("deploy", "--yes")
     first = cli.json("status")

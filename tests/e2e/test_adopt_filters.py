@@ -50,9 +50,7 @@ def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Pat
         theirs,
     )
 
-    tools.objbackup(
-        "deploy",
-        "--yes",
+    adopt = (
         "--source-bucket",
         BUCKET,
         "--include-prefix",
@@ -60,6 +58,15 @@ def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Pat
         "--exclude-prefix",
         "keep/tmp/",
     )
+    # A dry run says what adopting does to the bucket and touches nothing.
+    before = _notifications(tools)
+    planned = tools.objbackup_json("deploy", "--dry-run", *adopt)
+    assert planned["eventbridge"]["action"] == "turn on"
+    assert planned["eventbridge"]["kept"]["QueueConfigurations"] == 1
+    assert _notifications(tools) == before
+    assert tools.aws_json("cloudformation", "list-stacks")["StackSummaries"] == []
+
+    tools.objbackup("deploy", "--yes", *adopt)
     status = tools.objbackup_json("status")
     assert status["source_bucket"] == BUCKET and status["adopted_source_bucket"] is True
     assert (status["include_prefixes"], status["exclude_prefixes"]) == (["keep/"], ["keep/tmp/"])
