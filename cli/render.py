@@ -288,7 +288,7 @@ def teardown_plan(plan: TeardownPlan) -> None:
         fate = (
             f"kept ({bucket.reason})"
             if bucket.keep
-            else f"emptied ({bucket.versions} object versions) and deleted"
+            else f"emptied ({versions(bucket.versions)}) and deleted"
         )
         table.add_row(
             _text(f"{bucket.role} bucket"), _text(bucket.name), _text(fate, _fate(bucket.keep))
@@ -308,6 +308,11 @@ def teardown_plan(plan: TeardownPlan) -> None:
     for stack in plan.stacks:
         table.add_row(_text("stack"), _text(stack.name), _text("deleted", "red"))
     _show(stderr(), f"Teardown of {deployment.name} in {deployment.region}", table)
+
+
+def versions(count: int) -> str:
+    """'1 object version', '3 object versions'."""
+    return f"{count} object version{'' if count == 1 else 's'}"
 
 
 def _fate(keep: bool) -> str:

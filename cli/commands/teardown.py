@@ -16,13 +16,17 @@ def command(
         bool,
         typer.Option("--keep-backups", help="Keep the backup bucket and the table."),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would be destroyed and kept; delete nothing."),
+    ] = False,
 ) -> None:
     """Empty the deployment's buckets (every version) and delete its stacks."""
-    run(globals_of(ctx), yes, keep_backups)
+    run(globals_of(ctx), yes, keep_backups, dry_run)
 
 
-def run(g: Globals, yes: bool, keep_backups: bool) -> None:
-    """Count, show, confirm (unless `yes`), then tear down with progress bars."""
+def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
+    """Count, show, stop on a dry run, confirm (unless `yes`), tear down with progress bars."""
     from cli import render
     from objbackup.deploy.teardown import Teardown
 
@@ -31,8 +35,11 @@ def run(g: Globals, yes: bool, keep_backups: bool) -> None:
     with render.working(f"Counting what {connection.name} holds"):
         plan = teardown.plan(keep_backups)
     render.teardown_plan(plan)
+    if dry_run:
+        render.message("Dry run: nothing was deleted.", "bold")
+        return
     question = (
-        f"Destroy deployment {plan.deployment.name} and {plan.versions_to_delete} object versions?"
+        f"Destroy deployment {plan.deployment.name} and {render.versions(plan.versions_to_delete)}?"
     )
     if not yes and not render.confirm(question):
         raise typer.Abort()

@@ -185,7 +185,7 @@ def test_teardown_never_empties_an_adopted_bucket(cli: Cli) -> None:
     before = s3.list_object_versions(Bucket="kept-data")
     plan = cli("teardown", input="n\n")
     assert "kept (adopted: objbackup never deletes it)" in " ".join(plan.stderr.split())
-    assert "Destroy deployment objbackup and 1 object versions?" in plan.stderr  # the bundle
+    assert "Destroy deployment objbackup and 1 object version?" in plan.stderr  # the bundle
     cli.ok("teardown", "--yes")
     after = s3.list_object_versions(Bucket="kept-data")
     assert after["Versions"] == before["Versions"]

@@ -31,6 +31,19 @@ def test_teardown_says_what_goes_and_a_no_keeps_everything(cli: Cli) -> None:
     assert s3.list_objects_v2(Bucket=status["source_bucket"])["KeyCount"] == 3
 
 
+def test_teardown_dry_run_says_what_goes_and_deletes_nothing(cli: Cli) -> None:
+    status = deploy(cli)
+    s3 = cli.client("s3")
+    s3.put_object(Bucket=status["source_bucket"], Key="a", Body=b"x")
+    result = cli.ok("teardown", "--dry-run")
+    text = " ".join(result.stderr.split())
+    assert f"source bucket │ {status['source_bucket']} │ emptied (1 object version)" in text
+    assert "Dry run: nothing was deleted." in text
+    assert "Destroy deployment" not in text
+    assert cli.json("status")["stacks"] == status["stacks"]
+    assert s3.list_objects_v2(Bucket=status["source_bucket"])["KeyCount"] == 1
+
+
 def test_teardown_empties_every_version_and_delete_marker(cli: Cli) -> None:
     status = deploy(cli)
     s3, source = cli.client("s3"), status["source_bucket"]
