@@ -10,7 +10,9 @@ from cli import options
 from cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
-    from objbackup.deploy.plan import DeployOptions
+    from objbackup.deploy.deployer import DeployResult
+    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.plan import DeployOptions, DeployPlan
 
 
 def command(
@@ -141,7 +143,7 @@ def run(
 ) -> None:
     """Plan; stop at "no changes" or a dry run, else show the plan, confirm, deploy, report."""
     from cli import render
-    from objbackup.deploy.deployer import Deployer, deploy_json
+    from objbackup.deploy.deployer import Deployer
     from objbackup.deploy.describe import find_deployment
 
     connection = g.connection()
@@ -153,17 +155,12 @@ def run(
         render.message(
             f"No changes: deployment {plan.name} in {plan.region} is up to date.", "bold green"
         )
-        deployment = find_deployment(connection)
-        if as_json:
-            render.print_json(deploy_json(plan, None, deployment, dry_run))
-        else:
-            render.outputs(deployment)
+        _report(plan, None, find_deployment(connection), dry_run, as_json)
         return
     render.deploy_plan(plan)
     if dry_run:
         render.message("Dry run: nothing was deployed.", "bold")
-        if as_json:
-            render.print_json(deploy_json(plan, None, None, dry_run=True))
+        _report(plan, None, None, dry_run, as_json)
         return
     if not yes and not render.confirm("Deploy these changes?"):
         raise typer.Abort()
@@ -176,7 +173,21 @@ def run(
         render.message(f"Deployed {plan.name} in {plan.region}: {summary}.", "bold green")
     else:
         render.message("No changes: CloudFormation found nothing to change.", "bold green")
+    _report(plan, result, result.deployment, dry_run, as_json)
+
+
+def _report(
+    plan: DeployPlan,
+    result: DeployResult | None,
+    deployment: Deployment | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """On stdout: the JSON document with --json, else the deployment's outputs (if any)."""
+    from cli import render
+    from objbackup.deploy.deployer import deploy_json
+
     if as_json:
-        render.print_json(deploy_json(plan, result, result.deployment, dry_run=False))
-    else:
-        render.outputs(result.deployment)
+        render.print_json(deploy_json(plan, result, deployment, dry_run))
+    elif deployment is not None:
+        render.outputs(deployment)
