@@ -164,8 +164,9 @@ def clean_report(report: CleanerReport) -> None:
             table.add_row(_text(name))
         _show(stdout(), "Would delete" if report.dry_run else "Deleted", table)
     count = len(report.copies) if report.dry_run else report.deleted
-    summary = f"{'Would delete' if report.dry_run else 'Deleted'} {count} cop"
-    summary += "y" if count == 1 else "ies"
+    summary = (
+        f"{'Would delete' if report.dry_run else 'Deleted'} {counted(count, 'copy', 'copies')}"
+    )
     if report.cutoff:
         summary += f" disowned before {report.cutoff}"
     if report.failed:
@@ -288,7 +289,7 @@ def teardown_plan(plan: TeardownPlan) -> None:
         fate = (
             f"kept ({bucket.reason})"
             if bucket.keep
-            else f"emptied ({versions(bucket.versions)}) and deleted"
+            else f"emptied ({counted(bucket.versions, 'object version')}) and deleted"
         )
         table.add_row(
             _text(f"{bucket.role} bucket"), _text(bucket.name), _text(fate, _fate(bucket.keep))
@@ -310,9 +311,9 @@ def teardown_plan(plan: TeardownPlan) -> None:
     _show(stderr(), f"Teardown of {deployment.name} in {deployment.region}", table)
 
 
-def versions(count: int) -> str:
-    """'1 object version', '3 object versions'."""
-    return f"{count} object version{'' if count == 1 else 's'}"
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 copy', '3 copies': the count and the noun in its number (plural: singular + 's')."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def _fate(keep: bool) -> str:

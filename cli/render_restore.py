@@ -41,7 +41,7 @@ def undelete(document: Mapping[str, Any]) -> None:
     for name in document["reactivated"]:
         _out(f"reactivate  {name}")
     count = len(document["reactivated"])
-    copies = f"{count} cop{'y' if count == 1 else 'ies'}"
+    copies = render.counted(count, "copy", "copies")
     if document["dry_run"]:
         render.message(f"Would undelete {document['object']} and reactivate {copies}.", "bold")
     elif document["restored"]:

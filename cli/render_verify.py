@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from cli.render import _show, _table, _text, message, stderr, stdout
+from cli.render import _show, _table, _text, counted, message, stderr, stdout
 
 if TYPE_CHECKING:
     from objbackup.backfill import BackfillReport
@@ -68,15 +68,14 @@ def verify_report(report: VerifyReport) -> None:
             table.add_row(*row)
         _show(stdout(), "Findings", table)
     checked = (
-        f"Checked {report.objects} object{'s' * (report.objects != 1)}, "
-        f"{report.copies} cop{'y' if report.copies == 1 else 'ies'} and "
-        f"{report.records} record{'s' * (report.records != 1)}"
+        f"Checked {counted(report.objects, 'object')}, "
+        f"{counted(report.copies, 'copy', 'copies')} and {counted(report.records, 'record')}"
     )
     if report.consistent:
         message(f"{checked}: consistent.", "bold green")
         return
     found = len(report.findings)
-    summary = f"{checked}: {found} finding{'s' * (found != 1)}"
+    summary = f"{checked}: {counted(found, 'finding')}"
     if report.repair and report.dry_run:
         summary += " (dry run: nothing changed)"
     elif report.repair:
@@ -93,8 +92,7 @@ def backfill_report(report: BackfillReport) -> None:
         _show(stdout(), "Would send an Object Created event for", table)
     where = f" under {report.prefix!r}" if report.prefix else ""
     summary = (
-        f"Listed {report.listed} object{'s' * (report.listed != 1)}{where}: "
-        f"{report.skipped} already backed up, "
+        f"Listed {counted(report.listed, 'object')}{where}: {report.skipped} already backed up, "
     )
     if report.dry_run:
         summary += f"{len(report.objects)} would be sent (dry run: nothing sent)"

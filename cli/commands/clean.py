@@ -51,7 +51,7 @@ def run(g: Globals, dry_run: bool, as_json: bool, invoke: Invoke | None = None) 
         render.clean_report(report)
     if report.failed:
         render.error(
-            f"{report.failed} cop{'y' if report.failed == 1 else 'ies'} could not be deleted",
+            f"{render.counted(report.failed, 'copy', 'copies')} could not be deleted",
             "they stay disowned and the next run retries them; see the errors above",
         )
         raise typer.Exit(1)

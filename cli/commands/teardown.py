@@ -38,9 +38,8 @@ def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> Non
     if dry_run:
         render.message("Dry run: nothing was deleted.", "bold")
         return
-    question = (
-        f"Destroy deployment {plan.deployment.name} and {render.versions(plan.versions_to_delete)}?"
-    )
+    versions = render.counted(plan.versions_to_delete, "object version")
+    question = f"Destroy deployment {plan.deployment.name} and {versions}?"
     if not yes and not render.confirm(question):
         raise typer.Abort()
     with render.bucket_progress() as bars:

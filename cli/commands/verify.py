@@ -58,14 +58,14 @@ def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
     if busy:
         # Findings about keys whose events are still queued may be work in flight, not damage.
         render.message(
-            f"The replicator queue holds {busy} message{'s' * (busy != 1)}: some findings may be "
+            f"The replicator queue holds {render.counted(busy, 'message')}: some findings may be "
             "work in flight; run verify again once `objbackup status` shows it empty.",
             "yellow",
         )
     if report.remaining:
         left = report.remaining
         render.error(
-            f"{left} finding{'s' * (left != 1)} {'remain' if left != 1 else 'remains'} unrepaired",
+            f"{render.counted(left, 'finding')} {'remains' if left == 1 else 'remain'} unrepaired",
             "run `objbackup verify --repair` (or --repair --dry-run first)"
             if not repair or dry_run
             else "see the repair column for why; fix those by hand",
