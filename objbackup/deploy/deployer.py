@@ -58,7 +58,7 @@ def deploy_json(
     plan: DeployPlan, result: DeployResult | None, deployment: Deployment | None, dry_run: bool
 ) -> dict[str, Any]:
     """What `deploy --json` prints: the plan, what the deploy did (null when none ran: a dry run
-    or nothing to change), and the stacks' outputs (null on a dry run)."""
+    or nothing to change), and the stacks' outputs (null when a dry run stopped before them)."""
     return plan.to_json() | {
         "dry_run": dry_run,
         "outcomes": None if result is None else dict(result.outcomes),
