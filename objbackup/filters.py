@@ -164,6 +164,19 @@ class KeyFilter:
         normal = self.normalized()
         return normal.to_parameters() | {KEY_PATTERN_PARAMETER: normal.key_pattern_parameter()}
 
+    def describe_rule(self) -> str:
+        """One line for people: which keys' events the rule lets by, and if that is wider."""
+        matchers = self.rule_key_matchers()
+        if matchers is None:
+            text = "every key"
+        elif "prefix" in matchers[0]:
+            text = "keys starting with " + ", ".join(m["prefix"] for m in matchers)
+        else:
+            text = "every key not starting with " + matchers[0]["anything-but"]["prefix"]
+        if self.rule_is_exact:
+            return text
+        return text + " (wider than the filter: the replicator drops the rest)"
+
     def describe(self) -> str:
         """One line for people: which keys are backed up."""
         if self.everything:

@@ -199,6 +199,9 @@ def test_filters_reach_the_rule_the_function_and_status(cli: Cli) -> None:
     assert (status["include_prefixes"], status["exclude_prefixes"]) == (["keep/"], ["keep/tmp/"])
     assert status["adopted_source_bucket"] is False
     assert "keep/tmp/" in cli.ok("status").stdout
+    wider = "keys starting with keep (wider than the filter: the replicator drops the rest)"
+    assert status["rule_keys"] == wider
+    assert "rule lets by" in cli.ok("status").stdout
     source = status["source_bucket"]
     pattern = rule_pattern(cli)
     assert passes(pattern, source, "keep/a.txt") and not passes(pattern, source, "other/a")

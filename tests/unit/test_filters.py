@@ -134,6 +134,21 @@ def test_rendered_parameters() -> None:
 
 
 @pytest.mark.parametrize(
+    ("key_filter", "text"),
+    [
+        (KeyFilter(), "every key"),
+        (KeyFilter(("a", "b-c")), "keys starting with a, b-c"),
+        (KeyFilter((), ("tmp",)), "every key not starting with tmp"),
+        (KeyFilter(("keep/",)), "keys starting with keep (wider than the filter: "),
+        (KeyFilter((), ("tmp/",)), "every key (wider than the filter: "),
+    ],
+)
+def test_describe_rule_says_when_the_rule_is_wider(key_filter: KeyFilter, text: str) -> None:
+    assert key_filter.describe_rule().startswith(text)
+    assert key_filter.describe_rule().endswith("the rest)") is not key_filter.rule_is_exact
+
+
+@pytest.mark.parametrize(
     ("prefix", "invariant"),
     [("a-b_c.d", "a-b_c.d"), ("a/b", "a"), ("a b", "a"), ("~a", ""), ("é", ""), ("A9%", "A9")],
 )
