@@ -214,6 +214,7 @@ def status(document: Mapping[str, Any]) -> None:
         ("schedule", document.get("schedule"), ""),
         ("include prefixes", ", ".join(document.get("include_prefixes") or []) or "(all)", ""),
         ("exclude prefixes", ", ".join(document.get("exclude_prefixes") or []) or "(none)", ""),
+        ("rule lets by", document.get("rule_keys"), ""),
         ("queue depth", document.get("queue_depth"), ""),
         ("messages in flight", document.get("queue_in_flight"), ""),
         ("dead-letter depth", dlq, "bold red" if dlq else ""),

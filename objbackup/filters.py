@@ -1,17 +1,32 @@
 """Which keys a deployment backs up: `--include-prefix` / `--exclude-prefix`, as one pure filter.
 
-The deployed EventBridge rule applies the same filter, so keys outside it never cost an invocation;
-backfill and verify use this class so that they agree with the rule.
+The deployed EventBridge rule narrows S3's events to a superset of the filter, so most keys outside
+it never cost an invocation; the replicator applies the exact filter to every event's decoded key;
+backfill and verify use this class so that they agree with the replicator.
+
+The rule sees the key as S3 writes it into the event. AWS documents that encoding only for classic
+notifications ("The object key name value is URL encoded. For example, "red flower.jpg" becomes
+"red+flower.jpg"", https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html);
+the EventBridge event's `detail.object` is described only as "Information about the Amazon S3
+object involved in the event" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html).
+Real classic events have been seen with `/` encoded too (`test%2F10%3A47...`,
+https://github.com/aws/aws-sdk-js/issues/837), and Java's form encoder encodes `~` (only letters,
+digits and `.-*_` "remain the same", java.net.URLEncoder's documentation). So the rule relies only
+on characters that every plausible encoding (raw; form or percent encoding; `/` and `~` kept or
+not; either hex case) leaves as they are: ASCII letters, digits, `-`, `_` and `.` (`INVARIANT`).
+An include narrows the rule by its longest leading run of them; an exclude goes into the rule only
+when it is made of them entirely (cut short, it would drop keys it should keep).
 
 EventBridge cannot AND two matchers on one field (a pattern's list of matchers is an OR, and
-`anything-but` takes a single prefix), so the rule carries the narrowest pattern it can express
-exactly: the include prefixes, or else the first exclude prefix. When that is wider than the filter
-(excludes under an include, or several excludes alone), the replicator drops the rest itself.
+`anything-but` takes a single prefix), so with includes the rule carries only their invariant
+parts; with excludes alone, the first exclude that is invariant as a whole. Whatever the rule lets
+by beyond the filter, the replicator drops.
 """
 
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -21,6 +36,8 @@ INCLUDE_PARAMETER = "IncludePrefixes"
 EXCLUDE_PARAMETER = "ExcludePrefixes"
 # Replicator stack parameter: the rule's matchers for detail.object.key as JSON ("" = every key).
 KEY_PATTERN_PARAMETER = "ObjectKeyPattern"
+# Characters every plausible encoding of a key in an S3 event leaves unchanged (see above).
+INVARIANT = frozenset(string.ascii_letters + string.digits + "-_.")
 
 
 def check_prefix(prefix: str) -> str:
@@ -37,12 +54,23 @@ def check_prefix(prefix: str) -> str:
 
 
 def encode_key(key: str) -> str:
-    """A key as S3 writes it into an event: URL-encoded, `+` for a space, `/` kept.
+    """A key as AWS documents it in classic S3 notifications: URL-encoded, `+` for a space.
 
-    Encoding works character by character, so a prefix of a key encodes to a prefix of the
-    encoded key: the rule can match encoded prefixes against encoded keys.
+    One of the encodings the rule must survive (tests try the others); the rule never uses it.
     """
     return quote_plus(key, safe="/")
+
+
+def invariant_part(prefix: str) -> str:
+    """The longest leading part of `prefix` that every plausible event encoding leaves as it is.
+
+    Encodings work character by character, so every key under `prefix` arrives in its event
+    starting with exactly this text, however S3 encodes the rest.
+    """
+    for index, char in enumerate(prefix):
+        if char not in INVARIANT:
+            return prefix[:index]
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -103,20 +131,28 @@ class KeyFilter:
     def rule_key_matchers(self) -> list[dict[str, Any]] | None:
         """The EventBridge matchers for `detail.object.key` (None: no condition on the key).
 
-        Every key the filter matches passes them; `rule_is_exact` says whether only those do.
+        Every key the filter matches passes them however S3 encodes it; `rule_is_exact` says
+        whether only those do.
         """
         normal = self.normalized()
         if normal.include:
-            return [{"prefix": encode_key(p)} for p in normal.include]
-        if normal.exclude:
-            return [{"anything-but": {"prefix": encode_key(normal.exclude[0])}}]
+            cut = _minimal(tuple(invariant_part(p) for p in normal.include))
+            if not all(cut):
+                return None  # an include starts with a character some encoding changes
+            return [{"prefix": p} for p in cut]
+        exact = [p for p in normal.exclude if invariant_part(p) == p]
+        if exact:
+            return [{"anything-but": {"prefix": exact[0]}}]
         return None
 
     @property
     def rule_is_exact(self) -> bool:
         """True when the rule alone applies the whole filter (the replicator drops nothing)."""
         normal = self.normalized()
-        return not normal.exclude or (not normal.include and len(normal.exclude) == 1)
+        invariant = all(invariant_part(p) == p for p in normal.include + normal.exclude)
+        if normal.include:
+            return invariant and not normal.exclude
+        return invariant and len(normal.exclude) <= 1
 
     def key_pattern_parameter(self) -> str:
         """The value of the replicator stack's ObjectKeyPattern parameter ("" = every key)."""
@@ -127,6 +163,19 @@ class KeyFilter:
         """The replicator stack parameters this filter sets: the prefixes and the rule's pattern."""
         normal = self.normalized()
         return normal.to_parameters() | {KEY_PATTERN_PARAMETER: normal.key_pattern_parameter()}
+
+    def describe_rule(self) -> str:
+        """One line for people: which keys' events the rule lets by, and if that is wider."""
+        matchers = self.rule_key_matchers()
+        if matchers is None:
+            text = "every key"
+        elif "prefix" in matchers[0]:
+            text = "keys starting with " + ", ".join(m["prefix"] for m in matchers)
+        else:
+            text = "every key not starting with " + matchers[0]["anything-but"]["prefix"]
+        if self.rule_is_exact:
+            return text
+        return text + " (wider than the filter: the replicator drops the rest)"
 
     def describe(self) -> str:
         """One line for people: which keys are backed up."""

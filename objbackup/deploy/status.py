@@ -54,6 +54,7 @@ def deployment_status(
         "source_eventbridge_by_objbackup": deployment.eventbridge_by_objbackup,
         "include_prefixes": list(deployment.key_filter.include),
         "exclude_prefixes": list(deployment.key_filter.exclude),
+        "rule_keys": deployment.key_filter.describe_rule(),
         "backup_bucket": deployment.backup_bucket,
         "artifacts_bucket": deployment.artifacts_bucket,
         "table": deployment.table,
