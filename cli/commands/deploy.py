@@ -8,6 +8,7 @@ import typer
 
 from cli import options
 from cli.context import Globals, globals_of
+from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
 
 if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
@@ -28,14 +29,19 @@ def command(
     ] = None,
     retain: Annotated[
         int | None,
-        typer.Option(min=1, help="Copies kept per object (default: 3, or the deployed value)."),
+        typer.Option(
+            callback=options.retain,
+            help=f"Copies kept per object, {MIN_RETAIN} to {MAX_RETAIN} (default: 3, or the "
+            "deployed value). Lowered, deploy prunes the copies beyond the new count.",
+        ),
     ] = None,
     grace: Annotated[
         float | None,
         typer.Option(
             callback=options.grace,
             metavar="SECONDS",
-            help="Seconds a deleted object's copies are kept (default: 10, or the deployed value).",
+            help=f"Seconds a deleted object's copies are kept, {MIN_GRACE_SECONDS} to "
+            f"{MAX_GRACE_SECONDS} (365 days; default: 10, or the deployed value).",
         ),
     ] = None,
     schedule: Annotated[

@@ -19,7 +19,7 @@ from objbackup.deploy.errors import (
     StackNeedsAttention,
 )
 from objbackup.deploy.stacks import ROLES, Role, StackNames
-from objbackup.deploy.validate import check_schedule, check_seconds
+from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
 from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
 
 Action = Literal["create", "update", "none"]
@@ -74,14 +74,13 @@ class DeploySettings:
     eventbridge_by_objbackup: bool = False
 
     def __post_init__(self) -> None:
-        if self.retain < 1:
-            raise InvalidSetting(f"retain must be at least 1, got {self.retain}")
         threshold = self.multipart_threshold
         if threshold is not None and not 1 <= threshold <= MAX_COPY_OBJECT_BYTES:
             raise InvalidSetting(
                 f"multipart threshold must be 1 to {MAX_COPY_OBJECT_BYTES} bytes, got {threshold}"
             )
         try:
+            check_retain(self.retain, "retain")
             check_seconds(self.grace_seconds, "grace")
             check_schedule(self.schedule)
             self.key_filter.check()
