@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
     from objbackup.deploy.describe import Deployment
     from objbackup.deploy.plan import DeployOptions, DeployPlan
+    from objbackup.retention import PruneReport
 
 
 def command(
@@ -179,7 +180,28 @@ def run(
         render.message(f"Deployed {plan.name} in {plan.region}: {summary}.", "bold green")
     else:
         render.message("No changes: CloudFormation found nothing to change.", "bold green")
+    if result.pruned is not None:
+        _pruned(result.pruned, plan.settings.retain)
     _report(plan, result, result.deployment, dry_run, as_json)
+
+
+def _pruned(report: PruneReport, retain: int) -> None:
+    """What the prune after a lowered `retain` did, and what it left for verify."""
+    from cli import render
+
+    copies = render.counted(report.pruned, "copy", "copies")
+    objects = render.counted(report.pruned_objects, "object")
+    render.message(
+        f"Pruned {copies} of {objects} beyond the newest {retain} "
+        f"({render.counted(report.listed, 'copy', 'copies')} listed in the backup bucket).",
+        "bold green",
+    )
+    if report.left:
+        render.message(
+            f"{render.counted(report.left, 'long key')} no longer in the source keep more than "
+            f"{retain} copies; run `objbackup verify --repair` to find and prune them.",
+            "yellow",
+        )
 
 
 def _report(
