@@ -4,13 +4,13 @@ A lowered `retain` only takes effect at a key's next write; deploy runs this rig
 update so that, at rest, no key keeps more. Memory stays bounded: the listing streams page by page
 and only the keys whose copies have not all been seen yet are held.
 
-The listing is in ascending key order ("ListObjectsV2", Amazon S3 API Reference: "objects are
-returned sorted in an ascending order of the respective key names"), so every copy name that starts
-with `body@` lies in one contiguous stretch: a key's copies are contiguous except for copies of
-keys that themselves start with `key@`, which nest inside that stretch. A stack of open runs follows
-that nesting. A key with more copies in the bucket than `retain` is looked up (one Query) and
-pruned by the replicator's own prune: the object first, then its record, so a crash and rerun
-converge, and any concurrent write prunes the same way.
+The listing is in ascending key order (https://docs.aws.amazon.com/AmazonS3/latest/API/
+API_ListObjectsV2.html: "Objects are returned sorted in an ascending order of the respective key
+names"), so every copy name that starts with `body@` lies in one contiguous stretch: a key's
+copies are contiguous except for copies of keys that themselves start with `key@`, which nest
+inside that stretch. A stack of open runs follows that nesting. A key with more copies in the
+bucket than `retain` is looked up (one Query) and pruned by the replicator's own prune: the object
+first, then its record, so a crash and rerun converge, and any concurrent write prunes the same way.
 """
 
 from __future__ import annotations
