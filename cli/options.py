@@ -29,6 +29,7 @@ schedule = _checked(validate.check_schedule)
 bucket = _checked(validate.check_bucket_name)
 grace = _checked(lambda value: validate.check_seconds(value, "--grace"))
 older_than = _checked(lambda value: validate.check_seconds(value, "--older-than"))
+retain = _checked(lambda value: validate.check_retain(value, "--retain"))
 
 
 def prefixes(values: list[str] | None) -> list[str] | None:

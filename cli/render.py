@@ -255,6 +255,8 @@ def deploy_plan(plan: DeployPlan) -> None:
         )
     if plan.eventbridge is not None:
         message(plan.eventbridge.describe, "yellow" if plan.eventbridge.action != "none" else "")
+    if plan.prune is not None:
+        message(plan.prune.describe, "yellow")
 
 
 def stack_event(event: StackEvent) -> None:

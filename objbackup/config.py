@@ -34,6 +34,19 @@ DEFAULT_GRACE_SECONDS = 10.0
 # Lambda timeout, at the cost of more calls, so 1 GiB is the default switch-over point.
 DEFAULT_MULTIPART_THRESHOLD = 1024**3
 MAX_COPY_OBJECT_BYTES = 5 * 1024**3
+# The bounds of `retain` and `grace` (the CLI, Settings, the cleaner's direct invoke and the
+# templates' MinValue/MaxValue all read these; tests/unit/test_templates.py holds them equal).
+# Every write Queries all of its key's records and prunes past `retain`: 100 records of the
+# longest key (1 KiB copy names) stay within one 1 MB Query page ("Paginating table query results
+# in DynamoDB", Amazon DynamoDB Developer Guide), so a write stays one read. Deeper history is S3
+# Versioning's job, not copies.
+MIN_RETAIN = 1
+MAX_RETAIN = 100
+# Grace is the window in which `undelete` can bring a deleted object back. A year is longer than
+# any undo window; keeping deleted data for longer is Object Lock's or Versioning's job. Unbounded,
+# `now - grace` leaves the range of a datetime (1e12 seconds: every clean raised OverflowError).
+MIN_GRACE_SECONDS = 0
+MAX_GRACE_SECONDS = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -60,12 +73,14 @@ class Settings:
                 raise ConfigError(setting, "must not be empty")
         if self.source_bucket == self.backup_bucket:
             raise ConfigError(ENV_BACKUP_BUCKET, "must differ from the source bucket")
-        if self.retain < 1:
-            raise ConfigError(ENV_RETAIN, f"must be at least 1, got {self.retain}")
-        if not (math.isfinite(self.grace_seconds) and self.grace_seconds >= 0):
-            raise ConfigError(
-                ENV_GRACE_SECONDS, f"must be a finite number >= 0, got {self.grace_seconds}"
-            )
+        try:
+            check_retain(self.retain, "retain")
+        except ValueError as exc:
+            raise ConfigError(ENV_RETAIN, str(exc)) from None
+        try:
+            check_grace(self.grace_seconds, "grace")
+        except ValueError as exc:
+            raise ConfigError(ENV_GRACE_SECONDS, str(exc)) from None
         if not 1 <= self.multipart_threshold <= MAX_COPY_OBJECT_BYTES:
             raise ConfigError(
                 ENV_MULTIPART_THRESHOLD,
@@ -105,6 +120,27 @@ class Settings:
             ENV_INCLUDE_PREFIXES: ",".join(self.key_filter.include),
             ENV_EXCLUDE_PREFIXES: ",".join(self.key_filter.exclude),
         }
+
+
+def check_retain(value: int, what: str) -> int:
+    """`value` if it is a whole number of copies from MIN_RETAIN to MAX_RETAIN."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    if not MIN_RETAIN <= value <= MAX_RETAIN:
+        raise ValueError(f"{what} must be {MIN_RETAIN} to {MAX_RETAIN} copies, got {value}")
+    return value
+
+
+def check_grace(value: float, what: str) -> float:
+    """`value` if it is a number of seconds from MIN_GRACE_SECONDS to MAX_GRACE_SECONDS."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} must be a number of seconds, got {value!r}")
+    if not (math.isfinite(value) and MIN_GRACE_SECONDS <= value <= MAX_GRACE_SECONDS):
+        raise ValueError(
+            f"{what} must be {MIN_GRACE_SECONDS} to {MAX_GRACE_SECONDS} seconds (365 days), "
+            f"got {value}"
+        )
+    return value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

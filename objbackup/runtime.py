@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Any
 from objbackup.aws import Clients
 from objbackup.batch import is_sqs_batch, process_sqs_batch
 from objbackup.clean import Cleaner
-from objbackup.config import Settings
+from objbackup.config import Settings, check_grace
 from objbackup.errors import MalformedEvent
 from objbackup.events import Kind, ObjectEvent, decode_invocation
 from objbackup.logs import log_event
@@ -86,12 +85,11 @@ class CleanerApp:
     def __call__(self, event: Any) -> dict[str, Any]:
         options = event if isinstance(event, Mapping) else {}
         grace = options.get("grace_seconds")
-        if grace is not None and (
-            isinstance(grace, bool)
-            or not isinstance(grace, int | float)
-            or not (math.isfinite(grace) and grace >= 0)
-        ):
-            raise MalformedEvent(f"grace_seconds must be a finite number >= 0, got {grace!r}")
+        if grace is not None:
+            try:
+                check_grace(grace, "grace_seconds")
+            except ValueError as exc:
+                raise MalformedEvent(str(exc)) from None
         dry_run = options.get("dry_run", False)
         if not isinstance(dry_run, bool):
             raise MalformedEvent(f"dry_run must be true or false, got {dry_run!r}")

@@ -8,11 +8,13 @@ import typer
 
 from cli import options
 from cli.context import Globals, globals_of
+from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
 
 if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
     from objbackup.deploy.describe import Deployment
     from objbackup.deploy.plan import DeployOptions, DeployPlan
+    from objbackup.retention import PruneReport
 
 
 def command(
@@ -28,14 +30,19 @@ def command(
     ] = None,
     retain: Annotated[
         int | None,
-        typer.Option(min=1, help="Copies kept per object (default: 3, or the deployed value)."),
+        typer.Option(
+            callback=options.retain,
+            help=f"Copies kept per object, {MIN_RETAIN} to {MAX_RETAIN} (default: 3, or the "
+            "deployed value). Lowered, deploy prunes the copies beyond the new count.",
+        ),
     ] = None,
     grace: Annotated[
         float | None,
         typer.Option(
             callback=options.grace,
             metavar="SECONDS",
-            help="Seconds a deleted object's copies are kept (default: 10, or the deployed value).",
+            help=f"Seconds a deleted object's copies are kept, {MIN_GRACE_SECONDS} to "
+            f"{MAX_GRACE_SECONDS} (365 days; default: 10, or the deployed value).",
         ),
     ] = None,
     schedule: Annotated[
@@ -173,7 +180,28 @@ def run(
         render.message(f"Deployed {plan.name} in {plan.region}: {summary}.", "bold green")
     else:
         render.message("No changes: CloudFormation found nothing to change.", "bold green")
+    if result.pruned is not None:
+        _pruned(result.pruned, plan.settings.retain)
     _report(plan, result, result.deployment, dry_run, as_json)
+
+
+def _pruned(report: PruneReport, retain: int) -> None:
+    """What the prune after a lowered `retain` did, and what it left for verify."""
+    from cli import render
+
+    copies = render.counted(report.pruned, "copy", "copies")
+    objects = render.counted(report.pruned_objects, "object")
+    render.message(
+        f"Pruned {copies} of {objects} beyond the newest {retain} "
+        f"({render.counted(report.listed, 'copy', 'copies')} listed in the backup bucket).",
+        "bold green",
+    )
+    if report.left:
+        render.message(
+            f"{render.counted(report.left, 'long key')} no longer in the source keep more than "
+            f"{retain} copies; run `objbackup verify --repair` to find and prune them.",
+            "yellow",
+        )
 
 
 def _report(

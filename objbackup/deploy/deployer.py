@@ -11,11 +11,12 @@ from botocore.exceptions import ClientError
 
 from objbackup.aws import is_not_found
 from objbackup.bundle import Bundle, build_bundle
+from objbackup.config import Settings
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
-from objbackup.deploy.errors import IncompleteDeployment
+from objbackup.deploy.errors import IncompleteDeployment, PruneStopped
 from objbackup.deploy.plan import (
     RECREATE_STATES,
     DeployOptions,
@@ -28,6 +29,11 @@ from objbackup.deploy.plan import (
 )
 from objbackup.deploy.stackops import EventCallback, Outcome, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, Role, template_body
+from objbackup.retention import PruneReport, prune_over_retention
+from objbackup.table import CopyTable
+
+# In the artifacts bucket while a prune after a lowered `retain` is due (see Deployer.deploy).
+PRUNE_MARKER = "pending/retain-prune"
 
 
 def _ignore(event: StackEvent) -> None:
@@ -43,13 +49,16 @@ class DeployResult:
     bundle_uploaded: bool
     deployment: Deployment
     eventbridge_turned_on: bool = False
+    # The prune after a lowered `retain` (None when the plan had none).
+    pruned: PruneReport | None = None
 
     @property
     def changed(self) -> bool:
-        """Whether anything was created, updated, uploaded or turned on."""
+        """Whether anything was created, updated, uploaded, turned on or pruned."""
         return (
             self.bundle_uploaded
             or self.eventbridge_turned_on
+            or bool(self.pruned and self.pruned.pruned)
             or any(o != "unchanged" for o in self.outcomes.values())
         )
 
@@ -58,12 +67,14 @@ def deploy_json(
     plan: DeployPlan, result: DeployResult | None, deployment: Deployment | None, dry_run: bool
 ) -> dict[str, Any]:
     """What `deploy --json` prints: the plan, what the deploy did (null when none ran: a dry run
-    or nothing to change), and the stacks' outputs (null when a dry run stopped before them)."""
+    or nothing to change; `pruned` null without a prune), and the stacks' outputs (null when a dry
+    run stopped before them)."""
     return plan.to_json() | {
         "dry_run": dry_run,
         "outcomes": None if result is None else dict(result.outcomes),
         "bundle_uploaded": result is not None and result.bundle_uploaded,
         "eventbridge_turned_on": result is not None and result.eventbridge_turned_on,
+        "pruned": None if result is None or result.pruned is None else result.pruned.to_json(),
         "outputs": None if deployment is None else outputs_json(deployment),
     }
 
@@ -115,7 +126,8 @@ class Deployer:
                 settings = replace(settings, eventbridge_by_objbackup=True)
         storage = current.get("storage")
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
-        present = artifacts is not None and self._bundle_present(artifacts, self.bundle.key)
+        present = artifacts is not None and self._present(artifacts, self.bundle.key)
+        unfinished = artifacts is not None and self._present(artifacts, PRUNE_MARKER)
         return plan_deployment(
             self.connection.names,
             self.connection.region,
@@ -127,6 +139,7 @@ class Deployer:
             present,
             source=source,
             eventbridge=eventbridge,
+            prune_unfinished=unfinished,
         )
 
     def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:
@@ -149,7 +162,13 @@ class Deployer:
                 self.connection.region,
                 f"the storage stack has no output {', '.join(missing)}",
             )
-        uploaded = self._upload_bundle(outputs[k.O_ARTIFACTS_BUCKET], plan.bundle_key)
+        artifacts = outputs[k.O_ARTIFACTS_BUCKET]
+        uploaded = self._upload_bundle(artifacts, plan.bundle_key)
+        s3 = self.connection.client("s3")
+        if plan.prune is not None:
+            # Once the replicator's retain is lowered, the plan can no longer see that a prune is
+            # due: this marker says so until the prune has finished, so that a rerun does it.
+            s3.put_object(Bucket=artifacts, Key=PRUNE_MARKER, Body=str(plan.settings.retain))
         for role in ROLES[1:]:
             existing = current.get(role)
             step = plan_stack(
@@ -161,7 +180,26 @@ class Deployer:
                 self._deployed_templates({role: existing} if existing else {}).get(role),
             )
             outcomes[role] = self._apply(step, existing, on_event)
-        return DeployResult(plan, outcomes, uploaded, find_deployment(self.connection), turned_on)
+        pruned = None
+        if plan.prune is not None:
+            try:
+                pruned = self._prune(outputs, plan.settings.retain, plan.prune.unfinished)
+            except Exception as exc:  # the marker stays: the next deploy resumes the prune
+                raise PruneStopped(plan.settings.retain, exc) from exc
+            s3.delete_object(Bucket=artifacts, Key=PRUNE_MARKER)
+        deployment = find_deployment(self.connection)
+        return DeployResult(plan, outcomes, uploaded, deployment, turned_on, pruned)
+
+    def _prune(self, outputs: Mapping[str, str], retain: int, resume: bool) -> PruneReport:
+        """Every object back to `retain` copies, now that the replicator keeps no more."""
+        settings = Settings(
+            source_bucket=outputs[k.O_SOURCE_BUCKET],
+            backup_bucket=outputs[k.O_BACKUP_BUCKET],
+            table=outputs[k.O_TABLE],
+            retain=retain,
+        )
+        table = CopyTable(self.connection.client("dynamodb"), settings.table)
+        return prune_over_retention(settings, self.connection.client("s3"), table, resume)
 
     def _apply(
         self, step: StackPlan, existing: StackInfo | None, on_event: EventCallback
@@ -192,7 +230,7 @@ class Deployer:
             found[role] = body if isinstance(body, str) else ""
         return found
 
-    def _bundle_present(self, bucket: str, key: str) -> bool:
+    def _present(self, bucket: str, key: str) -> bool:
         try:
             self.connection.client("s3").head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -203,7 +241,7 @@ class Deployer:
 
     def _upload_bundle(self, bucket: str, key: str) -> bool:
         """Upload the bundle unless an object already has its key (its name is its hash)."""
-        if self._bundle_present(bucket, key):
+        if self._present(bucket, key):
             return False
         bundle = self.bundle
         if bundle.key != key:

@@ -126,3 +126,14 @@ class TeardownRefused(DeployError):
 
 class EmptyBucketFailed(DeployError):
     """Some object versions could not be deleted while emptying a bucket."""
+
+
+class PruneStopped(DeployError):
+    """The stacks were updated but the prune after a lowered `retain` did not finish."""
+
+    def __init__(self, retain: int, cause: BaseException) -> None:
+        super().__init__(
+            f"the stacks are updated, but the prune to retain {retain} stopped: "
+            f"{type(cause).__name__}: {cause}",
+            "run `objbackup deploy` again to finish the prune (or `objbackup verify --repair`)",
+        )

@@ -19,7 +19,7 @@ from objbackup.deploy.errors import (
     StackNeedsAttention,
 )
 from objbackup.deploy.stacks import ROLES, Role, StackNames
-from objbackup.deploy.validate import check_schedule, check_seconds
+from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
 from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
 
 Action = Literal["create", "update", "none"]
@@ -74,14 +74,13 @@ class DeploySettings:
     eventbridge_by_objbackup: bool = False
 
     def __post_init__(self) -> None:
-        if self.retain < 1:
-            raise InvalidSetting(f"retain must be at least 1, got {self.retain}")
         threshold = self.multipart_threshold
         if threshold is not None and not 1 <= threshold <= MAX_COPY_OBJECT_BYTES:
             raise InvalidSetting(
                 f"multipart threshold must be 1 to {MAX_COPY_OBJECT_BYTES} bytes, got {threshold}"
             )
         try:
+            check_retain(self.retain, "retain")
             check_seconds(self.grace_seconds, "grace")
             check_schedule(self.schedule)
             self.key_filter.check()
@@ -242,6 +241,54 @@ def plan_stack(
 
 
 @dataclass(frozen=True)
+class RetainPrune:
+    """After the update, deploy prunes every object back to the newest `to` copies: `retain` was
+    lowered from `deployed`, or (`deployed` None) an earlier deploy's prune did not finish."""
+
+    to: int
+    deployed: int | None = None
+    # An earlier deploy's prune stopped (its marker is in the artifacts bucket): this one resumes.
+    unfinished: bool = False
+
+    @property
+    def describe(self) -> str:
+        why = (
+            f"retain lowered from {self.deployed} to {self.to}"
+            if self.deployed is not None
+            else "an earlier deploy's prune did not finish"
+        )
+        return (
+            f"{why}: after the update, copies beyond the newest {self.to} of each object are "
+            "pruned (the backup bucket is listed)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.deployed,
+            "to": self.to,
+            "unfinished": self.unfinished,
+            "message": self.describe,
+        }
+
+
+def plan_prune(
+    settings: DeploySettings, current: Mapping[Role, StackInfo], unfinished: bool
+) -> RetainPrune | None:
+    """A prune when `retain` goes below the deployed replicator's (which prunes each key only at
+    its next write), or when an earlier deploy left its prune unfinished."""
+    deployed = None
+    for role in ("replicator", "cleaner"):
+        stack = current.get(role)
+        raw = stack.parameters.get(k.P_RETAIN) if stack else None
+        if raw:
+            deployed = int(raw)
+            break
+    if deployed is not None and settings.retain < deployed:
+        return RetainPrune(settings.retain, deployed, unfinished)
+    return RetainPrune(settings.retain, None, True) if unfinished else None
+
+
+@dataclass(frozen=True)
 class DeployPlan:
     """The whole deploy: settings, bundle and the three stacks in creation order."""
 
@@ -255,11 +302,13 @@ class DeployPlan:
     # For an adopted source bucket: what was found, and what deploy does to its notifications.
     source: SourceReport | None = None
     eventbridge: EventBridgeStep | None = None
+    prune: RetainPrune | None = None
 
     @property
     def changes(self) -> bool:
         turn_on = self.eventbridge is not None and self.eventbridge.action != "none"
-        return turn_on or self.upload_bundle or any(s.action != "none" for s in self.stacks)
+        stacks = any(s.action != "none" for s in self.stacks)
+        return turn_on or self.upload_bundle or stacks or self.prune is not None
 
     def stack(self, role: Role) -> StackPlan:
         return next(s for s in self.stacks if s.role == role)
@@ -300,6 +349,7 @@ class DeployPlan:
                 "kept": dict(eventbridge.kept),
             },
             "warnings": list(self.warnings),
+            "prune": None if self.prune is None else self.prune.to_json(),
         }
 
 
@@ -315,6 +365,7 @@ def plan_deployment(
     warnings: tuple[str, ...] = (),
     source: SourceReport | None = None,
     eventbridge: EventBridgeStep | None = None,
+    prune_unfinished: bool = False,
 ) -> DeployPlan:
     """Plan every stack. The function stacks' parameters come from the storage stack's current
     outputs; when it has none yet they are left to the deploy (None)."""
@@ -350,4 +401,5 @@ def plan_deployment(
         warnings=warnings,
         source=source,
         eventbridge=eventbridge,
+        prune=plan_prune(settings, current, prune_unfinished),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 # The longest function name is `<name>-replicator-replicator`; Lambda allows 64 characters.
@@ -61,7 +60,15 @@ def check_bucket_name(name: str) -> str:
 
 
 def check_seconds(value: float, what: str) -> float:
-    """`value` if it is a finite number of seconds >= 0."""
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{what} must be a finite number of seconds >= 0, got {value}")
-    return value
+    """`value` if it is a number of seconds the system can honour (0 to MAX_GRACE_SECONDS): a
+    larger one overflows `now - timedelta(seconds=value)`."""
+    from objbackup.config import check_grace
+
+    return check_grace(value, what)
+
+
+def check_retain(value: int, what: str) -> int:
+    """`value` if it is a number of copies from MIN_RETAIN to MAX_RETAIN."""
+    from objbackup.config import check_retain as check
+
+    return check(value, what)

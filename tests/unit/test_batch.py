@@ -337,6 +337,7 @@ def test_cleaner_on_its_schedule_uses_the_configured_grace(
         {"grace_seconds": "x"},
         {"grace_seconds": "10"},
         {"grace_seconds": True},
+        {"grace_seconds": 1e12},  # overflowed `now - grace` in every clean
         {"dry_run": "yes"},
         {"dry_run": 1},
         {"dry_run": None},

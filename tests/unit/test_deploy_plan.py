@@ -17,8 +17,10 @@ from objbackup.deploy.errors import (
 from objbackup.deploy.plan import (
     DeployOptions,
     DeploySettings,
+    RetainPrune,
     format_number,
     plan_deployment,
+    plan_prune,
     plan_stack,
     resolve_settings,
     stack_parameters,
@@ -114,7 +116,9 @@ def test_a_failed_storage_stack_may_take_another_source() -> None:
     "settings",
     [
         {"retain": 0},
+        {"retain": 101},
         {"grace_seconds": -1.0},
+        {"grace_seconds": 1e12},
         {"grace_seconds": float("nan")},
         {"schedule": "rate(1 minutes)"},
     ],
@@ -183,6 +187,62 @@ def test_plan_of_a_new_deployment_waits_for_the_storage_outputs() -> None:
     ]
     assert plan.stack("replicator").parameters is None
     assert plan.changes and plan.upload_bundle
+
+
+@pytest.mark.parametrize(
+    ("deployed_retain", "wanted", "unfinished", "prune"),
+    [
+        ("5", 2, False, RetainPrune(2, 5)),
+        ("5", 2, True, RetainPrune(2, 5, unfinished=True)),
+        ("2", 5, False, None),
+        ("3", 3, False, None),
+        ("3", 3, True, RetainPrune(3, None, unfinished=True)),
+    ],
+)
+def test_a_lowered_retain_plans_a_prune(
+    deployed_retain: str, wanted: int, unfinished: bool, prune: RetainPrune | None
+) -> None:
+    current = deployed(retain=deployed_retain)
+    settings = resolve_settings(DeployOptions(retain=wanted), current)
+    assert plan_prune(settings, current, unfinished) == prune
+    assert plan_prune(settings, {}, unfinished=False) is None  # a first deploy prunes nothing
+
+
+def test_the_plan_says_what_the_prune_does() -> None:
+    current = deployed(retain="5")
+    settings = resolve_settings(DeployOptions(retain=2), current)
+    plan = plan_deployment(
+        StackNames("ob"),
+        "us-east-1",
+        settings,
+        current,
+        TEMPLATES,
+        TEMPLATES,
+        "bundles/b.zip",
+        True,
+    )
+    assert plan.changes and plan.prune == RetainPrune(2, 5)
+    assert plan.to_json()["prune"] == {
+        "from": 5,
+        "to": 2,
+        "unfinished": False,
+        "message": "retain lowered from 5 to 2: after the update, copies beyond the newest 2 of "
+        "each object are pruned (the backup bucket is listed)",
+    }
+    resumed = plan_deployment(
+        StackNames("ob"),
+        "us-east-1",
+        resolve_settings(DeployOptions(), current),
+        current,
+        TEMPLATES,
+        TEMPLATES,
+        "bundles/b.zip",
+        True,
+        prune_unfinished=True,
+    )
+    assert [s.action for s in resumed.stacks] == ["none", "none", "none"] and resumed.changes
+    assert resumed.prune is not None
+    assert resumed.prune.describe.startswith("an earlier deploy's prune did not finish")
 
 
 def test_plan_with_nothing_to_change() -> None:

@@ -708,6 +708,22 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
     assert template["Outputs"]["FunctionArn"]["Value"] == {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
+@pytest.mark.parametrize("name", FUNCTION_TEMPLATES)
+def test_retain_and_grace_bounds_are_the_config_constants(name: str) -> None:
+    """CloudFormation refuses what the CLI and Settings refuse: one set of bounds."""
+    from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
+
+    parameters = load(name)["Parameters"]
+    bounds = {
+        p: (parameters[p]["MinValue"], parameters[p]["MaxValue"])
+        for p in ("Retain", "GraceSeconds")
+    }
+    assert bounds == {
+        "Retain": (MIN_RETAIN, MAX_RETAIN),
+        "GraceSeconds": (MIN_GRACE_SECONDS, MAX_GRACE_SECONDS),
+    }
+
+
 def test_functions_share_one_runtime_and_architecture() -> None:
     functions = [
         props(one_resource(load(name), "AWS::Lambda::Function")[1]) for name in FUNCTION_TEMPLATES
