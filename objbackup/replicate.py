@@ -35,7 +35,7 @@ from objbackup.logs import log_event
 from objbackup.naming import copy_name, iso_now
 from objbackup.records import ACTIVE, CopyRecord
 from objbackup.table import CopyTable
-from objbackup.unsupported import UnsupportedObject
+from objbackup.unsupported import UnsupportedObject, refusal
 
 Clock = Callable[[], datetime]
 
@@ -173,6 +173,8 @@ class Replicator:
         except ClientError as exc:
             if is_not_found(exc):
                 return None
+            if refusal(exc) is not None:
+                return {}  # there, but SSE-C: S3 describes it only to a holder of its key
             raise
         return head
 

@@ -42,7 +42,7 @@ from objbackup.progress import Progress, no_progress
 from objbackup.records import ACTIVE, CLEANING, CopyRecord
 from objbackup.replicate import Replicator
 from objbackup.table import CopyTable
-from objbackup.unsupported import check_source
+from objbackup.unsupported import check_source, refusal
 
 ORPHAN_COPY = "orphan-copy"
 RECORD_WITHOUT_COPY = "record-without-copy"
@@ -464,5 +464,7 @@ class Verifier:
         except ClientError as exc:
             if is_not_found(exc):
                 return False
+            if refusal(exc) is not None:
+                return True  # an SSE-C object: there, though S3 describes it only with its key
             raise
         return True
