@@ -100,7 +100,6 @@ def backfill_report(report: BackfillReport) -> None:
     )
     if report.unsupported:
         summary += f"{report.unsupported} unsupported (archived: S3 cannot copy them), "
-
     if report.dry_run:
         summary += f"{len(report.objects)} would be sent (dry run: nothing sent)"
     else:

@@ -364,16 +364,16 @@ class Verifier:
             self.progress("checking objects without a copy", done, len(candidates))
         if not reasons:
             return findings
-        unsupported = []
+        result = []
         for f in findings:
             reason = reasons.get(f.object or "") if f.kind in (MISSING_COPY, STALE_COPY) else None
             if reason is None:
-                unsupported.append(f)
+                result.append(f)
                 continue
             outcome = "it has no copy" if f.kind == MISSING_COPY else "the newest copy is older"
             detail = f"{reason}: S3 cannot copy it, so {outcome}"
-            unsupported.append(Finding(UNSUPPORTED_OBJECT, f.object, f.copy_name, detail))
-        return unsupported
+            result.append(Finding(UNSUPPORTED_OBJECT, f.object, f.copy_name, detail))
+        return result
 
     # --- repairing ----------------------------------------------------------------------------
 
