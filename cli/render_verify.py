@@ -61,7 +61,8 @@ def verify_report(report: VerifyReport) -> None:
             columns.append("repair")
         table = _table(*columns)
         for f in report.findings:
-            row = [_text(f.kind, "bold"), _text(f.object), _text(f.copy_name), _text(f.detail)]
+            kind = _text(f.kind, "bold" if f.severity == "error" else "bold yellow")
+            row = [kind, _text(f.object), _text(f.copy_name), _text(f.detail)]
             if report.repair:
                 style = "green" if f.repaired else ("yellow" if report.dry_run else "red")
                 row.append(_text(f.action, style))
@@ -76,6 +77,9 @@ def verify_report(report: VerifyReport) -> None:
         return
     found = len(report.findings)
     summary = f"{checked}: {counted(found, 'finding')}"
+    if report.warnings:
+        summary += f" ({counted(report.warnings, 'warning')}: no repair can or should fix "
+        summary += "it)" if report.warnings == 1 else "them)"
     if report.repair and report.dry_run:
         summary += " (dry run: nothing changed)"
     elif report.repair:
@@ -94,6 +98,8 @@ def backfill_report(report: BackfillReport) -> None:
     summary = (
         f"Listed {counted(report.listed, 'object')}{where}: {report.skipped} already backed up, "
     )
+    if report.unsupported:
+        summary += f"{report.unsupported} unsupported (archived: S3 cannot copy them), "
     if report.dry_run:
         summary += f"{len(report.objects)} would be sent (dry run: nothing sent)"
     else:

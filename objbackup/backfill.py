@@ -12,6 +12,11 @@ pruning). The event is a function of the object version alone:
 
 A redelivered or re-sent backfill message therefore lands on the same position and is a duplicate,
 and a second backfill run finds the copy (same ETag) and sends nothing.
+
+Objects S3 cannot copy as they are are skipped and counted as `unsupported`: an object ListObjectsV2
+puts in GLACIER, DEEP_ARCHIVE or INTELLIGENT_TIERING is HEADed (if it has no copy) to see whether it
+is archived and not restored. SSE-C shows only to a HEAD, which backfill does not spend on every
+object: such an object is sent, and the replicator acknowledges it as `unsupported`.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
 from objbackup.records import ACTIVE
 from objbackup.table import CopyTable
+from objbackup.unsupported import MAY_BE_ARCHIVED, check_source
 
 BACKFILL_REASON = "Backfill"
+_BACKED_UP, _UNSUPPORTED, _TO_SEND = "backed-up", "unsupported", "to-send"
 SEND_BATCH_LIMIT = 10
 _SEND_ROUNDS = 5
 
@@ -54,6 +61,7 @@ class SourceObject:
     etag: str
     size: int
     last_modified: datetime
+    storage_class: str = "STANDARD"
 
     @classmethod
     def from_listing(cls, item: dict[str, Any]) -> SourceObject:
@@ -65,6 +73,7 @@ class SourceObject:
             etag=str(item.get("ETag", "")).strip('"'),
             size=int(item.get("Size", 0)),
             last_modified=modified.astimezone(UTC).replace(microsecond=0),
+            storage_class=str(item.get("StorageClass") or "STANDARD"),
         )
 
 
@@ -155,13 +164,15 @@ def has_copy_of(table: CopyTable, obj: SourceObject) -> bool:
 
 @dataclass
 class BackfillReport:
-    """What a backfill listed, skipped (already backed up) and sent (or would send)."""
+    """What a backfill listed, skipped (already backed up), found unsupported (S3 cannot copy
+    it as it is) and sent (or would send)."""
 
     prefix: str
     dry_run: bool
     listed: int = 0
     excluded: int = 0
     skipped: int = 0
+    unsupported: int = 0
     sent: int = 0
     objects: list[str] = field(default_factory=list)
 
@@ -171,6 +182,7 @@ class BackfillReport:
             "listed": self.listed,
             "sent": self.sent,
             "skipped": self.skipped,
+            "unsupported": self.unsupported,
             "excluded": self.excluded,
             "dry_run": self.dry_run,
             "objects": self.objects,
@@ -213,11 +225,12 @@ class Backfill:
             return False
 
         objects = filter(matched, list_objects(self.s3, self.source_bucket, prefix))
-        checked = ordered_map(lambda o: has_copy_of(self.table, o), objects, self.workers)
-        for obj, backed_up in checked:
+        for obj, state in ordered_map(self._state, objects, self.workers):
             report.listed += 1
-            if backed_up:
+            if state == _BACKED_UP:
                 report.skipped += 1
+            elif state == _UNSUPPORTED:
+                report.unsupported += 1
             else:
                 report.objects.append(obj.key)
                 if not dry_run:
@@ -226,3 +239,12 @@ class Backfill:
         self.sender.flush()
         report.sent = self.sender.sent
         return report
+
+    def _state(self, obj: SourceObject) -> str:
+        if has_copy_of(self.table, obj):
+            return _BACKED_UP
+        if obj.storage_class in MAY_BE_ARCHIVED and check_source(
+            self.s3, self.source_bucket, obj.key
+        ):
+            return _UNSUPPORTED
+        return _TO_SEND

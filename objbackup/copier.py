@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from s3transfer.exceptions import S3CopyFailedError
 
 from objbackup.aws import error_code, is_not_found, is_precondition_failed
+from objbackup.unsupported import UnsupportedObject, refusal
 
 MIN_PART_BYTES = 8 * 1024**2
 DEFAULT_PART_BYTES = 64 * 1024**2
@@ -90,6 +91,7 @@ class Copier:
         """Copy `bucket/key` to `name` if it still has `etag`; raise SourceChanged otherwise.
 
         With `target`, the copy lands only if `name` is as `target` says; TargetChanged otherwise.
+        UnsupportedObject when S3 cannot copy the source as it is (archived, SSE-C).
         """
         if etag and target:
             # One CopyObject would carry both conditions, and S3's 412 does not say which failed.
@@ -103,6 +105,10 @@ class Copier:
         except ClientError as exc:
             if target and exc.operation_name in _DESTINATION_WRITES and _refused(exc):
                 raise TargetChanged(f"{name} changed since it was checked") from exc
+            # Decided by S3's answer, not guessed from a storage class: see objbackup.unsupported.
+            reason = refusal(exc)
+            if reason is not None:
+                raise UnsupportedObject(reason) from exc
             if is_precondition_failed(exc):
                 raise SourceChanged(gone=False) from exc
             if is_not_found(exc):

@@ -10,12 +10,15 @@ the key's records and, where it matters, the source's current state:
 * The record is written conditionally (never over an existing one) after its copy exists, and a
   pruned copy leaves the bucket before its record leaves the table. Copy names and timestamps are
   functions of the event, so a crash at any step is repaired by redelivery.
+* A source S3 cannot copy as it is (archived, or SSE-C) is acknowledged as `unsupported`, with
+  the reason logged: no retry would ever copy it (objbackup.unsupported).
 * A delete disowns the key's older active copies only if the source object is really gone (on a
   versioned bucket, deleting an old version emits the same event while the object lives on).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,6 +35,7 @@ from objbackup.logs import log_event
 from objbackup.naming import copy_name, iso_now
 from objbackup.records import ACTIVE, CopyRecord
 from objbackup.table import CopyTable
+from objbackup.unsupported import UnsupportedObject, refusal
 
 Clock = Callable[[], datetime]
 
@@ -50,6 +54,7 @@ class Outcome:
     copy_name: str | None = None
     pruned: int = 0
     disowned: int = 0
+    reason: str | None = None  # why, for an `unsupported` outcome
 
 
 class Replicator:
@@ -76,7 +81,9 @@ class Replicator:
             outcome = self.replicate(event) if event.kind is Kind.CREATED else self.disown(event)
             return outcome
         finally:
+            extra = {"reason": outcome.reason} if outcome and outcome.reason else {}
             log_event(
+                logging.WARNING if extra else logging.INFO,
                 event="object",
                 key=event.key,
                 action=outcome.action if outcome else _action(event),
@@ -88,6 +95,7 @@ class Replicator:
                 message_id=event.message_id,
                 position=event.position,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **extra,
             )
 
     def replicate(self, event: ObjectEvent, records: list[CopyRecord] | None = None) -> Outcome:
@@ -111,6 +119,11 @@ class Replicator:
             return Outcome(
                 "replicate", "source-gone" if exc.gone else "superseded", event.key, name
             )
+        except UnsupportedObject as exc:
+            # Acknowledged, not failed: redelivery and the DLQ would only repeat S3's refusal. As
+            # for a changed source, remove what an earlier attempt may have left without a record.
+            self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=name)
+            return Outcome("replicate", "unsupported", event.key, name, reason=exc.reason)
         record = CopyRecord(
             source_object=event.key,
             copy_timestamp=position,
@@ -160,6 +173,8 @@ class Replicator:
         except ClientError as exc:
             if is_not_found(exc):
                 return None
+            if refusal(exc) is not None:
+                return {}  # there, but SSE-C: S3 describes it only to a holder of its key
             raise
         return head
 

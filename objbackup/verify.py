@@ -17,6 +17,10 @@ Repairs re-check what they act on first, because the replicator may be running:
 * more active copies than `retain` -> the oldest pruned by the replicator's own prune;
 * an object with no active copy, or whose newest copy is not its current content -> an Object
   Created event through the replicator queue, exactly as backfill sends it.
+
+Only such objects are HEADed, to tell those S3 cannot copy as they are (archived and not restored,
+or SSE-C: objbackup.unsupported): they are `unsupported-object` findings, left alone. Those and
+`foreign-object` are warnings, which no repair can or should fix; every other kind is an error.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from objbackup.progress import Progress, no_progress
 from objbackup.records import ACTIVE, CLEANING, CopyRecord
 from objbackup.replicate import Replicator
 from objbackup.table import CopyTable
+from objbackup.unsupported import check_source, refusal
 
 ORPHAN_COPY = "orphan-copy"
 RECORD_WITHOUT_COPY = "record-without-copy"
@@ -47,6 +52,7 @@ OVER_RETENTION = "over-retention"
 ABSENT_OBJECT = "copies-of-absent-object"
 UNRESOLVED_COPY = "unresolved-copy"
 FOREIGN_OBJECT = "foreign-object"
+UNSUPPORTED_OBJECT = "unsupported-object"
 # The order repairs run in: copies and records agree first, then counts, then new copies.
 KINDS = (
     ORPHAN_COPY,
@@ -55,9 +61,14 @@ KINDS = (
     OVER_RETENTION,
     MISSING_COPY,
     STALE_COPY,
+    UNSUPPORTED_OBJECT,
     UNRESOLVED_COPY,
     FOREIGN_OBJECT,
 )
+# Findings no repair can or should fix: reported, but the deployment is not in error for them.
+WARNINGS = frozenset({UNSUPPORTED_OBJECT, FOREIGN_OBJECT})
+ERROR = "error"
+WARNING = "warning"
 
 Clock = Callable[[], datetime]
 # Something changed between the check and the repair (the replicator at work): the next verify
@@ -76,9 +87,14 @@ class Finding:
     repaired: bool = False
     action: str | None = None
 
+    @property
+    def severity(self) -> str:
+        return WARNING if self.kind in WARNINGS else ERROR
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "severity": self.severity,
             "object": self.object,
             "copy_name": self.copy_name,
             "detail": self.detail,
@@ -111,6 +127,19 @@ class VerifyReport:
         """Findings not repaired: 0 means the deployment is (or has been made) consistent."""
         return len(self.findings) - self.repaired
 
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == ERROR for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+    @property
+    def errors_remaining(self) -> int:
+        """Errors not repaired: what makes verify exit 1 (warnings never do)."""
+        return sum(f.severity == ERROR and not f.repaired for f in self.findings)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "consistent": self.consistent,
@@ -118,6 +147,9 @@ class VerifyReport:
             "findings": [f.to_json() for f in self.findings],
             "repaired": self.repaired,
             "remaining": self.remaining,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "errors_remaining": self.errors_remaining,
             "repair": self.repair,
             "dry_run": self.dry_run,
         }
@@ -263,8 +295,10 @@ class Verifier:
                 )
             else:
                 findings.append(Finding(ORPHAN_COPY, owner, name, "copy has no record"))
-        for key in sorted(set(state.source) | set(state.records)):
-            findings += self._check_key(key, state)
+        checked = [
+            self._check_key(key, state) for key in sorted(set(state.source) | set(state.records))
+        ]
+        findings += self._unsupported([f for fs in checked for f in fs])
         order = {kind: i for i, kind in enumerate(KINDS)}
         return sorted(findings, key=lambda f: order[f.kind])
 
@@ -312,6 +346,35 @@ class Verifier:
             )
         return findings
 
+    def _unsupported(self, findings: list[Finding]) -> list[Finding]:
+        """Make the missing and stale copies S3 cannot make `unsupported-object` findings.
+
+        Only those objects are HEADed (ListObjectsV2 tells neither a restore nor an archive tier
+        nor SSE-C), so a consistent deployment costs no request more.
+        """
+        candidates = [f for f in findings if f.kind in (MISSING_COPY, STALE_COPY)]
+        bucket = self.settings.source_bucket
+        reasons: dict[str, str] = {}
+        heads = ordered_map(
+            lambda f: check_source(self.s3, bucket, f.object or ""), candidates, self.workers
+        )
+        for done, (f, reason) in enumerate(heads, start=1):
+            if reason is not None:
+                reasons[f.object or ""] = reason
+            self.progress("checking objects without a copy", done, len(candidates))
+        if not reasons:
+            return findings
+        result = []
+        for f in findings:
+            reason = reasons.get(f.object or "") if f.kind in (MISSING_COPY, STALE_COPY) else None
+            if reason is None:
+                result.append(f)
+                continue
+            outcome = "it has no copy" if f.kind == MISSING_COPY else "the newest copy is older"
+            detail = f"{reason}: S3 cannot copy it, so {outcome}"
+            result.append(Finding(UNSUPPORTED_OBJECT, f.object, f.copy_name, detail))
+        return result
+
     # --- repairing ----------------------------------------------------------------------------
 
     def _repair(self, findings: list[Finding], state: _State, dry_run: bool) -> list[Finding]:
@@ -350,6 +413,8 @@ class Verifier:
             )
         if f.kind == UNRESOLVED_COPY:
             return replace(f, action="left alone: delete it by hand if its object is gone")
+        if f.kind == UNSUPPORTED_OBJECT:
+            return replace(f, action="left alone: S3 cannot copy it as it is")
         return replace(f, action="left alone: not made by objbackup")
 
     def _repair_orphan(self, f: Finding, dry_run: bool) -> Finding:
@@ -399,5 +464,7 @@ class Verifier:
         except ClientError as exc:
             if is_not_found(exc):
                 return False
+            if refusal(exc) is not None:
+                return True  # an SSE-C object: there, though S3 describes it only with its key
             raise
         return True

@@ -24,7 +24,8 @@ def command(
 
     Reports orphan copies, records without copies, objects without a copy of their current
     content, objects over the retention count and copies of objects no longer in the source.
-    Exits 1 while findings remain.
+    Exits 1 while errors remain; warnings (objects S3 cannot copy, objects objbackup did not
+    make) are reported, never repaired, and leave the exit code 0.
     """
     if dry_run and not repair:
         ctx.fail("--dry-run goes with --repair")
@@ -62,10 +63,14 @@ def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
             "work in flight; run verify again once `objbackup status` shows it empty.",
             "yellow",
         )
-    if report.remaining:
-        left = report.remaining
+    if report.errors_remaining:
+        left = report.errors_remaining
+        warned = (
+            f"; {render.counted(report.warnings, 'warning')} besides" if report.warnings else ""
+        )
         render.error(
-            f"{render.counted(left, 'finding')} {'remains' if left == 1 else 'remain'} unrepaired",
+            f"{render.counted(left, 'finding')} {'remains' if left == 1 else 'remain'} unrepaired"
+            + warned,
             "run `objbackup verify --repair` (or --repair --dry-run first)"
             if not repair or dry_run
             else "see the repair column for why; fix those by hand",

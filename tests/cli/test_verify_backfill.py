@@ -12,9 +12,29 @@ from tests.cli.conftest import Cli
 from tests.harness import FakeClock, Harness
 from tests.queue import drain
 
-VERIFY_KEYS = {"consistent", "checked", "findings", "repaired", "remaining", "repair", "dry_run"}
-FINDING_KEYS = {"kind", "object", "copy_name", "detail", "repaired", "action"}
-BACKFILL_KEYS = {"prefix", "listed", "sent", "skipped", "excluded", "dry_run", "objects"}
+VERIFY_KEYS = {
+    "consistent",
+    "checked",
+    "findings",
+    "repaired",
+    "remaining",
+    "errors",
+    "warnings",
+    "errors_remaining",
+    "repair",
+    "dry_run",
+}
+FINDING_KEYS = {"kind", "severity", "object", "copy_name", "detail", "repaired", "action"}
+BACKFILL_KEYS = {
+    "prefix",
+    "listed",
+    "sent",
+    "skipped",
+    "unsupported",
+    "excluded",
+    "dry_run",
+    "objects",
+}
 
 
 @pytest.fixture
@@ -176,3 +196,37 @@ def test_findings_with_a_busy_queue_warn_of_work_in_flight(
     _replicate_queued(cli, deployed)
     quiet = cli.ok("verify")
     assert "queue holds" not in quiet.stderr
+
+
+def test_warnings_alone_exit_0_and_never_suggest_a_repair(
+    cli: Cli, deployed: dict[str, Any]
+) -> None:
+    s3 = cli.client("s3")
+    s3.put_object(Bucket=deployed["source_bucket"], Key="cold", Body=b"1", StorageClass="GLACIER")
+    # The replicator acknowledges its event as unsupported: no batch failure, no copy.
+    assert len(_replicate_queued(cli, deployed)) == 1
+    s3.put_object(Bucket=deployed["backup_bucket"], Key="not ours", Body=b"x")
+
+    human = cli("verify")
+    assert human.exit_code == 0, human.stderr
+    assert "unsupported-object" in human.stdout and "foreign-object" in human.stdout
+    assert "2 findings (2 warnings: no repair can or should fix them)" in human.stderr
+    assert "Hint:" not in human.stderr and "--repair" not in human.stderr
+    document = cli.json("verify")
+    assert (document["errors"], document["warnings"], document["errors_remaining"]) == (0, 2, 0)
+    assert {f["kind"]: f["severity"] for f in document["findings"]} == {
+        "unsupported-object": "warning",
+        "foreign-object": "warning",
+    }
+    repaired = cli.json("verify", "--repair")
+    assert repaired["repaired"] == 0 and repaired["remaining"] == 2
+    assert cli.json("backfill", "--dry-run")["unsupported"] == 1
+    assert "1 unsupported" in cli.ok("backfill").stderr
+
+    # An error besides: exit 1, and the hint is for it.
+    s3.put_object(Bucket=deployed["source_bucket"], Key="plain", Body=b"1")
+    cli.client("sqs").purge_queue(QueueUrl=deployed["queue_url"])
+    mixed = cli("verify")
+    assert mixed.exit_code == 1
+    assert "1 finding remains unrepaired; 2 warnings besides" in mixed.stderr
+    assert "Hint: run `objbackup verify --repair`" in mixed.stderr

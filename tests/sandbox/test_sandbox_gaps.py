@@ -296,6 +296,21 @@ def test_copy_source_if_match_is_enforced(client: Client, etag_matches: bool) ->
             call()
 
 
+def test_archived_and_sse_c_sources_are_refused_as_s3_refuses_them(client: Client) -> None:
+    s3 = client("s3")
+    s3.create_bucket(Bucket="cold")
+    s3.put_object(Bucket="cold", Key="g", Body=b"v", StorageClass="DEEP_ARCHIVE")
+    key = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    s3.put_object(Bucket="cold", Key="c", Body=b"v", **key)
+    with pytest.raises(s3.exceptions.ClientError, match="InvalidObjectState"):
+        s3.copy_object(Bucket="cold", Key="copy", CopySource={"Bucket": "cold", "Key": "g"})
+    with pytest.raises(s3.exceptions.ClientError, match="InvalidRequest"):
+        s3.copy_object(Bucket="cold", Key="copy", CopySource={"Bucket": "cold", "Key": "c"})
+    with pytest.raises(s3.exceptions.ClientError, match=r"\(400\)"):
+        s3.head_object(Bucket="cold", Key="c")
+    assert s3.head_object(Bucket="cold", Key="c", **key)["SSECustomerAlgorithm"] == "AES256"
+
+
 def test_executed_change_sets_leave_outputs_and_parameters(client: Client) -> None:
     template = {
         "Description": "change set gap",

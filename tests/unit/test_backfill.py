@@ -13,8 +13,10 @@ from objbackup.backfill import Backfill, SourceObject, created_event, list_objec
 from objbackup.events import decode_sqs_body
 from objbackup.filters import KeyFilter
 from objbackup.naming import copy_name
+from objbackup.sandbox.gaps import archive_tier
 from tests.harness import REGION, FakeClock, Harness, counting_calls
 from tests.queue import create_queue, drain
+from tests.unit.test_unsupported import SSE_C
 
 KEYS = ["a.txt", "dir/b c+d.txt", "dir/ünï%20code", "logs/skip.log", "x" * 990]
 
@@ -64,6 +66,7 @@ def test_dry_run_names_the_objects_and_sends_nothing(world: tuple[Harness, Any, 
         "listed": 2,
         "sent": 0,
         "skipped": 1,
+        "unsupported": 0,
         "excluded": 0,
         "dry_run": True,
         "objects": ["a.txt"],
@@ -154,3 +157,41 @@ def test_a_later_write_in_the_same_second_outranks_the_backfilled_copy(
     )
     later = system.put("k", b"new")  # same second, real sequencer
     assert copy_name("k", later.position) > backfilled
+
+
+def test_archived_objects_are_skipped_and_counted_and_only_they_are_headed(
+    world: tuple[Harness, Any, str],
+) -> None:
+    system, sqs, queue = world
+    _write_without_events(system, ["plain", "secret"])
+    system.s3.put_object(Bucket="src", Key="secret", Body=b"s", **SSE_C)
+    for key, storage_class in [
+        ("cold", "GLACIER"),
+        ("colder", "DEEP_ARCHIVE"),
+        ("tiered", "INTELLIGENT_TIERING"),
+        ("warm", "INTELLIGENT_TIERING"),
+        ("restored", "GLACIER"),
+        ("instant", "GLACIER_IR"),
+    ]:
+        system.s3.put_object(Bucket="src", Key=key, Body=key.encode(), StorageClass=storage_class)
+    archive_tier("src", "tiered", "DEEP_ARCHIVE_ACCESS")
+    system.s3.restore_object(Bucket="src", Key="restored", RestoreRequest={"Days": 1})
+
+    with counting_calls(system.s3) as calls:
+        report = _backfill(system, sqs, queue).run(dry_run=True)
+    assert (report.listed, report.unsupported, report.skipped) == (8, 3, 0)
+    # SSE-C shows only to a HEAD: it is sent, and the replicator acknowledges it as unsupported
+    assert report.objects == ["instant", "plain", "restored", "secret", "warm"]
+    assert report.to_json()["unsupported"] == 3
+    # one HEAD per object listed in a class that may be archived, none for the others
+    assert calls["s3.HeadObject"] == 5
+
+    sent = _backfill(system, sqs, queue).run()
+    assert (sent.sent, sent.unsupported) == (5, 3)
+    assert len(drain(sqs, queue, system)) == 5  # and not one batch item failure
+    assert [k for k in report.objects if system.active(k)] == [
+        "instant",
+        "plain",
+        "restored",
+        "warm",
+    ]

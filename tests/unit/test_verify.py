@@ -16,10 +16,11 @@ from objbackup.config import Settings
 from objbackup.filters import KeyFilter
 from objbackup.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
 from objbackup.records import DISOWNED, CopyRecord
-from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.gaps import archive_tier, close_all
 from objbackup.verify import Verifier, VerifyReport
 from tests.harness import REGION, FakeClock, Harness, counting_calls
 from tests.queue import create_queue, drain
+from tests.unit.test_unsupported import SSE_C
 
 LONG = "long/" + "é" * 500  # 1005 bytes: its copy names are hashed
 KEYS = ["a", "dir/b c+d", "ünï%20", LONG]
@@ -256,14 +257,16 @@ def test_a_record_a_cleaner_claimed_is_found_through_the_index(world: World) -> 
     assert s.copies("gone") == [] and world.verify().consistent
 
 
-def test_absent_object_that_returns_is_left_alone(world: World) -> None:
+@pytest.mark.parametrize("again", [{}, SSE_C], ids=["plain", "sse-c"])
+def test_absent_object_that_returns_is_left_alone(world: World, again: dict[str, str]) -> None:
     s = world.system
     world.write("k", b"1")
     verifier = world.verifier()
     s.s3.delete_object(Bucket="src", Key="k")
     state = verifier._read()
     findings = verifier._check(state)
-    s.s3.put_object(Bucket="src", Key="k", Body=b"1")  # written again before the repair
+    # written again before the repair (with SSE-C, its HEAD answers 400: it is there all the same)
+    s.s3.put_object(Bucket="src", Key="k", Body=b"1", **again)
     [finding] = verifier._repair(findings, state, dry_run=False)
     assert not finding.repaired and "in the source again" in (finding.action or "")
     assert len(s.active("k")) == 1
@@ -421,3 +424,60 @@ def _hidden(world: World, versioned: bool) -> set[str]:
         and (records := s.copies(key))
         and all(r.status == "active" for r in records)
     }
+
+
+def test_objects_s3_cannot_copy_are_warnings_repair_leaves_alone(world: World) -> None:
+    s = world.system
+    world.write("fine", b"1")
+    world.write("then archived", b"1")
+    # written with no event (or refused by the replicator): no copy can be made of these
+    s.s3.put_object(Bucket="src", Key="cold", Body=b"1", StorageClass="DEEP_ARCHIVE")
+    s.s3.put_object(Bucket="src", Key="tiered", Body=b"1", StorageClass="INTELLIGENT_TIERING")
+    archive_tier("src", "tiered", "ARCHIVE_ACCESS")
+    s.s3.put_object(Bucket="src", Key="secret", Body=b"1", **SSE_C)
+    # overwritten by an archived version: the newest copy is older, and no newer one can be made
+    s.s3.put_object(Bucket="src", Key="then archived", Body=b"2", StorageClass="GLACIER")
+    # restored: copyable, so an ordinary missing copy
+    s.s3.put_object(Bucket="src", Key="restored", Body=b"1", StorageClass="GLACIER")
+    s.s3.restore_object(Bucket="src", Key="restored", RestoreRequest={"Days": 1})
+    _backup(world, "not a copy name")
+
+    report = world.verify(repair=True)
+    unsupported = {f.object: f for f in report.findings if f.kind == "unsupported-object"}
+    assert set(unsupported) == {"cold", "tiered", "secret", "then archived"}
+    assert "DEEP_ARCHIVE" in unsupported["cold"].detail
+    assert "INTELLIGENT_TIERING ARCHIVE_ACCESS" in unsupported["tiered"].detail
+    assert "SSE-C" in unsupported["secret"].detail
+    assert unsupported["then archived"].copy_name == s.active("then archived")[0].copy_name
+    assert all(not f.repaired and "left alone" in (f.action or "") for f in unsupported.values())
+    assert sorted(_kinds(report))[0] == ("foreign-object", None)
+    assert ("missing-copy", "restored") in _kinds(report)
+    assert (report.errors, report.warnings, report.errors_remaining) == (1, 5, 0)
+    document = report.to_json()
+    assert (document["errors"], document["warnings"], document["errors_remaining"]) == (1, 5, 0)
+    assert {f["object"]: f["severity"] for f in document["findings"]} == {
+        None: "warning",
+        "cold": "warning",
+        "tiered": "warning",
+        "secret": "warning",
+        "then archived": "warning",
+        "restored": "error",
+    }
+    world.settle()
+    again = world.verify()
+    assert again.errors == 0 and again.warnings == 5
+    assert s.read_backup(s.active("restored")[0].copy_name) == b"1"
+
+
+def test_only_objects_without_a_copy_are_headed(world: World) -> None:
+    for key in ("a", "b", "c"):
+        world.write(key, b"1")
+    with counting_calls(world.system.s3) as calls:
+        world.verify()
+    assert calls["s3.HeadObject"] == 0
+    world.system.s3.put_object(Bucket="src", Key="new", Body=b"1")
+    world.system.s3.put_object(Bucket="src", Key="b", Body=b"2")
+    with counting_calls(world.system.s3) as calls:
+        report = world.verify()
+    assert _kinds(report) == [("missing-copy", "new"), ("stale-copy", "b")]
+    assert calls["s3.HeadObject"] == 2
