@@ -204,13 +204,6 @@ def test_copies_are_written_with_the_backup_kms_key_on_both_copy_paths(
     assert system.read_backup(record.copy_name) == b"s" * 1024
 
 
-def test_without_a_backup_kms_key_copies_take_the_bucket_default(system: Harness) -> None:
-    system.replicator.handle(system.put("plain.txt"))
-    [record] = system.copies("plain.txt")
-    head = system.s3.head_object(Bucket=system.settings.backup_bucket, Key=record.copy_name)
-    assert head.get("ServerSideEncryption") != "aws:kms"
-
-
 def test_multipart_copy_of_overwritten_object_is_refused(system: Harness) -> None:
     system = system.with_settings(multipart_threshold=1)
     stale = system.put("big", b"a" * 2048)
