@@ -24,6 +24,7 @@ TEMPLATE_NAMES = ("storage.yaml", "replicator.yaml", "cleaner.yaml")
 FUNCTION_TEMPLATES = ("replicator.yaml", "cleaner.yaml")
 RUNTIME = "python3.12"
 INDEX_NAME = "DisownedIndex"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ENV_VARS = {
     "OBJBACKUP_SOURCE_BUCKET",
     "OBJBACKUP_BACKUP_BUCKET",
@@ -627,6 +628,25 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
         | _pairs(["kms:GenerateDataKey", "kms:Decrypt"], {"Ref": "BackupKmsKeyArn"})
     )
     assert allowed_pairs(role_statements("replicator.yaml")) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("BackupKmsKeyArn", "", True),
+        ("BackupKmsKeyArn", KMS_KEY, True),
+        ("BackupKmsKeyArn", "*", False),
+        ("BackupKmsKeyArn", "arn:aws:kms:us-east-1:123456789012:key/*", False),
+        ("BackupKmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/theirs", False),
+        ("SourceKmsKeyArns", "", True),
+        ("SourceKmsKeyArns", f"{KMS_KEY},{KMS_KEY[:-1]}f", True),
+        ("SourceKmsKeyArns", f"{KMS_KEY},*", False),
+        ("SourceKmsKeyArns", f"{KMS_KEY},", False),
+    ],
+)
+def test_kms_parameters_take_key_arns_only(name: str, value: str, allowed: bool) -> None:
+    pattern = load("replicator.yaml")["Parameters"][name]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) == allowed
 
 
 def test_kms_statements_exist_only_when_needed() -> None:
