@@ -214,7 +214,7 @@ def status(document: Mapping[str, Any]) -> None:
         ("schedule", document.get("schedule"), ""),
         ("include prefixes", ", ".join(document.get("include_prefixes") or []) or "(all)", ""),
         ("exclude prefixes", ", ".join(document.get("exclude_prefixes") or []) or "(none)", ""),
-        ("copies encrypted with", document.get("backup_kms_key") or "SSE-S3", ""),
+        ("copy encryption", document.get("backup_kms_key") or "SSE-S3", ""),
         ("queue depth", document.get("queue_depth"), ""),
         ("messages in flight", document.get("queue_in_flight"), ""),
         ("dead-letter depth", dlq, "bold red" if dlq else ""),
