@@ -42,6 +42,23 @@ def prefixes(values: list[str] | None) -> list[str] | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def kms_key(value: str | None) -> str | None:
+    """A KMS key ARN (IAM names keys by ARN only, so ids and aliases are refused)."""
+    from objbackup.deploy.encryption import check_key_arn
+
+    return _checked(check_key_arn)(value)
+
+
+def kms_keys(values: list[str] | None) -> list[str] | None:
+    """Repeated --source-kms-key values, each a KMS key ARN."""
+    from objbackup.deploy.encryption import check_key_arn
+
+    try:
+        return [check_key_arn(value) for value in values] if values else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def endpoint_url(value: str | None) -> str | None:
     """An http(s) URL, or nothing (an empty AWS_ENDPOINT_URL means AWS itself)."""
     if not value:

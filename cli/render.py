@@ -215,6 +215,7 @@ def status(document: Mapping[str, Any]) -> None:
         ("include prefixes", ", ".join(document.get("include_prefixes") or []) or "(all)", ""),
         ("exclude prefixes", ", ".join(document.get("exclude_prefixes") or []) or "(none)", ""),
         ("rule lets by", document.get("rule_keys"), ""),
+        ("copy encryption", document.get("backup_kms_key") or "SSE-S3", ""),
         ("queue depth", document.get("queue_depth"), ""),
         ("messages in flight", document.get("queue_in_flight"), ""),
         ("dead-letter depth", dlq, "bold red" if dlq else ""),
@@ -247,6 +248,7 @@ def deploy_plan(plan: DeployPlan) -> None:
         f"cleaner schedule {settings.schedule}"
     )
     message(f"backs up: {settings.key_filter.describe()}")
+    message(f"encryption: {settings.encryption.describe()}")
     if plan.source is not None:
         found = plan.source
         message(

@@ -24,6 +24,8 @@ ENV_MULTIPART_THRESHOLD = "OBJBACKUP_MULTIPART_THRESHOLD"
 # The deployment's key filter, comma-separated prefixes ("" or unset: none).
 ENV_INCLUDE_PREFIXES = "OBJBACKUP_INCLUDE_PREFIXES"
 ENV_EXCLUDE_PREFIXES = "OBJBACKUP_EXCLUDE_PREFIXES"
+# The KMS key ARN copies are written with ("" or unset: the backup bucket's default, SSE-S3).
+ENV_BACKUP_KMS_KEY = "OBJBACKUP_BACKUP_KMS_KEY"
 
 _Num = TypeVar("_Num", int, float)
 
@@ -61,6 +63,7 @@ class Settings:
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
     key_filter: KeyFilter = field(default_factory=KeyFilter)
+    backup_kms_key: str | None = None
 
     def __post_init__(self) -> None:
         for setting, value in (
@@ -104,6 +107,7 @@ class Settings:
             key_filter=KeyFilter.from_parameters(
                 env.get(ENV_INCLUDE_PREFIXES), env.get(ENV_EXCLUDE_PREFIXES)
             ),
+            backup_kms_key=env.get(ENV_BACKUP_KMS_KEY, "").strip() or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -119,6 +123,7 @@ class Settings:
         } | {
             ENV_INCLUDE_PREFIXES: ",".join(self.key_filter.include),
             ENV_EXCLUDE_PREFIXES: ",".join(self.key_filter.exclude),
+            ENV_BACKUP_KMS_KEY: self.backup_kms_key or "",
         }
 
 

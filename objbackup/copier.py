@@ -4,6 +4,10 @@ Below the multipart threshold a single CopyObject copies content type, user meta
 (`MetadataDirective`/`TaggingDirective` COPY). Above it, s3transfer's managed multipart copy does
 the work; UploadPartCopy carries no metadata, so metadata and tags are read and passed on.
 
+With a KMS key, every copy is written with SSE-KMS under that key (CopyObject's and
+CreateMultipartUpload's `ServerSideEncryption`/`SSEKMSKeyId`); without one it takes the
+destination bucket's default encryption.
+
 Restore points the same copier the other way and may add a condition on the destination (absent,
 or still at the ETag the operator confirmed), so a write landing after the check is never
 overwritten.
@@ -74,10 +78,17 @@ class CopyResult:
 class Copier:
     """Copies one source object version into the backup bucket under a given name."""
 
-    def __init__(self, s3: Any, backup_bucket: str, multipart_threshold: int) -> None:
+    def __init__(
+        self, s3: Any, backup_bucket: str, multipart_threshold: int, kms_key: str | None = None
+    ) -> None:
         self.s3 = s3
         self.backup_bucket = backup_bucket
         self.multipart_threshold = multipart_threshold
+        # Both calls that create the copy take these (s3transfer passes them to
+        # CreateMultipartUpload); UploadPartCopy inherits the upload's encryption.
+        self.encryption: dict[str, str] = (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
+        )
 
     def copy(
         self,
@@ -126,7 +137,7 @@ class Copier:
     def _single(
         self, bucket: str, key: str, name: str, etag: str | None, target: TargetCondition | None
     ) -> None:
-        extra: dict[str, Any] = target.params() if target else {}
+        extra: dict[str, Any] = (target.params() if target else {}) | self.encryption
         if etag:
             extra["CopySourceIfMatch"] = f'"{etag}"'
         self.s3.copy_object(
@@ -161,6 +172,7 @@ class Copier:
         # pass them to CreateMultipartUpload, newer ones apply them only under REPLACE.
         extra["MetadataDirective"] = "REPLACE"
         extra["TaggingDirective"] = "REPLACE"
+        extra |= self.encryption
         part = max(MIN_PART_BYTES, DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold,

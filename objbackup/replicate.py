@@ -70,7 +70,9 @@ class Replicator:
         self.settings = settings
         self.s3 = s3
         self.table = table
-        self.copier = Copier(s3, settings.backup_bucket, settings.multipart_threshold)
+        self.copier = Copier(
+            s3, settings.backup_bucket, settings.multipart_threshold, settings.backup_kms_key
+        )
         self.clock = clock
 
     def handle(self, event: ObjectEvent) -> Outcome:

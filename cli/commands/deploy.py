@@ -77,6 +77,26 @@ def command(
         bool,
         typer.Option("--all-keys", help="Drop the deployed prefix filter: back up every key."),
     ] = False,
+    source_kms_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source-kms-key",
+            metavar="ARN",
+            callback=options.kms_keys,
+            help="The replicator may decrypt source objects with this KMS key (repeatable; "
+            "added to the adopted bucket's default key; the given keys replace the deployed ones).",
+        ),
+    ] = None,
+    backup_kms_key: Annotated[
+        str | None,
+        typer.Option(
+            "--backup-kms-key",
+            metavar="ARN",
+            callback=options.kms_key,
+            help="Encrypt every copy with this KMS key (default: the deployed key, else the "
+            "adopted bucket's default KMS key, else SSE-S3).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
     dry_run: Annotated[
         bool,
@@ -115,6 +135,8 @@ def command(
         multipart_threshold=multipart_threshold,
         include_prefixes=include,
         exclude_prefixes=exclude,
+        source_kms_keys=tuple(source_kms_key) if source_kms_key else None,
+        backup_kms_key=backup_kms_key,
     )
     run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 

@@ -16,6 +16,7 @@ from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
+from objbackup.deploy.encryption import require_copy_key, source_bucket_key
 from objbackup.deploy.errors import IncompleteDeployment, PruneStopped
 from objbackup.deploy.plan import (
     RECREATE_STATES,
@@ -124,6 +125,9 @@ class Deployer:
             eventbridge = plan_eventbridge(s3, settings.source_bucket)
             if eventbridge.action == "turn on":
                 settings = replace(settings, eventbridge_by_objbackup=True)
+            bucket_key = source_bucket_key(s3, self.connection.client("kms"), source.bucket)
+            settings = replace(settings, encryption=settings.encryption.with_source_key(bucket_key))
+        require_copy_key(settings.encryption)
         storage = current.get("storage")
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._present(artifacts, self.bundle.key)

@@ -12,6 +12,7 @@ from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJ
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import EventBridgeStep, SourceReport
 from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.encryption import CopyEncryption, resolve_encryption
 from objbackup.deploy.errors import (
     InvalidSetting,
     SourceBucketProblem,
@@ -54,6 +55,9 @@ class DeployOptions:
     # The key filter replaces the deployed one as a whole when either list is given; () clears.
     include_prefixes: tuple[str, ...] | None = None
     exclude_prefixes: tuple[str, ...] | None = None
+    # KMS key ARNs: given source keys replace the deployed ones; a left-out copies' key is kept.
+    source_kms_keys: tuple[str, ...] | None = None
+    backup_kms_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class DeploySettings:
     multipart_threshold: int | None = None
     key_filter: KeyFilter = field(default_factory=KeyFilter)
     eventbridge_by_objbackup: bool = False
+    encryption: CopyEncryption = field(default_factory=CopyEncryption)
 
     def __post_init__(self) -> None:
         threshold = self.multipart_threshold
@@ -84,6 +89,7 @@ class DeploySettings:
             check_seconds(self.grace_seconds, "grace")
             check_schedule(self.schedule)
             self.key_filter.check()
+            self.encryption.check()
         except ValueError as exc:
             raise InvalidSetting(str(exc)) from None
 
@@ -155,6 +161,11 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
         multipart_threshold=threshold,
         key_filter=key_filter,
         eventbridge_by_objbackup=by_us,
+        encryption=resolve_encryption(
+            options.source_kms_keys,
+            options.backup_kms_key,
+            current["replicator"].parameters if "replicator" in current else None,
+        ),
     )
 
 
@@ -182,6 +193,7 @@ def stack_parameters(
         parameters[k.P_MULTIPART_THRESHOLD] = str(settings.multipart_threshold)
     if role == "replicator":
         parameters |= settings.key_filter.stack_parameters()
+        parameters |= settings.encryption.stack_parameters()
     return parameters
 
 
@@ -350,6 +362,7 @@ class DeployPlan:
             },
             "warnings": list(self.warnings),
             "prune": None if self.prune is None else self.prune.to_json(),
+            "encryption": settings.encryption.to_json(),
         }
 
 

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, find_deployment
+from objbackup.deploy.encryption import P_BACKUP_KMS_KEY
 from objbackup.deploy.stacks import ROLES
 
 
@@ -72,4 +73,6 @@ def deployment_status(
         "retain": deployment.retain,
         "grace_seconds": deployment.grace_seconds,
         "schedule": deployment.schedule,
+        # The KMS key ARN copies are written with (None: SSE-S3).
+        "backup_kms_key": deployment.parameter("replicator", P_BACKUP_KMS_KEY) or None,
     }

@@ -97,6 +97,9 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
         "OBJBACKUP_NAME": "e2e",
         "LANG": "C.UTF-8",
     }
+    # A worktree run with PYTHONPATH=$PWD tests its own code, not the venv's installed copy.
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     log = (home / "sandbox.log").open("w")
     process = subprocess.Popen(
         [str(BIN / "objbackup"), "sandbox", "--port", str(port)],

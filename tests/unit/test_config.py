@@ -10,6 +10,7 @@ from objbackup.config import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_RETAIN,
     ENV_BACKUP_BUCKET,
+    ENV_BACKUP_KMS_KEY,
     ENV_DISOWNED_INDEX,
     ENV_GRACE_SECONDS,
     ENV_MULTIPART_THRESHOLD,
@@ -21,6 +22,7 @@ from objbackup.config import (
 from objbackup.errors import ConfigError
 
 REQUIRED = {ENV_SOURCE_BUCKET: "src", ENV_BACKUP_BUCKET: "bak", ENV_TABLE: "copies"}
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def test_defaults() -> None:
@@ -30,6 +32,13 @@ def test_defaults() -> None:
     assert settings.retain == DEFAULT_RETAIN == 3
     assert settings.grace_seconds == DEFAULT_GRACE_SECONDS == 10.0
     assert settings.multipart_threshold == DEFAULT_MULTIPART_THRESHOLD
+    assert settings.backup_kms_key is None
+
+
+def test_the_backup_kms_key_is_read_and_empty_means_none() -> None:
+    assert Settings.from_env(REQUIRED | {ENV_BACKUP_KMS_KEY: KEY_ARN}).backup_kms_key == KEY_ARN
+    assert Settings.from_env(REQUIRED | {ENV_BACKUP_KMS_KEY: " "}).backup_kms_key is None
+    assert Settings("s", "b", "t").to_env()[ENV_BACKUP_KMS_KEY] == ""
 
 
 def test_empty_optional_variables_mean_defaults() -> None:
@@ -73,8 +82,9 @@ def test_every_variable_is_read() -> None:
         Settings("a-src", "a-bak", "t", "Idx", retain=1, grace_seconds=0, multipart_threshold=1),
         Settings("s", "b", "t", retain=100, grace_seconds=0.25, multipart_threshold=5 * 1024**3),
         Settings("s", "b", "t", grace_seconds=86_400 * 14),
+        Settings("s", "b", "t", backup_kms_key=KEY_ARN),
     ],
-    ids=["defaults", "minimums", "maximums", "two weeks"],
+    ids=["defaults", "minimums", "maximums", "two weeks", "backup KMS key"],
 )
 def test_round_trip_through_the_environment(settings: Settings) -> None:
     env = settings.to_env()

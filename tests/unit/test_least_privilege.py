@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from objbackup.aws import Clients
@@ -55,6 +56,8 @@ class Call:
     service: str
     operation: str
     params: Mapping[str, Any]
+    # The KMS key the copied source object is encrypted with when the call is made (if any).
+    source_kms_key: str | None = None
 
 
 Need = tuple[str, str]  # (IAM action, concrete resource ARN)
@@ -184,6 +187,46 @@ def dynamodb_needs(call: Call) -> list[Need]:
     raise AssertionError(f"no IAM mapping for dynamodb.{op}: add one to dynamodb_needs")
 
 
+def _kms(key: str) -> str:
+    return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{key}"
+
+
+# The deployment whose source objects are SSE-KMS: its bucket's default key, another key some of
+# its objects are written with (deploy --source-kms-key), and the key copies are written with.
+SOURCE_KEY = _kms("aaaaaaaa-1111-4111-8111-000000000001")
+OTHER_SOURCE_KEY = _kms("cccccccc-3333-4333-8333-000000000003")
+BACKUP_KEY = _kms("bbbbbbbb-2222-4222-8222-000000000002")
+SOURCE_KEYS = {"ksrc-bucket": (SOURCE_KEY, OTHER_SOURCE_KEY)}
+_MULTIPART_WRITES = ("UploadPart", "UploadPartCopy", "CompleteMultipartUpload")
+
+
+def kms_needs(calls: list[Call]) -> list[tuple[Need, str]]:
+    """What KMS authorises the S3 calls by, in call order.
+
+    Copying an SSE-KMS source (CopyObject, UploadPartCopy) needs kms:Decrypt on its key; writing
+    with SSE-KMS (CopyObject, CreateMultipartUpload) needs kms:GenerateDataKey on the new key, and
+    the parts and the completion of a multipart upload kms:Decrypt on it (AWS knowledge center,
+    "s3-large-file-encryption-kms-key"). HEAD and tagging calls need no KMS permission.
+    """
+    found: list[tuple[Need, str]] = []
+    uploads: dict[tuple[str, str], str] = {}  # (bucket, key) -> the upload's KMS key
+    for call in calls:
+        if call.service != "s3":
+            continue
+        p = call.params
+        why = f"s3.{call.operation}"
+        if call.operation in ("CopyObject", "UploadPartCopy") and call.source_kms_key:
+            found.append((("kms:Decrypt", call.source_kms_key), why))
+        if call.operation in ("CopyObject", "PutObject") and p.get("SSEKMSKeyId"):
+            found.append((("kms:GenerateDataKey", p["SSEKMSKeyId"]), why))
+        if call.operation == "CreateMultipartUpload" and p.get("SSEKMSKeyId"):
+            uploads[(p["Bucket"], p["Key"])] = p["SSEKMSKeyId"]
+            found.append((("kms:GenerateDataKey", p["SSEKMSKeyId"]), why))
+        if call.operation in _MULTIPART_WRITES and (p["Bucket"], p["Key"]) in uploads:
+            found.append((("kms:Decrypt", uploads[(p["Bucket"], p["Key"])]), why))
+    return found
+
+
 def needs_of(call: Call) -> list[Need]:
     if call.service == "s3":
         return s3_needs(call)
@@ -192,13 +235,27 @@ def needs_of(call: Call) -> list[Need]:
     raise AssertionError(f"no IAM mapping for {call.service}.{call.operation}")
 
 
+def _source_kms_key(probe: Any, operation: str, params: Mapping[str, Any]) -> str | None:
+    """The KMS key of a copy's source object now, read with the test's own (unrecorded) client."""
+    if probe is None or operation not in ("CopyObject", "UploadPartCopy"):
+        return None
+    source = _copy_source(params)
+    try:
+        head = probe.head_object(Bucket=source["Bucket"], Key=source["Key"])
+    except ClientError:
+        return None  # gone: the copy fails before any KMS call
+    return str(head["SSEKMSKeyId"]) if head.get("ServerSideEncryption") == "aws:kms" else None
+
+
 @contextmanager
-def recording(*clients: Any) -> Iterator[list[Call]]:
+def recording(*clients: Any, probe: Any = None) -> Iterator[list[Call]]:
     """Record every API call (service, operation, parameters) the given clients make."""
     calls: list[Call] = []
 
     def record(model: Any, params: Any, **_: Any) -> None:
-        calls.append(Call(model.service_model.service_name, model.name, dict(params)))
+        service, operation = model.service_model.service_name, model.name
+        source_key = _source_kms_key(probe, operation, params) if service == "s3" else None
+        calls.append(Call(service, operation, dict(params), source_key))
 
     # The API parameters, as the code passed them (before-call sees the serialised request).
     event = "before-parameter-build.*.*"
@@ -258,7 +315,9 @@ def _run_functions(
         assert bool(failed) == fails, failed
 
     with (
-        recording(replicator_clients.s3, replicator_clients.dynamodb) as replicator_calls,
+        recording(
+            replicator_clients.s3, replicator_clients.dynamodb, probe=harness.s3
+        ) as replicator_calls,
         recording(cleaner_clients.s3, cleaner_clients.dynamodb) as cleaner_calls,
     ):
         scenario(harness, deliver, replicator_clients)
@@ -323,6 +382,41 @@ def _versioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> Non
     deliver(h.event(Kind.DELETED, "v", deletion_type="Delete Marker Created"))
 
 
+def _kms_encrypted(h: Harness, deliver: Callable[..., Any], clients: Clients) -> None:
+    """An adopted bucket with SSE-KMS default encryption; copies go to the backup KMS key."""
+    bucket = h.settings.source_bucket
+    h.s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": SOURCE_KEY,
+                    }
+                }
+            ]
+        },
+    )
+    deliver(h.put("default", b"v1"))  # CopyObject of an object under the bucket's key
+    h.clock.advance(1)
+    deliver(h.put("big", BIG))  # a multipart copy of it
+    h.clock.advance(1)
+    other = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": OTHER_SOURCE_KEY}
+    deliver(h.put("other", b"v1", **other))  # an object written with another key
+    for key, source_key in (
+        ("default", SOURCE_KEY),
+        ("big", SOURCE_KEY),
+        ("other", OTHER_SOURCE_KEY),
+    ):
+        assert h.s3.head_object(Bucket=bucket, Key=key)["SSEKMSKeyId"] == source_key
+        (copy,) = h.active(key)
+        head = h.s3.head_object(Bucket=h.settings.backup_bucket, Key=copy.copy_name)
+        assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", BACKUP_KEY)
+    h.clock.advance(1)
+    deliver(h.delete("other"))
+
+
 @pytest.fixture(scope="module")
 def runs() -> Iterator[list[Run]]:
     """Both deployments' runs, once for the module (moto in process, fake credentials)."""
@@ -346,6 +440,12 @@ def runs() -> Iterator[list[Run]]:
                 for settings, scenario in (
                     (Settings("src-bucket", "bak-bucket", "copies"), _unversioned),
                     (Settings("vsrc-bucket", "vbak-bucket", "vcopies"), _versioned),
+                    (
+                        Settings(
+                            "ksrc-bucket", "kbak-bucket", "kcopies", backup_kms_key=BACKUP_KEY
+                        ),
+                        _kms_encrypted,
+                    ),
                 ):
                     settings = replace(settings, multipart_threshold=THRESHOLD)
                     lines.lines.clear()
@@ -374,6 +474,9 @@ def parameters_for(settings: Settings) -> dict[str, str]:
         "TableName": settings.table,
         "ArtifactsBucketName": "art-bucket",
         "BundleKey": "bundles/b.zip",
+        # As deploy renders them (objbackup/deploy/encryption.py): "" is "no key".
+        "SourceKmsKeyArns": ",".join(SOURCE_KEYS.get(settings.source_bucket, ())),
+        "BackupKmsKeyArn": settings.backup_kms_key or "",
     }
 
 
@@ -463,7 +566,9 @@ class Renderer:
         if function == "Fn::If":
             condition, when_true, when_false = args
             return self.value(when_true if self.condition(condition) else when_false)
-        if function in ("Fn::Select", "Fn::Split", "Fn::FindInMap", "Fn::ImportValue"):
+        if function == "Fn::Split":
+            return str(self.value(args[1])).split(args[0])
+        if function in ("Fn::Select", "Fn::FindInMap", "Fn::ImportValue"):
             raise AssertionError(f"teach Renderer {function}")
         return value
 
@@ -556,6 +661,7 @@ def needs(runs: list[Run], role: str) -> list[tuple[Settings, Need, str]]:
         for call in run.calls[role]:
             why = f"{call.service}.{call.operation}"
             found += [(run.settings, need, why) for need in needs_of(call)]
+        found += [(run.settings, need, why) for need, why in kms_needs(run.calls[role])]
         found += [(run.settings, need, "platform") for need in platform_needs(role)]
     return found
 
@@ -567,7 +673,7 @@ def needs(runs: list[Run], role: str) -> list[tuple[Settings, Need, str]]:
 
 def test_the_scenarios_exercise_every_code_path(runs: list[Run]) -> None:
     """If a path stops being exercised, its permissions would go unchecked: pin the coverage."""
-    plain, versioned = runs
+    plain, versioned, kms = runs
     assert {
         "copied",
         "duplicate",
@@ -596,6 +702,14 @@ def test_the_scenarios_exercise_every_code_path(runs: list[Run]) -> None:
         "dynamodb.Query",
         "s3.DeleteObjects",
     }
+    kms_needed = {need for need, _ in kms_needs(kms.calls["replicator"])}
+    assert kms_needed == {
+        ("kms:Decrypt", SOURCE_KEY),
+        ("kms:Decrypt", OTHER_SOURCE_KEY),
+        ("kms:GenerateDataKey", BACKUP_KEY),
+        ("kms:Decrypt", BACKUP_KEY),  # the multipart copy's parts
+    }
+    assert not kms_needs(plain.calls["replicator"]) and not kms_needs(versioned.calls["replicator"])
     dry, wet, scheduled = plain.clean_reports
     assert dry["dry_run"] and dry["copies"] and not dry["deleted"]
     assert wet["deleted"] == len(dry["copies"]) and wet["failed"] == 0
@@ -722,6 +836,8 @@ def _foreign_arns(settings: Settings) -> list[str]:
         f"{other_account}:other-queue",
         f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other:log-stream:s",
         f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/ob-replicator-x:*",
+        _kms("someone-elses-key"),
+        f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:alias/aws/s3",
     ]
 
 
@@ -733,6 +849,34 @@ def test_every_grant_names_the_stacks_own_resources(runs: list[Run], role: str) 
             assert grant.resource != "*", grant
             reaches = [arn for arn in _foreign_arns(run.settings) if iam_match(grant.resource, arn)]
             assert reaches == [], grant
+
+
+def _kms_grants(settings: Settings, template: str = "replicator.yaml") -> set[tuple[str, str]]:
+    role = template.removesuffix(".yaml")
+    return {
+        (grant.action, grant.resource)
+        for grant in role_grants(template, settings, role)
+        if grant.action.lower().startswith("kms:")
+    }
+
+
+def test_kms_grants_exist_exactly_when_needed_and_name_exactly_the_keys(runs: list[Run]) -> None:
+    plain, versioned, kms = runs
+    assert _kms_grants(plain.settings) == set() == _kms_grants(versioned.settings)
+    assert _kms_grants(kms.settings) == {
+        ("kms:Decrypt", SOURCE_KEY),
+        ("kms:Decrypt", OTHER_SOURCE_KEY),
+        ("kms:GenerateDataKey", BACKUP_KEY),
+        ("kms:Decrypt", BACKUP_KEY),
+    }
+    # Copies encrypted with a key while no source is: only the copies' statement.
+    only_copies = Settings("src-bucket", "bak-bucket", "copies", backup_kms_key=BACKUP_KEY)
+    assert _kms_grants(only_copies) == {
+        ("kms:GenerateDataKey", BACKUP_KEY),
+        ("kms:Decrypt", BACKUP_KEY),
+    }
+    # The cleaner only deletes copies: no KMS permission, whatever the keys.
+    assert _kms_grants(kms.settings, "cleaner.yaml") == set()
 
 
 @pytest.mark.parametrize("name", ["storage.yaml", "replicator.yaml", "cleaner.yaml"])

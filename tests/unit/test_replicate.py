@@ -189,6 +189,21 @@ def test_metadata_content_type_and_tags_survive_both_copy_paths(
     assert system.read_backup(record.copy_name) == body
 
 
+@pytest.mark.parametrize("threshold", [1, 10_000_000], ids=["multipart", "single"])
+def test_copies_are_written_with_the_backup_kms_key_on_both_copy_paths(
+    system: Harness, threshold: int
+) -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/bbbbbbbb-2222-4222-8222-000000000002"
+    system = system.with_settings(multipart_threshold=threshold, backup_kms_key=key)
+    with counting_calls(system.s3) as calls:
+        system.replicator.handle(system.put("secret.txt", b"s" * 1024))
+    assert ("s3.UploadPartCopy" in calls) == (threshold == 1)
+    [record] = system.copies("secret.txt")
+    head = system.s3.head_object(Bucket=system.settings.backup_bucket, Key=record.copy_name)
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
+    assert system.read_backup(record.copy_name) == b"s" * 1024
+
+
 def test_multipart_copy_of_overwritten_object_is_refused(system: Harness) -> None:
     system = system.with_settings(multipart_threshold=1)
     stale = system.put("big", b"a" * 2048)

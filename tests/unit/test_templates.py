@@ -24,6 +24,7 @@ TEMPLATE_NAMES = ("storage.yaml", "replicator.yaml", "cleaner.yaml")
 FUNCTION_TEMPLATES = ("replicator.yaml", "cleaner.yaml")
 RUNTIME = "python3.12"
 INDEX_NAME = "DisownedIndex"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ENV_VARS = {
     "OBJBACKUP_SOURCE_BUCKET",
     "OBJBACKUP_BACKUP_BUCKET",
@@ -445,8 +446,16 @@ def test_replicator_parameters_and_outputs() -> None:
         "IncludePrefixes",
         "ExcludePrefixes",
         "ObjectKeyPattern",
+        "SourceKmsKeyArns",
+        "BackupKmsKeyArn",
     }
-    for name in ("IncludePrefixes", "ExcludePrefixes", "ObjectKeyPattern"):
+    for name in (
+        "IncludePrefixes",
+        "ExcludePrefixes",
+        "ObjectKeyPattern",
+        "SourceKmsKeyArns",
+        "BackupKmsKeyArn",
+    ):
         assert (parameters[name]["Type"], parameters[name]["Default"]) == ("String", "")
     assert (parameters["Retain"]["Default"], parameters["Retain"]["MinValue"]) == (3, 1)
     assert (parameters["GraceSeconds"]["Default"], parameters["GraceSeconds"]["MinValue"]) == (
@@ -614,8 +623,51 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             f"{LOGS}${{AWS::StackName}}-replicator:*",
         )
+        # Both only under their conditions: see test_kms_statements_exist_only_when_needed.
+        | _pairs(["kms:Decrypt"], {"Fn::Split": [",", {"Ref": "SourceKmsKeyArns"}]})
+        | _pairs(["kms:GenerateDataKey", "kms:Decrypt"], {"Ref": "BackupKmsKeyArn"})
     )
     assert allowed_pairs(role_statements("replicator.yaml")) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("BackupKmsKeyArn", "", True),
+        ("BackupKmsKeyArn", KMS_KEY, True),
+        ("BackupKmsKeyArn", "*", False),
+        ("BackupKmsKeyArn", "arn:aws:kms:us-east-1:123456789012:key/*", False),
+        ("BackupKmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/theirs", False),
+        ("SourceKmsKeyArns", "", True),
+        ("SourceKmsKeyArns", f"{KMS_KEY},{KMS_KEY[:-1]}f", True),
+        ("SourceKmsKeyArns", f"{KMS_KEY},*", False),
+        ("SourceKmsKeyArns", f"{KMS_KEY},", False),
+    ],
+)
+def test_kms_parameters_take_key_arns_only(name: str, value: str, allowed: bool) -> None:
+    pattern = load("replicator.yaml")["Parameters"][name]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) == allowed
+
+
+def test_kms_statements_exist_only_when_needed() -> None:
+    """The KMS statements sit under conditions on their (empty by default) parameters."""
+    template = load("replicator.yaml")
+    assert template["Conditions"]["DecryptsSources"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SourceKmsKeyArns"}, ""]}]
+    }
+    assert template["Conditions"]["EncryptsCopies"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "BackupKmsKeyArn"}, ""]}]
+    }
+    statements = props(template["Resources"]["Role"])["Policies"][0]["PolicyDocument"]
+    guarded = {
+        item["Fn::If"][0]: (item["Fn::If"][1]["Sid"], item["Fn::If"][2])
+        for item in statements["Statement"]
+        if set(item) == {"Fn::If"}
+    }
+    assert guarded == {
+        "DecryptsSources": ("DecryptSourceObjects", {"Ref": "AWS::NoValue"}),
+        "EncryptsCopies": ("EncryptCopies", {"Ref": "AWS::NoValue"}),
+    }
 
 
 def test_cleaner_role_allows_exactly_what_it_needs() -> None:
@@ -681,12 +733,18 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
     for absent in ("ReservedConcurrentExecutions", "VpcConfig", "DeadLetterConfig"):
         assert absent not in properties, absent
     variables = properties["Environment"]["Variables"]
-    # Only the replicator applies the key filter (it drops what its rule could not).
-    filter_vars = {"OBJBACKUP_INCLUDE_PREFIXES", "OBJBACKUP_EXCLUDE_PREFIXES"}
-    assert set(variables) == ENV_VARS | (filter_vars if suffix == "replicator" else set())
+    # Only the replicator applies the key filter (it drops what its rule could not), and only it
+    # writes copies (with the backup KMS key, if any).
+    replicator_vars = {
+        "OBJBACKUP_INCLUDE_PREFIXES",
+        "OBJBACKUP_EXCLUDE_PREFIXES",
+        "OBJBACKUP_BACKUP_KMS_KEY",
+    }
+    assert set(variables) == ENV_VARS | (replicator_vars if suffix == "replicator" else set())
     if suffix == "replicator":
         assert variables["OBJBACKUP_INCLUDE_PREFIXES"] == {"Ref": "IncludePrefixes"}
         assert variables["OBJBACKUP_EXCLUDE_PREFIXES"] == {"Ref": "ExcludePrefixes"}
+        assert variables["OBJBACKUP_BACKUP_KMS_KEY"] == {"Ref": "BackupKmsKeyArn"}
     assert variables["OBJBACKUP_DISOWNED_INDEX"] == INDEX_NAME
     assert variables["OBJBACKUP_SOURCE_BUCKET"] == {"Ref": "SourceBucketName"}
     assert variables["OBJBACKUP_BACKUP_BUCKET"] == {"Ref": "BackupBucketName"}
