@@ -1,8 +1,10 @@
 """Server-side copies from the source bucket to the backup bucket, bound to one object version.
 
 Below the multipart threshold a single CopyObject copies content type, user metadata and tags
-(`MetadataDirective`/`TaggingDirective` COPY). Above it, s3transfer's managed multipart copy does
-the work; UploadPartCopy carries no metadata, so metadata and tags are read and passed on.
+(`MetadataDirective`/`TaggingDirective` COPY). Above it, a multipart copy does the work;
+UploadPartCopy carries no metadata, so metadata and tags are read and passed on. The replicator's
+copier (`resumable`) runs that copy itself (objbackup.multipart: stops before the invocation's
+deadline, resumes on redelivery); restore uses s3transfer's managed copy.
 
 Restore points the same copier the other way and may add a condition on the destination (absent,
 or still at the ETag the operator confirmed), so a write landing after the check is never
@@ -23,10 +25,14 @@ from botocore.exceptions import ClientError
 from s3transfer.exceptions import S3CopyFailedError
 
 from objbackup.aws import error_code, is_not_found, is_precondition_failed
+from objbackup.deadline import Deadline
+from objbackup.multipart import ResumableCopy, abort_uploads
 
-MIN_PART_BYTES = 8 * 1024**2
 DEFAULT_PART_BYTES = 64 * 1024**2
 MAX_PARTS = 10_000
+# Part copies s3transfer runs at once (its default, set here so it is visible): each part is
+# copied server-side by S3, so threads mostly wait and ten keep a big copy moving.
+MAX_PART_CONCURRENCY = 10
 # Headers that describe the object and must survive a multipart copy.
 _DESCRIPTIVE = (
     "ContentType",
@@ -73,10 +79,19 @@ class CopyResult:
 class Copier:
     """Copies one source object version into the backup bucket under a given name."""
 
-    def __init__(self, s3: Any, backup_bucket: str, multipart_threshold: int) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        backup_bucket: str,
+        multipart_threshold: int,
+        part_bytes: int | None = None,
+        resumable: bool = False,
+    ) -> None:
         self.s3 = s3
         self.backup_bucket = backup_bucket
         self.multipart_threshold = multipart_threshold
+        self.part_bytes = part_bytes
+        self.resumable = resumable
 
     def copy(
         self,
@@ -86,17 +101,46 @@ class Copier:
         etag: str | None,
         size: int | None,
         target: TargetCondition | None = None,
+        deadline: Deadline | None = None,
+        resume: bool = True,
     ) -> CopyResult:
         """Copy `bucket/key` to `name` if it still has `etag`; raise SourceChanged otherwise.
 
         With `target`, the copy lands only if `name` is as `target` says; TargetChanged otherwise.
+        A resumable multipart copy raises OutOfTime when `deadline` stops it; `resume` False
+        starts it over instead of continuing an earlier attempt's upload.
         """
         if etag and target:
             # One CopyObject would carry both conditions, and S3's 412 does not say which failed.
             raise ValueError("a copy takes a source ETag or a target condition, not both")
+        multipart = size is not None and size >= self.multipart_threshold
+        try:
+            return self._copy(bucket, key, name, etag, size, target, deadline, resume)
+        except SourceChanged:
+            if multipart and self.resumable:
+                # What an earlier attempt uploaded is of a version that is no longer there.
+                abort_uploads(self.s3, self.backup_bucket, name)
+            raise
+
+    def abandon(self, name: str, size: int | None) -> None:
+        """Abort a resumable copy's upload under `name` that will never be completed."""
+        if self.resumable and size is not None and size >= self.multipart_threshold:
+            abort_uploads(self.s3, self.backup_bucket, name)
+
+    def _copy(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        etag: str | None,
+        size: int | None,
+        target: TargetCondition | None,
+        deadline: Deadline | None,
+        resume: bool,
+    ) -> CopyResult:
         try:
             if size is not None and size >= self.multipart_threshold:
-                self._multipart(bucket, key, name, etag, size, target)
+                self._multipart(bucket, key, name, etag, size, target, deadline, resume)
                 return CopyResult(multipart=True)
             self._single(bucket, key, name, etag, target)
             return CopyResult(multipart=False)
@@ -140,6 +184,8 @@ class Copier:
         etag: str | None,
         size: int,
         target: TargetCondition | None,
+        deadline: Deadline | None = None,
+        resume: bool = True,
     ) -> None:
         head_args: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
@@ -155,10 +201,17 @@ class Copier:
         # pass them to CreateMultipartUpload, newer ones apply them only under REPLACE.
         extra["MetadataDirective"] = "REPLACE"
         extra["TaggingDirective"] = "REPLACE"
-        part = max(MIN_PART_BYTES, DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
+        part = max(self.part_bytes or DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
+        if self.resumable and target is None:
+            source = {"Bucket": bucket, "Key": key}
+            ResumableCopy(self.s3, self.backup_bucket, part, MAX_PART_CONCURRENCY).copy(
+                source, name, size, str(head["ETag"]), extra, deadline, resume=resume and bool(etag)
+            )
+            return
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=part,
+            max_concurrency=MAX_PART_CONCURRENCY,
             # The classic manager sends its calls through this client, where `_on_complete` hooks.
             preferred_transfer_client="classic",
         )
