@@ -92,6 +92,7 @@ class Copier:
         self.multipart_threshold = multipart_threshold
         self.part_bytes = part_bytes
         self.resumable = resumable
+        self.part_workers = MAX_PART_CONCURRENCY
 
     def copy(
         self,
@@ -204,14 +205,14 @@ class Copier:
         part = max(self.part_bytes or DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
         if self.resumable and target is None:
             source = {"Bucket": bucket, "Key": key}
-            ResumableCopy(self.s3, self.backup_bucket, part, MAX_PART_CONCURRENCY).copy(
+            ResumableCopy(self.s3, self.backup_bucket, part, self.part_workers).copy(
                 source, name, size, str(head["ETag"]), extra, deadline, resume=resume and bool(etag)
             )
             return
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=part,
-            max_concurrency=MAX_PART_CONCURRENCY,
+            max_concurrency=self.part_workers,
             # The classic manager sends its calls through this client, where `_on_complete` hooks.
             preferred_transfer_client="classic",
         )

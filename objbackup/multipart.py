@@ -171,11 +171,11 @@ class ResumableCopy:
             pending: set[Future[tuple[int, str]]] = set()
             try:
                 for number in todo:
-                    if deadline is not None and deadline.expired():
-                        break
                     if len(pending) >= self.workers:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         collect(finished)
+                    if deadline is not None and deadline.expired():
+                        break
                     pending.add(pool.submit(copy_part, number))
                 finished, pending = wait(pending)
                 collect(finished)

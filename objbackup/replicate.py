@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from objbackup.aws import is_not_found
 from objbackup.config import Settings
 from objbackup.copier import Copier, SourceChanged
-from objbackup.deadline import Deadline
+from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import log_event
 from objbackup.naming import copy_name, iso_now
@@ -82,6 +82,7 @@ class Replicator:
         """
         started = time.perf_counter()
         outcome: Outcome | None = None
+        failure = "error"
         try:
             outcome = (
                 self.replicate(event, deadline=deadline)
@@ -89,12 +90,15 @@ class Replicator:
                 else self.disown(event, deadline)
             )
             return outcome
+        except OutOfTime:
+            failure = "deferred"
+            raise
         finally:
             log_event(
                 event="object",
                 key=event.key,
                 action=outcome.action if outcome else _action(event),
-                outcome=outcome.outcome if outcome else "error",
+                outcome=outcome.outcome if outcome else failure,
                 copy_name=outcome.copy_name if outcome else None,
                 pruned=outcome.pruned if outcome else 0,
                 disowned=outcome.disowned if outcome else 0,
