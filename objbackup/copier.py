@@ -30,8 +30,11 @@ from objbackup.multipart import ResumableCopy, abort_uploads
 
 DEFAULT_PART_BYTES = 64 * 1024**2
 MAX_PARTS = 10_000
-# Part copies s3transfer runs at once (its default, set here so it is visible): each part is
-# copied server-side by S3, so threads mostly wait and ten keep a big copy moving.
+# Part copies run at once, by objbackup.multipart and by s3transfer (whose TransferConfig
+# default, max_concurrency=10, already copies parts in parallel: set here so it is visible).
+# S3 copies each part server-side, so the threads mostly wait; the clients' pool of 32
+# connections (objbackup.aws) keeps them from queueing for one.
+# https://boto3.amazonaws.com/v1/documentation/api/latest/reference/customizations/s3.html#boto3.s3.transfer.TransferConfig
 MAX_PART_CONCURRENCY = 10
 # Headers that describe the object and must survive a multipart copy.
 _DESCRIPTIVE = (

@@ -14,7 +14,7 @@ import pytest
 
 from objbackup.batch import process_sqs_batch
 from objbackup.deadline import MAX_MARGIN, Deadline
-from objbackup.events import ObjectEvent
+from objbackup.events import Kind, ObjectEvent
 from objbackup.runtime import ReplicatorApp
 from tests.harness import Harness
 from tests.unit.test_batch import failures, sqs_batch
@@ -124,19 +124,19 @@ def test_a_big_object_is_copied_over_several_invocations_and_its_neighbours_once
 
 
 def test_part_copies_run_in_parallel(big: Harness) -> None:
+    system = big.with_settings(part_bytes=600)
     both = threading.Barrier(2, timeout=10)
 
-    def meet(**_: Any) -> None:  # returns only once a second part copy is in flight as well
-        if both.n_waiting < 2 and not both.broken:
-            both.wait()
+    def meet(**_: Any) -> None:  # each of the two parts waits until the other is in flight too
+        both.wait()
 
-    big.s3.meta.events.register("before-call.s3.UploadPartCopy", meet)
+    system.s3.meta.events.register("before-call.s3.UploadPartCopy", meet)
     try:
-        big.replicator.handle(big.put("big", os.urandom(4 * PART)))
+        system.replicator.handle(system.put("big", os.urandom(1200)))
     finally:
-        big.s3.meta.events.unregister("before-call.s3.UploadPartCopy", meet)
+        system.s3.meta.events.unregister("before-call.s3.UploadPartCopy", meet)
     assert not both.broken
-    big.check_invariants({"big"})
+    system.check_invariants({"big"})
 
 
 def test_a_stopped_copy_of_an_overwritten_object_is_aborted(big: Harness) -> None:
@@ -216,3 +216,28 @@ def test_the_deadline_comes_from_the_lambda_context() -> None:
     short = Deadline.from_context(type("C", (), {"get_remaining_time_in_millis": lambda _: 5000})())
     assert short is not None and short.margin == pytest.approx(1.0)
     assert Deadline.from_context(None) is None
+
+
+def test_a_resurfaced_version_is_never_resumed_from_another_versions_parts(big: Harness) -> None:
+    """A delete that makes an older version current backs up what a HEAD finds, not what the
+    event says; a redelivery may find another version, so the copy starts over."""
+    bucket = big.settings.source_bucket
+    big.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    older, newest = os.urandom(40 * PART), os.urandom(40 * PART)
+    big.replicator.handle(big.put("k", older))
+    big.clock.advance(1)
+    current = big.put("k", newest)
+    big.replicator.handle(current)
+    big.s3.delete_object(Bucket=bucket, Key="k", VersionId=current.version_id)
+    app = ReplicatorApp(big.settings, big.replicator)
+    batch = sqs_batch(("m-delete", big.event(Kind.DELETED, "k", version_id=current.version_id)))
+    assert run_invocation(app, big.s3, batch, parts=1) == failures("m-delete")
+    assert len(uploads(big)) == 1  # parts of `older`, under the delete event's copy name
+    big.clock.advance(1)
+    written = os.urandom(40 * PART)
+    later = big.put("k", written)
+    assert run_invocation(app, big.s3, batch, parts=1000) == failures()
+    resurfaced = big.active("k")[0]
+    assert big.read_backup(resurfaced.copy_name) == written, "parts of two versions mixed"
+    big.replicator.handle(later)
+    big.check_invariants({"k"})
