@@ -21,6 +21,9 @@ ENV_DISOWNED_INDEX = "OBJBACKUP_DISOWNED_INDEX"
 ENV_RETAIN = "OBJBACKUP_RETAIN"
 ENV_GRACE_SECONDS = "OBJBACKUP_GRACE_SECONDS"
 ENV_MULTIPART_THRESHOLD = "OBJBACKUP_MULTIPART_THRESHOLD"
+# Hidden: the part size of the replicator's multipart copies (unset: 64 MiB, more for huge
+# objects). S3 wants parts of at least 5 MiB; smaller ones are for the sandbox's tests.
+ENV_PART_BYTES = "OBJBACKUP_PART_BYTES"
 # The deployment's key filter, comma-separated prefixes ("" or unset: none).
 ENV_INCLUDE_PREFIXES = "OBJBACKUP_INCLUDE_PREFIXES"
 ENV_EXCLUDE_PREFIXES = "OBJBACKUP_EXCLUDE_PREFIXES"
@@ -62,6 +65,7 @@ class Settings:
     retain: int = DEFAULT_RETAIN
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    part_bytes: int | None = None
     key_filter: KeyFilter = field(default_factory=KeyFilter)
     backup_kms_key: str | None = None
 
@@ -89,6 +93,10 @@ class Settings:
                 ENV_MULTIPART_THRESHOLD,
                 f"must be 1 to {MAX_COPY_OBJECT_BYTES} bytes, got {self.multipart_threshold}",
             )
+        if self.part_bytes is not None and not 1 <= self.part_bytes <= MAX_COPY_OBJECT_BYTES:
+            raise ConfigError(
+                ENV_PART_BYTES, f"must be 1 to {MAX_COPY_OBJECT_BYTES} bytes, got {self.part_bytes}"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +112,7 @@ class Settings:
             multipart_threshold=_number(
                 env, ENV_MULTIPART_THRESHOLD, int, DEFAULT_MULTIPART_THRESHOLD
             ),
+            part_bytes=_number(env, ENV_PART_BYTES, int, 0) or None,
             key_filter=KeyFilter.from_parameters(
                 env.get(ENV_INCLUDE_PREFIXES), env.get(ENV_EXCLUDE_PREFIXES)
             ),
@@ -112,7 +121,7 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that `from_env` reads back into these settings."""
-        return {
+        env = {
             ENV_SOURCE_BUCKET: self.source_bucket,
             ENV_BACKUP_BUCKET: self.backup_bucket,
             ENV_TABLE: self.table,
@@ -125,6 +134,9 @@ class Settings:
             ENV_EXCLUDE_PREFIXES: ",".join(self.key_filter.exclude),
             ENV_BACKUP_KMS_KEY: self.backup_kms_key or "",
         }
+        if self.part_bytes is not None:
+            env[ENV_PART_BYTES] = str(self.part_bytes)
+        return env
 
 
 def check_retain(value: int, what: str) -> int:

@@ -1,8 +1,10 @@
 """Server-side copies from the source bucket to the backup bucket, bound to one object version.
 
 Below the multipart threshold a single CopyObject copies content type, user metadata and tags
-(`MetadataDirective`/`TaggingDirective` COPY). Above it, s3transfer's managed multipart copy does
-the work; UploadPartCopy carries no metadata, so metadata and tags are read and passed on.
+(`MetadataDirective`/`TaggingDirective` COPY). Above it, a multipart copy does the work;
+UploadPartCopy carries no metadata, so metadata and tags are read and passed on. The replicator's
+copier (`resumable`) runs that copy itself (objbackup.multipart: stops before the invocation's
+deadline, resumes on redelivery); restore uses s3transfer's managed copy.
 
 With a KMS key, every copy is written with SSE-KMS under that key (CopyObject's and
 CreateMultipartUpload's `ServerSideEncryption`/`SSEKMSKeyId`); without one it takes the
@@ -27,11 +29,18 @@ from botocore.exceptions import ClientError
 from s3transfer.exceptions import S3CopyFailedError
 
 from objbackup.aws import error_code, is_not_found, is_precondition_failed
+from objbackup.deadline import Deadline
+from objbackup.multipart import ResumableCopy, abort_uploads
 from objbackup.unsupported import UnsupportedObject, refusal
 
-MIN_PART_BYTES = 8 * 1024**2
 DEFAULT_PART_BYTES = 64 * 1024**2
 MAX_PARTS = 10_000
+# Part copies run at once, by objbackup.multipart and by s3transfer (whose TransferConfig
+# default, max_concurrency=10, already copies parts in parallel: set here so it is visible).
+# S3 copies each part server-side, so the threads mostly wait; the clients' pool of 32
+# connections (objbackup.aws) keeps them from queueing for one.
+# https://boto3.amazonaws.com/v1/documentation/api/latest/reference/customizations/s3.html#boto3.s3.transfer.TransferConfig
+MAX_PART_CONCURRENCY = 10
 # Headers that describe the object and must survive a multipart copy.
 _DESCRIPTIVE = (
     "ContentType",
@@ -79,7 +88,13 @@ class Copier:
     """Copies one source object version into the backup bucket under a given name."""
 
     def __init__(
-        self, s3: Any, backup_bucket: str, multipart_threshold: int, kms_key: str | None = None
+        self,
+        s3: Any,
+        backup_bucket: str,
+        multipart_threshold: int,
+        kms_key: str | None = None,
+        part_bytes: int | None = None,
+        resumable: bool = False,
     ) -> None:
         self.s3 = s3
         self.backup_bucket = backup_bucket
@@ -89,6 +104,9 @@ class Copier:
         self.encryption: dict[str, str] = (
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
         )
+        self.part_bytes = part_bytes
+        self.resumable = resumable
+        self.part_workers = MAX_PART_CONCURRENCY
 
     def copy(
         self,
@@ -98,18 +116,47 @@ class Copier:
         etag: str | None,
         size: int | None,
         target: TargetCondition | None = None,
+        deadline: Deadline | None = None,
+        resume: bool = True,
     ) -> CopyResult:
         """Copy `bucket/key` to `name` if it still has `etag`; raise SourceChanged otherwise.
 
         With `target`, the copy lands only if `name` is as `target` says; TargetChanged otherwise.
         UnsupportedObject when S3 cannot copy the source as it is (archived, SSE-C).
+        A resumable multipart copy raises OutOfTime when `deadline` stops it; `resume` False
+        starts it over instead of continuing an earlier attempt's upload.
         """
         if etag and target:
             # One CopyObject would carry both conditions, and S3's 412 does not say which failed.
             raise ValueError("a copy takes a source ETag or a target condition, not both")
+        multipart = size is not None and size >= self.multipart_threshold
+        try:
+            return self._copy(bucket, key, name, etag, size, target, deadline, resume)
+        except SourceChanged:
+            if multipart and self.resumable:
+                # What an earlier attempt uploaded is of a version that is no longer there.
+                abort_uploads(self.s3, self.backup_bucket, name)
+            raise
+
+    def abandon(self, name: str, size: int | None) -> None:
+        """Abort a resumable copy's upload under `name` that will never be completed."""
+        if self.resumable and size is not None and size >= self.multipart_threshold:
+            abort_uploads(self.s3, self.backup_bucket, name)
+
+    def _copy(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        etag: str | None,
+        size: int | None,
+        target: TargetCondition | None,
+        deadline: Deadline | None,
+        resume: bool,
+    ) -> CopyResult:
         try:
             if size is not None and size >= self.multipart_threshold:
-                self._multipart(bucket, key, name, etag, size, target)
+                self._multipart(bucket, key, name, etag, size, target, deadline, resume)
                 return CopyResult(multipart=True)
             self._single(bucket, key, name, etag, target)
             return CopyResult(multipart=False)
@@ -157,6 +204,8 @@ class Copier:
         etag: str | None,
         size: int,
         target: TargetCondition | None,
+        deadline: Deadline | None = None,
+        resume: bool = True,
     ) -> None:
         head_args: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
@@ -173,10 +222,17 @@ class Copier:
         extra["MetadataDirective"] = "REPLACE"
         extra["TaggingDirective"] = "REPLACE"
         extra |= self.encryption
-        part = max(MIN_PART_BYTES, DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
+        part = max(self.part_bytes or DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
+        if self.resumable and target is None:
+            source = {"Bucket": bucket, "Key": key}
+            ResumableCopy(self.s3, self.backup_bucket, part, self.part_workers).copy(
+                source, name, size, str(head["ETag"]), extra, deadline, resume=resume and bool(etag)
+            )
+            return
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=part,
+            max_concurrency=self.part_workers,
             # The classic manager sends its calls through this client, where `_on_complete` hooks.
             preferred_transfer_client="classic",
         )

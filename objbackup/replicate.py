@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from objbackup.aws import is_not_found
 from objbackup.config import Settings
 from objbackup.copier import Copier, SourceChanged
+from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import log_event
 from objbackup.naming import copy_name, iso_now
@@ -71,17 +72,33 @@ class Replicator:
         self.s3 = s3
         self.table = table
         self.copier = Copier(
-            s3, settings.backup_bucket, settings.multipart_threshold, settings.backup_kms_key
+            s3,
+            settings.backup_bucket,
+            settings.multipart_threshold,
+            settings.backup_kms_key,
+            part_bytes=settings.part_bytes,
+            resumable=True,
         )
         self.clock = clock
 
-    def handle(self, event: ObjectEvent) -> Outcome:
-        """Handle one event and log one line about it; errors propagate to the caller."""
+    def handle(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
+        """Handle one event and log one line about it; errors propagate to the caller.
+
+        A multipart copy that `deadline` stops raises OutOfTime and resumes on redelivery.
+        """
         started = time.perf_counter()
         outcome: Outcome | None = None
+        failure = "error"
         try:
-            outcome = self.replicate(event) if event.kind is Kind.CREATED else self.disown(event)
+            outcome = (
+                self.replicate(event, deadline=deadline)
+                if event.kind is Kind.CREATED
+                else self.disown(event, deadline)
+            )
             return outcome
+        except OutOfTime:
+            failure = "deferred"
+            raise
         finally:
             extra = {"reason": outcome.reason} if outcome and outcome.reason else {}
             log_event(
@@ -89,7 +106,7 @@ class Replicator:
                 event="object",
                 key=event.key,
                 action=outcome.action if outcome else _action(event),
-                outcome=outcome.outcome if outcome else "error",
+                outcome=outcome.outcome if outcome else failure,
                 copy_name=outcome.copy_name if outcome else None,
                 pruned=outcome.pruned if outcome else 0,
                 disowned=outcome.disowned if outcome else 0,
@@ -100,8 +117,18 @@ class Replicator:
                 **extra,
             )
 
-    def replicate(self, event: ObjectEvent, records: list[CopyRecord] | None = None) -> Outcome:
-        """Back up the version `event` describes, then keep the newest `retain` active copies."""
+    def replicate(
+        self,
+        event: ObjectEvent,
+        records: list[CopyRecord] | None = None,
+        deadline: Deadline | None = None,
+        resume: bool = True,
+    ) -> Outcome:
+        """Back up the version `event` describes, then keep the newest `retain` active copies.
+
+        `resume` False: the event's ETag was read now, not sent by S3, so an earlier attempt's
+        multipart upload may hold parts of another version and is not continued.
+        """
         position = event.position
         name = copy_name(event.key, position)
         if records is None:
@@ -111,11 +138,20 @@ class Replicator:
             return Outcome("replicate", "duplicate", event.key, name, pruned=pruned)
         if self._too_old(position, records):
             # The copy would be pruned at once. An earlier attempt may have crashed between copy
-            # and record, though: remove what it may have left.
+            # and record, though, or stopped mid-copy: remove what it may have left.
             self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=name)
+            self.copier.abandon(name, event.size)
             return Outcome("replicate", "stale", event.key, name)
         try:
-            self.copier.copy(event.bucket, event.key, name, event.etag, event.size)
+            self.copier.copy(
+                event.bucket,
+                event.key,
+                name,
+                event.etag,
+                event.size,
+                deadline=deadline,
+                resume=resume,
+            )
         except SourceChanged as exc:
             self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=name)
             return Outcome(
@@ -140,12 +176,12 @@ class Replicator:
         pruned = self._prune([record, *records])
         return Outcome("replicate", "copied" if written else "duplicate", event.key, name, pruned)
 
-    def disown(self, event: ObjectEvent) -> Outcome:
+    def disown(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
         """Disown the key's active copies older than `event`, if the source object is gone."""
         head = self._head_source(event)
         records = self.table.copies(event.key)
         if head is not None:
-            return self._still_exists(event, head, records)
+            return self._still_exists(event, head, records, deadline)
         at = iso_now(self.clock())
         disowned = sum(
             self.table.disown(r, at)
@@ -155,7 +191,11 @@ class Replicator:
         return Outcome("disown", "disowned", event.key, disowned=disowned)
 
     def _still_exists(
-        self, event: ObjectEvent, head: dict[str, Any], records: list[CopyRecord]
+        self,
+        event: ObjectEvent,
+        head: dict[str, Any],
+        records: list[CopyRecord],
+        deadline: Deadline | None,
     ) -> Outcome:
         active = [r for r in records if r.status == ACTIVE]
         current = str(head.get("ETag", "")).strip('"')
@@ -165,7 +205,7 @@ class Replicator:
             resurfaced = replace(
                 event, kind=Kind.CREATED, etag=current, size=int(head.get("ContentLength", 0))
             )
-            outcome = self.replicate(resurfaced, records)
+            outcome = self.replicate(resurfaced, records, deadline, resume=False)
             return replace(outcome, action="disown", outcome=f"resurfaced-{outcome.outcome}")
         return Outcome("disown", "still-exists", event.key)
 

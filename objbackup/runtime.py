@@ -12,6 +12,7 @@ from objbackup.aws import Clients
 from objbackup.batch import is_sqs_batch, process_sqs_batch
 from objbackup.clean import Cleaner
 from objbackup.config import Settings, check_grace
+from objbackup.deadline import Deadline
 from objbackup.errors import MalformedEvent
 from objbackup.events import Kind, ObjectEvent, decode_invocation
 from objbackup.logs import log_event
@@ -35,18 +36,30 @@ class ReplicatorApp:
         table = CopyTable(clients.dynamodb, settings.table, settings.disowned_index)
         return cls(settings, Replicator(settings, clients.s3, table))
 
-    def __call__(self, event: Any) -> dict[str, Any]:
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """Handle one invocation; with a Lambda `context`, stop in time (see objbackup.deadline)."""
+        deadline = Deadline.from_context(context)
+
+        def handle(object_event: ObjectEvent) -> Outcome:
+            return self.handle(object_event, deadline)
+
         if is_sqs_batch(event):
-            return process_sqs_batch(event, self.handle, self.settings.source_bucket)
+            return process_sqs_batch(
+                event,
+                handle,
+                self.settings.source_bucket,
+                deadline,
+                big=self.settings.multipart_threshold,
+            )
         try:
             events = decode_invocation(event, self.settings.source_bucket)
         except MalformedEvent as exc:
             log_event(logging.ERROR, event="rejected", error=type(exc).__name__, reason=exc.reason)
             raise
-        outcomes = [self.handle(e) for e in events]
+        outcomes = [handle(e) for e in events]
         return {"outcomes": [o.outcome for o in outcomes]}
 
-    def handle(self, event: ObjectEvent) -> Outcome:
+    def handle(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
         """Handle one event, unless its key is outside the deployment's key filter.
 
         The rule lets through only what it can express (see objbackup.filters); the rest, and
@@ -54,7 +67,7 @@ class ReplicatorApp:
         acknowledged, never failed, so they do not end in the dead-letter queue.
         """
         if self.settings.key_filter.matches(event.key):
-            return self.replicator.handle(event)
+            return self.replicator.handle(event, deadline)
         action = "replicate" if event.kind is Kind.CREATED else "disown"
         outcome = Outcome(action, "filtered", event.key)
         log_event(

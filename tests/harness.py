@@ -205,6 +205,8 @@ class Harness:
         names = [r.copy_name for r in records]
         assert len(names) == len(set(names)), "two records share a copy"
         assert set(names) == self.backup_keys(), "orphan copies or records without copies"
+        uploads = self.s3.list_multipart_uploads(Bucket=self.settings.backup_bucket)
+        assert uploads.get("Uploads", []) == [], "an incomplete multipart upload was left"
 
 
 @contextmanager

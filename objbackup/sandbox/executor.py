@@ -4,7 +4,8 @@ Each function version (code hash + configuration) gets a pool of warm worker pro
 concurrency limit, so several batches run at once as several Lambda instances would. A worker is
 isolated from the CLI's imports: it sees the unpacked bundle, boto3's directory and the function's
 configured environment, pointed at the sandbox's endpoint. A worker that overruns the function's
-timeout is killed, as Lambda kills a timed-out instance.
+timeout is killed, as Lambda kills a timed-out instance; the handler's context counts down to
+that moment (`get_remaining_time_in_millis`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,7 +164,9 @@ class LambdaExecutor:
             worker.busy = True
             try:
                 assert worker.process.stdin is not None
-                worker.process.stdin.write(json.dumps({"event": event}) + "\n")
+                # The handler's context counts down to the moment the process is killed.
+                request = {"event": event, "deadline": time.time() + spec.timeout}
+                worker.process.stdin.write(json.dumps(request) + "\n")
                 worker.process.stdin.flush()
             except (BrokenPipeError, OSError):
                 worker.busy = False

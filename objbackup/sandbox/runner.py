@@ -4,14 +4,33 @@ Started as `python -S runner.py <code dir> <boto3 site dir> <result fd>`: import
 handler from the unpacked bundle only (no site-packages beyond boto3's own directory), then
 answers one invocation per line of stdin with one JSON line on the result fd. The handler's own
 output (its logs) goes to stdout and stderr, as in Lambda. It imports nothing from objbackup.
+Each request carries the invocation's deadline (epoch seconds, set by the executor that kills
+the process when it passes), which the handler's context reports as Lambda's does.
 """
 
 import importlib
 import json
 import os
 import sys
+import time
 import traceback
+import uuid
 from pathlib import Path
+
+
+class Context:
+    """The part of Lambda's context object a handler may use: names and the time left.
+
+    https://docs.aws.amazon.com/lambda/latest/dg/python-context.html
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
 
 
 def main() -> None:
@@ -40,7 +59,8 @@ def main() -> None:
             answer = {"error": init_error}
         else:
             try:
-                answer = {"result": handler(request["event"], None)}
+                context = Context(float(request["deadline"]))
+                answer = {"result": handler(request["event"], context)}
             except Exception as exc:
                 traceback.print_exc()
                 answer = {

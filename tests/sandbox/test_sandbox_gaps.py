@@ -389,3 +389,39 @@ def test_several_batches_run_at_once(client: Client) -> None:
     )
     overlapping = any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
     assert overlapping, "no two batches were ever in flight at the same time"
+
+
+CLOCKED = """
+import time
+
+def handler(event, context):
+    time.sleep(event.get("work", 0))  # stands for the handler's work
+    return {"remaining": context.get_remaining_time_in_millis(), "name": context.function_name}
+"""
+
+
+def test_handlers_get_a_context_counting_down_to_the_enforced_timeout(client: Client) -> None:
+    """moto runs no function; the sandbox does, and like Lambda it passes a context that counts
+    down to the function's Timeout, and kills the instance that overruns it."""
+    client("lambda").create_function(
+        FunctionName="clocked",
+        Runtime="python3.12",
+        Role=_role(client),
+        Handler="fn.handler",
+        Code={"ZipFile": function_zip(CLOCKED)},
+        Timeout=2,
+    )
+
+    def invoke(work: float) -> tuple[dict[str, Any], float]:
+        started = time.monotonic()
+        answer = client("lambda").invoke(FunctionName="clocked", Payload=json.dumps({"work": work}))
+        payload = json.loads(answer["Payload"].read())
+        return payload | {"failed": bool(answer.get("FunctionError"))}, time.monotonic() - started
+
+    fresh, _ = invoke(0)
+    assert fresh["name"] == "clocked" and 0 < fresh["remaining"] <= 2000
+    later, _ = invoke(0.5)
+    assert 0 < later["remaining"] <= 1500
+    killed, took = invoke(10)
+    assert killed["failed"] and killed["errorType"] == "Sandbox.Timeout"
+    assert took < 8, "the instance ran past its timeout"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind
 from tests.harness import Crash, Harness, counting_calls, crash_at
 
@@ -38,6 +39,35 @@ def multipart_copy(system: Harness) -> Action:
         system.replicator.handle(system.put("k", f"v{n}".encode() * 100))
     system.clock.advance(1)
     event = system.put("k", b"big" * 100, ContentType="text/plain", Tagging="a=b")
+    return lambda: system.replicator.handle(event)
+
+
+def resumed_multipart(system: Harness) -> Action:
+    """A big copy that an earlier invocation's deadline stopped after one of its four parts."""
+    system = system.with_settings(multipart_threshold=300, part_bytes=100)
+    for n in range(3):
+        system.clock.advance(1)
+        system.replicator.handle(system.put("k", f"v{n}".encode()))
+    system.clock.advance(1)
+    event = system.put("k", bytes(range(100)) * 4, ContentType="text/plain", Tagging="a=b")
+    stopped = {"now": False}
+
+    def stop(**_: Any) -> None:
+        stopped["now"] = True
+
+    copier = system.replicator.copier
+    copier.part_workers = 1  # so exactly one part is copied before the deadline stops the copy
+    system.s3.meta.events.register("after-call.s3.UploadPartCopy", stop)
+    try:
+        with pytest.raises(OutOfTime):
+            system.replicator.handle(event, Deadline(lambda: 0 if stopped["now"] else 60, 1))
+    finally:
+        system.s3.meta.events.unregister("after-call.s3.UploadPartCopy", stop)
+        copier.part_workers = 10
+    backup = system.settings.backup_bucket
+    [upload] = system.s3.list_multipart_uploads(Bucket=backup)["Uploads"]
+    parts = system.s3.list_parts(Bucket=backup, Key=upload["Key"], UploadId=upload["UploadId"])
+    assert [p["PartNumber"] for p in parts["Parts"]] == [1]
     return lambda: system.replicator.handle(event)
 
 
@@ -76,6 +106,7 @@ SCENARIOS: dict[str, Scenario] = {
     "first-copy": first_copy,
     "steady-state": steady_state_copy,
     "multipart": multipart_copy,
+    "resumed-multipart": resumed_multipart,
     "disown": disown,
     "resurfaced-version": resurfaced_version,
     "clean": clean,
@@ -93,6 +124,12 @@ def _reference(scenario: Scenario) -> tuple[Any, int]:
         with counting_calls(system.s3, system.dynamodb) as calls:
             action()
         return system.snapshot(KEYS), sum(calls.values())
+
+
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let moto complete uploads of 100-byte parts (S3 wants 5 MiB; the logic is the same)."""
+    monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
 
 
 @pytest.mark.usefixtures("aws_credentials")

@@ -36,6 +36,7 @@ from objbackup.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.gaps import close_all
 from tests.harness import REGION, Harness
 from tests.unit.test_batch import sqs_batch
+from tests.unit.test_multipart import PartsContext
 from tests.unit.test_templates import as_list, load, props, resources
 
 ACCOUNT = "123456789012"
@@ -43,6 +44,7 @@ PARTITION = "aws"
 # A tiny threshold: objects of THRESHOLD bytes or more take the multipart (UploadPartCopy) path.
 THRESHOLD = 1000
 BIG = b"B" * 2048
+PART = 512  # so BIG takes four parts, and a deadline can stop a copy between them
 NoValue = object()
 
 
@@ -140,6 +142,10 @@ def s3_needs(call: Call) -> list[Need]:
         return [("s3:PutObject", here)]
     if op == "AbortMultipartUpload":
         return [("s3:AbortMultipartUpload", here)]
+    if op == "ListParts":
+        return [("s3:ListMultipartUploadParts", here)]
+    if op == "ListMultipartUploads":
+        return [("s3:ListBucketMultipartUploads", here)]
     if op == "DeleteObject":
         return [("s3:DeleteObjectVersion" if _for_version(p) else "s3:DeleteObject", here)]
     if op == "DeleteObjects":  # authorised per key
@@ -309,9 +315,9 @@ def _run_functions(
     counter = iter(range(1, 10_000))
     reports: list[dict[str, Any]] = []
 
-    def deliver(*events: Any, fails: bool = False) -> None:
+    def deliver(*events: Any, fails: bool = False, context: Any = None) -> None:
         batch = sqs_batch(*[(f"m-{next(counter)}", e) for e in events])
-        failed = replicator(batch)["batchItemFailures"]
+        failed = replicator(batch, context)["batchItemFailures"]
         assert bool(failed) == fails, failed
 
     with (
@@ -340,6 +346,11 @@ def _unversioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> N
     h.clock.advance(1)
     big = h.put("big", BIG, **tagged)
     deliver(big)  # multipart copy (CreateMultipartUpload, UploadPartCopy, Complete)
+    h.clock.advance(1)
+    bigger = h.put("bigger", BIG * 2)
+    with PartsContext(clients.s3, parts=1).running() as short:
+        deliver(bigger, fails=True, context=short)  # the deadline stops it after a part or so
+    deliver(bigger)  # resumed: ListMultipartUploads, ListParts, the missing parts, Complete
     h.clock.advance(1)
     old = h.put("over", b"old")
     h.clock.advance(1)
@@ -433,6 +444,7 @@ def runs() -> Iterator[list[Run]]:
             env.setenv(name, value)
         for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             env.delenv(name, raising=False)
+        env.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)  # parts of PART bytes
         close_all()
         try:
             with mock_aws():
@@ -447,7 +459,7 @@ def runs() -> Iterator[list[Run]]:
                         _kms_encrypted,
                     ),
                 ):
-                    settings = replace(settings, multipart_threshold=THRESHOLD)
+                    settings = replace(settings, multipart_threshold=THRESHOLD, part_bytes=PART)
                     lines.lines.clear()
                     run = _run_functions(Harness.create(settings), scenario)
                     run.outcomes = lines.outcomes()
@@ -692,6 +704,8 @@ def test_the_scenarios_exercise_every_code_path(runs: list[Run]) -> None:
         "s3.UploadPartCopy",
         "s3.CompleteMultipartUpload",
         "s3.AbortMultipartUpload",
+        "s3.ListMultipartUploads",
+        "s3.ListParts",
         "s3.DeleteObject",
         "dynamodb.Query",
         "dynamodb.PutItem",

@@ -603,9 +603,16 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
         )
         | _pairs(["s3:ListBucket"], f"{S3}${{SourceBucketName}}")
         | _pairs(
-            ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            [
+                "s3:PutObject",
+                "s3:PutObjectTagging",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
             f"{S3}${{BackupBucketName}}/*",
         )
+        | _pairs(["s3:ListBucketMultipartUploads"], f"{S3}${{BackupBucketName}}")
         | _pairs(
             ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
             TABLE,
