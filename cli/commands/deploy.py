@@ -70,6 +70,14 @@ def command(
         bool,
         typer.Option("--all-keys", help="Drop the deployed prefix filter: back up every key."),
     ] = False,
+    fresh_backups: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-backups",
+            help="On a first deploy, leave kept backups of this name alone (teardown "
+            "--keep-backups) and create new ones; by default they are reattached.",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
     dry_run: Annotated[
         bool,
@@ -108,6 +116,7 @@ def command(
         multipart_threshold=multipart_threshold,
         include_prefixes=include,
         exclude_prefixes=exclude,
+        fresh_backups=fresh_backups,
     )
     run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 
@@ -162,7 +171,9 @@ def run(
         render.message("Dry run: nothing was deployed.", "bold")
         _report(plan, None, None, dry_run, as_json)
         return
-    if not yes and not render.confirm("Deploy these changes?"):
+    reattach = plan.kept is not None and plan.kept.action == "reattach"
+    question = "Deploy these changes and reattach the kept backups?" if reattach else None
+    if not yes and not render.confirm(question or "Deploy these changes?"):
         raise typer.Abort()
     with render.working(f"Deploying {plan.name} to {plan.region}"):
         result = deployer.deploy(plan, on_event=render.stack_event)

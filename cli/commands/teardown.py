@@ -39,7 +39,8 @@ def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> Non
         render.message("Dry run: nothing was deleted.", "bold")
         return
     versions = render.counted(plan.versions_to_delete, "object version")
-    question = f"Destroy deployment {plan.deployment.name} and {versions}?"
+    what = "deployment" if plan.stacks else "the kept backups of"
+    question = f"Destroy {what} {plan.deployment.name} and {versions}?"
     if not yes and not render.confirm(question):
         raise typer.Abort()
     with render.bucket_progress() as bars:
@@ -51,3 +52,5 @@ def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> Non
     )
     if result.kept:
         render.message(f"Kept: {', '.join(result.kept)}.")
+    if result.deleted_kept:
+        render.message(f"Deleted kept backups: {', '.join(result.deleted_kept)}.")

@@ -16,6 +16,7 @@ from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbr
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
 from objbackup.deploy.errors import IncompleteDeployment
+from objbackup.deploy.kept import plan_kept
 from objbackup.deploy.plan import (
     RECREATE_STATES,
     DeployOptions,
@@ -114,9 +115,16 @@ class Deployer:
             if eventbridge.action == "turn on":
                 settings = replace(settings, eventbridge_by_objbackup=True)
         storage = current.get("storage")
+        kept_report = None
+        if storage is None or storage.status in RECREATE_STATES:
+            # A first deploy (again): kept backups of this name are reattached unless fresh.
+            kept_report, attachment = plan_kept(
+                self.connection, self.connection.names.of("storage"), options.fresh_backups
+            )
+            settings = replace(settings, kept=attachment)
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._bundle_present(artifacts, self.bundle.key)
-        return plan_deployment(
+        plan = plan_deployment(
             self.connection.names,
             self.connection.region,
             settings,
@@ -128,6 +136,7 @@ class Deployer:
             source=source,
             eventbridge=eventbridge,
         )
+        return replace(plan, kept=kept_report)
 
     def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:
         """Apply `plan`: storage first, then the bundle, then the function stacks."""

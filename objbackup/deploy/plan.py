@@ -18,6 +18,7 @@ from objbackup.deploy.errors import (
     StackBusy,
     StackNeedsAttention,
 )
+from objbackup.deploy.kept import Attachment, KeptReport, deployed_attachment, storage_parameters
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_schedule, check_seconds
 from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
@@ -54,6 +55,8 @@ class DeployOptions:
     # The key filter replaces the deployed one as a whole when either list is given; () clears.
     include_prefixes: tuple[str, ...] | None = None
     exclude_prefixes: tuple[str, ...] | None = None
+    # A first deploy leaves kept backups of its name alone and creates new ones.
+    fresh_backups: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class DeploySettings:
     multipart_threshold: int | None = None
     key_filter: KeyFilter = field(default_factory=KeyFilter)
     eventbridge_by_objbackup: bool = False
+    # Kept backups the storage stack reattaches instead of creating a bucket and a table.
+    kept: Attachment | None = None
 
     def __post_init__(self) -> None:
         if self.retain < 1:
@@ -156,6 +161,7 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
         multipart_threshold=threshold,
         key_filter=key_filter,
         eventbridge_by_objbackup=by_us,
+        kept=deployed_attachment(storage),
     )
 
 
@@ -167,7 +173,7 @@ def stack_parameters(
         return {
             k.P_SOURCE_BUCKET: settings.source_bucket,
             k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
-        }
+        } | storage_parameters(settings.kept)
     parameters = {
         k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
         k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
@@ -255,6 +261,8 @@ class DeployPlan:
     # For an adopted source bucket: what was found, and what deploy does to its notifications.
     source: SourceReport | None = None
     eventbridge: EventBridgeStep | None = None
+    # Kept backups of this name that a first deploy found (objbackup/deploy/kept.py).
+    kept: KeptReport | None = None
 
     @property
     def changes(self) -> bool:
@@ -300,6 +308,7 @@ class DeployPlan:
                 "kept": dict(eventbridge.kept),
             },
             "warnings": list(self.warnings),
+            "kept_backups": None if self.kept is None else self.kept.to_json(),
         }
 
 

@@ -419,6 +419,29 @@ def close_unupdatable_resource_gap() -> None:
     _applied.add("unupdatable-resource")
 
 
+def close_retain_except_on_create_gap() -> None:
+    """moto 5.2 retains only `DeletionPolicy: Retain` when a stack is deleted; CloudFormation
+    retains `RetainExceptOnCreate` resources too, on every operation but the rollback of their
+    creation ("DeletionPolicy attribute", AWS CloudFormation Template Reference). moto models
+    no rollbacks, so a stack deletion treats it as Retain."""
+    if "retain-except-on-create" in _applied:
+        return
+    from moto.cloudformation import parsing
+
+    original = parsing.ResourceMap.delete
+
+    def delete(self: Any) -> None:
+        for resource in self._resource_json_map.values():
+            if isinstance(resource, dict) and resource.get("DeletionPolicy") == (
+                "RetainExceptOnCreate"
+            ):
+                resource["DeletionPolicy"] = "Retain"
+        original(self)
+
+    parsing.ResourceMap.delete = delete  # type: ignore[method-assign]
+    _applied.add("retain-except-on-create")
+
+
 def close_sqs_receive_cost_gap() -> None:
     """moto checks each received message's retention by computing every attribute of its queue,
     message counts included: a receive costs O(backlog²). Read the retention period directly;
@@ -609,6 +632,7 @@ def close_all() -> None:
     close_change_set_gap()
     close_sub_parameter_gap()
     close_unupdatable_resource_gap()
+    close_retain_except_on_create_gap()
     close_sqs_event_source_gap()
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()

@@ -92,3 +92,20 @@ def test_policy_only_updates_of_a_bucket_and_a_table_keep_them_in_the_stack(cfn:
     cfn.delete_stack(StackName="gap")
     assert len(boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"]) == 1
     assert len(boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]) == 1
+
+
+def test_a_stack_deletion_keeps_retain_except_on_create_resources(cfn: Any) -> None:
+    template = json.dumps(
+        {
+            "Resources": {
+                "Kept": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "RetainExceptOnCreate"},
+                "Gone": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Delete"},
+            },
+            "Outputs": {"Kept": {"Value": {"Ref": "Kept"}}},
+        }
+    )
+    StackOperations(cfn).apply_change_set("gap", "CREATE", template, {})
+    kept = outputs(cfn, "gap")["Kept"]
+    cfn.delete_stack(StackName="gap")
+    buckets = boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]
+    assert [b["Name"] for b in buckets] == [kept]

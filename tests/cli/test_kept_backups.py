@@ -1,0 +1,133 @@
+"""Kept backups against moto: `teardown --keep-backups`, then a deploy under the same name
+reattaches them (or, with --fresh-backups, leaves them alone), and a teardown without
+--keep-backups deletes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.cli.conftest import Cli
+from tests.cli.test_roundtrip import drain_queue
+
+KEY = "docs/report.txt"
+
+
+def deploy_and_back_up(cli: Cli) -> dict[str, Any]:
+    """Deploy, write KEY twice and let the replicator copy it (in process)."""
+    cli.ok("deploy", "--yes")
+    status: dict[str, Any] = cli.json("status")
+    for body in (b"first", b"second"):
+        cli.client("s3").put_object(Bucket=status["source_bucket"], Key=KEY, Body=body)
+        assert drain_queue(cli, status) == 1
+    assert len(cli.json("list", KEY)["copies"]) == 2
+    return status
+
+
+def keep(cli: Cli) -> dict[str, Any]:
+    """Deploy, back up, and tear down keeping the backups."""
+    status = deploy_and_back_up(cli)
+    cli.ok("teardown", "--keep-backups", "--yes")
+    return status
+
+
+def bucket_names(cli: Cli) -> set[str]:
+    return {b["Name"] for b in cli.client("s3").list_buckets()["Buckets"]}
+
+
+def tables(cli: Cli) -> list[str]:
+    names: list[str] = cli.client("dynamodb").list_tables()["TableNames"]
+    return names
+
+
+def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None:
+    old = keep(cli)
+    plan = cli.json("deploy", "--dry-run")
+    assert plan["kept_backups"]["action"] == "reattach"
+    assert (plan["kept_backups"]["bucket"], plan["kept_backups"]["table"]) == (
+        old["backup_bucket"],
+        old["table"],
+    )
+    assert plan["kept_backups"]["objects"] == 2 and plan["kept_backups"]["kept_at"]
+    asked = cli("deploy", input="n\n")
+    assert asked.exit_code == 1
+    text = " ".join(asked.stderr.split())
+    assert f"found kept backups from {plan['kept_backups']['kept_at']}" in text
+    assert f"bucket {old['backup_bucket']} (2 objects) and table {old['table']}" in text
+    assert "they will be reattached" in text
+    assert "Deploy these changes and reattach the kept backups?" in text
+
+    cli.ok("deploy", "--yes")
+    status = cli.json("status")
+    assert (status["backup_bucket"], status["table"]) == (old["backup_bucket"], old["table"])
+    assert status["source_bucket"] != old["source_bucket"]  # a created source bucket went
+    copies = cli.json("list", KEY)["copies"]
+    assert len(copies) == 2
+    cli.ok("restore", KEY, "--copy", copies[1]["copy_timestamp"])
+    source = cli.client("s3").get_object(Bucket=status["source_bucket"], Key=KEY)
+    assert source["Body"].read() == b"first"
+    assert drain_queue(cli, status) == 1  # the restore is backed up into the old bucket
+    assert len(cli.json("list", KEY)["copies"]) == 3
+
+    # Still tagged: the cycle works again, and a later plan leaves the attachment alone.
+    assert cli.json("deploy", "--dry-run")["changes"] is False
+    cli.ok("teardown", "--keep-backups", "--yes")
+    assert bucket_names(cli) == {old["backup_bucket"]} and tables(cli) == [old["table"]]
+    cli.ok("deploy", "--yes")
+    assert len(cli.json("list", KEY)["copies"]) == 3
+
+
+def test_fresh_backups_creates_new_ones_and_leaves_the_kept_alone(cli: Cli) -> None:
+    old = keep(cli)
+    dry = cli.ok("deploy", "--fresh-backups", "--dry-run")
+    assert "left alone (--fresh-backups); new ones are created" in " ".join(dry.stderr.split())
+    deployed = cli.json("deploy", "--fresh-backups", "--yes")
+    assert deployed["kept_backups"]["action"] == "leave"
+    status = cli.json("status")
+    assert status["backup_bucket"] != old["backup_bucket"] and status["table"] != old["table"]
+    assert cli.json("list", KEY)["copies"] == []
+    assert old["backup_bucket"] in bucket_names(cli) and old["table"] in tables(cli)
+
+    # A teardown without --keep-backups deletes the kept ones as well, after saying so.
+    plan = cli.ok("teardown", "--dry-run")
+    text = " ".join(plan.stderr.split())
+    assert f"kept backup bucket │ {old['backup_bucket']} │ emptied (2 object versions)" in text
+    assert f"kept table │ {old['table']} │ deleted with every record" in text
+    assert "Destroy deployment objbackup and " in cli("teardown", input="n\n").stderr
+    result = cli.ok("teardown", "--yes")
+    assert f"Deleted kept backups: {old['backup_bucket']}, {old['table']}." in result.stderr
+    assert bucket_names(cli) == set() and tables(cli) == []
+
+
+def test_teardown_without_a_deployment_deletes_the_kept_backups(cli: Cli) -> None:
+    old = keep(cli)
+    asked = cli("teardown", input="n\n")
+    assert asked.exit_code == 1
+    text = " ".join(asked.stderr.split())
+    assert f"kept backup bucket │ {old['backup_bucket']} │ emptied (2 object versions)" in text
+    assert "Destroy the kept backups of objbackup and 2 object versions?" in text
+    assert bucket_names(cli) == {old["backup_bucket"]}
+    cli.ok("teardown", "--yes")
+    assert bucket_names(cli) == set() and tables(cli) == []
+    # Nothing is left: teardown says so as before.
+    gone = cli("teardown", "--yes")
+    assert gone.exit_code == 1 and "no objbackup deployment named objbackup" in gone.stderr
+
+
+def test_a_kept_table_of_another_shape_is_refused(cli: Cli) -> None:
+    tag = [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
+    cli.client("s3").create_bucket(Bucket="kept-elsewhere")
+    cli.client("s3").put_bucket_tagging(Bucket="kept-elsewhere", Tagging={"TagSet": tag})
+    cli.client("dynamodb").create_table(
+        TableName="not-copies",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        Tags=tag,
+    )
+    refused = cli("deploy", "--yes")
+    assert refused.exit_code == 1
+    assert "Error: kept table not-copies cannot be reattached: its key is not" in refused.stderr
+    assert "Hint: deploy with --fresh-backups" in refused.stderr
+    assert cli.client("cloudformation").describe_stacks()["Stacks"] == []
+    cli.ok("deploy", "--yes", "--fresh-backups")
+    assert cli.json("status")["table"] != "not-copies"
