@@ -10,6 +10,7 @@ from tests.cli.conftest import Cli
 from tests.cli.test_roundtrip import drain_queue
 
 KEY = "docs/report.txt"
+GONE = "docs/deleted.txt"
 
 
 def deploy_and_back_up(cli: Cli) -> dict[str, Any]:
@@ -40,19 +41,26 @@ def tables(cli: Cli) -> list[str]:
 
 
 def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None:
-    old = keep(cli)
+    old = deploy_and_back_up(cli)
+    s3 = cli.client("s3")
+    s3.put_object(Bucket=old["source_bucket"], Key=GONE, Body=b"deleted before the teardown")
+    assert drain_queue(cli, old) == 1
+    s3.delete_object(Bucket=old["source_bucket"], Key=GONE)
+    assert drain_queue(cli, old) == 1
+    assert cli.json("list", GONE)["copies"][0]["status"] == "disowned"
+    cli.ok("teardown", "--keep-backups", "--yes")
     plan = cli.json("deploy", "--dry-run")
-    assert plan["kept_backups"]["action"] == "reattach"
+    assert plan["kept_backups"]["action"] == "reattach" and plan["kept_backups"]["others"] == []
     assert (plan["kept_backups"]["bucket"], plan["kept_backups"]["table"]) == (
         old["backup_bucket"],
         old["table"],
     )
-    assert plan["kept_backups"]["objects"] == 2 and plan["kept_backups"]["kept_at"]
+    assert plan["kept_backups"]["objects"] == 3 and plan["kept_backups"]["kept_at"]
     asked = cli("deploy", input="n\n")
     assert asked.exit_code == 1
     text = " ".join(asked.stderr.split())
     assert f"found kept backups from {plan['kept_backups']['kept_at']}" in text
-    assert f"bucket {old['backup_bucket']} (2 objects) and table {old['table']}" in text
+    assert f"bucket {old['backup_bucket']} (3 objects) and table {old['table']}" in text
     assert "they will be reattached" in text
     assert "Deploy these changes and reattach the kept backups?" in text
 
@@ -67,6 +75,10 @@ def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None
     assert source["Body"].read() == b"first"
     assert drain_queue(cli, status) == 1  # the restore is backed up into the old bucket
     assert len(cli.json("list", KEY)["copies"]) == 3
+    assert cli.json("undelete", GONE)["restored"] is True
+    undeleted = cli.client("s3").get_object(Bucket=status["source_bucket"], Key=GONE)
+    assert undeleted["Body"].read() == b"deleted before the teardown"
+    drain_queue(cli, status)
 
     # Still tagged: the cycle works again, and a later plan leaves the attachment alone.
     assert cli.json("deploy", "--dry-run")["changes"] is False
@@ -74,6 +86,7 @@ def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None
     assert bucket_names(cli) == {old["backup_bucket"]} and tables(cli) == [old["table"]]
     cli.ok("deploy", "--yes")
     assert len(cli.json("list", KEY)["copies"]) == 3
+    assert cli.json("status")["backup_bucket"] == old["backup_bucket"]
 
 
 def test_fresh_backups_creates_new_ones_and_leaves_the_kept_alone(cli: Cli) -> None:
@@ -131,3 +144,25 @@ def test_a_kept_table_of_another_shape_is_refused(cli: Cli) -> None:
     assert cli.client("cloudformation").describe_stacks()["Stacks"] == []
     cli.ok("deploy", "--yes", "--fresh-backups")
     assert cli.json("status")["table"] != "not-copies"
+
+
+def test_keep_backups_tags_backups_made_before_the_tags_existed(cli: Cli) -> None:
+    from objbackup.deploy.connection import Connection
+    from objbackup.deploy.deployer import Deployer
+    from objbackup.deploy.kept import find_kept
+    from objbackup.deploy.plan import DeployOptions
+    from objbackup.deploy.stacks import ROLES, template_body
+
+    templates = {role: template_body(role) for role in ROLES}
+    tags = (
+        "      Tags:\n        - Key: objbackup:backups-of\n          Value: !Ref AWS::StackName\n"
+    )
+    assert templates["storage"].count(tags) == 2
+    templates["storage"] = templates["storage"].replace(tags, "")
+    deployer = Deployer(Connection(region="us-east-1"), templates=templates)
+    deployer.deploy(deployer.plan(DeployOptions()))
+    old = cli.json("status")
+    assert find_kept(deployer.connection, "objbackup-storage") == []  # untagged
+    cli.ok("teardown", "--keep-backups", "--yes")
+    found = cli.json("deploy", "--dry-run")["kept_backups"]
+    assert (found["bucket"], found["table"]) == (old["backup_bucket"], old["table"])
