@@ -97,6 +97,8 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
         "OBJBACKUP_NAME": "e2e",
         "LANG": "C.UTF-8",
     }
+    if os.environ.get("PYTHONPATH"):  # a worktree's code, not the installed one's
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     log = (home / "sandbox.log").open("w")
     process = subprocess.Popen(
         [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
