@@ -240,10 +240,13 @@ def _around_cloudformation_create(
 
 def close_cloudformation_bucket_gap() -> None:
     """moto's CloudFormation ignores a bucket's NotificationConfiguration (EventBridge),
-    VersioningConfiguration and PublicAccessBlockConfiguration; apply them as S3 would."""
+    VersioningConfiguration and PublicAccessBlockConfiguration; apply them as S3 would. An
+    update that gives a bucket without a BucketName its Tags fails in moto (KeyError
+    'BucketName'); tag the bucket it has instead (Tags update with no interruption)."""
     if "cfn-bucket" in _applied:
         return
     from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.tagging_service import TaggingService
 
     def apply(bucket: Any, cloudformation_json: Any, account_id: str) -> None:
         properties = cloudformation_json.get("Properties", {})
@@ -278,9 +281,24 @@ def close_cloudformation_bucket_gap() -> None:
         account_id: str,
         region_name: str,
     ) -> Any:
-        bucket = original_update(
-            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-        )
+        properties = cloudformation_json.get("Properties", {})
+        tags = None if "BucketName" in properties else properties.pop("Tags", None)
+        try:
+            bucket = original_update(
+                cls,
+                original_resource,
+                new_resource_name,
+                cloudformation_json,
+                account_id,
+                region_name,
+            )
+        finally:
+            if tags is not None:
+                properties["Tags"] = tags
+        if tags is not None:
+            s3_backends[account_id]["aws"].put_bucket_tagging(
+                bucket.name, TaggingService().flatten_tag_list(tags)
+            )
         apply(bucket, cloudformation_json, account_id)
         return bucket
 

@@ -146,7 +146,9 @@ def test_a_kept_table_of_another_shape_is_refused(cli: Cli) -> None:
     assert cli.json("status")["table"] != "not-copies"
 
 
-def test_keep_backups_tags_backups_made_before_the_tags_existed(cli: Cli) -> None:
+def deploy_untagged(cli: Cli) -> dict[str, Any]:
+    """Deploy with the storage template as it was before the tags (and keep the tests' moto
+    gap closers honest about updates that add them)."""
     from objbackup.deploy.connection import Connection
     from objbackup.deploy.deployer import Deployer
     from objbackup.deploy.kept import find_kept
@@ -161,8 +163,23 @@ def test_keep_backups_tags_backups_made_before_the_tags_existed(cli: Cli) -> Non
     templates["storage"] = templates["storage"].replace(tags, "")
     deployer = Deployer(Connection(region="us-east-1"), templates=templates)
     deployer.deploy(deployer.plan(DeployOptions()))
-    old = cli.json("status")
     assert find_kept(deployer.connection, "objbackup-storage") == []  # untagged
+    status: dict[str, Any] = cli.json("status")
+    return status
+
+
+def test_keep_backups_tags_backups_made_before_the_tags_existed(cli: Cli) -> None:
+    old = deploy_untagged(cli)
     cli.ok("teardown", "--keep-backups", "--yes")
     found = cli.json("deploy", "--dry-run")["kept_backups"]
     assert (found["bucket"], found["table"]) == (old["backup_bucket"], old["table"])
+
+
+def test_an_upgraded_deployment_keeps_its_backups_and_tags_them(cli: Cli) -> None:
+    old = deploy_untagged(cli)
+    upgraded = cli.json("deploy", "--yes")
+    assert upgraded["outcomes"]["storage"] == "updated"
+    status = cli.json("status")
+    assert (status["backup_bucket"], status["table"]) == (old["backup_bucket"], old["table"])
+    tag_set = cli.client("s3").get_bucket_tagging(Bucket=old["backup_bucket"])["TagSet"]
+    assert tag_set == [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
