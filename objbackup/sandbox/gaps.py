@@ -296,8 +296,9 @@ def close_cloudformation_bucket_gap() -> None:
             if tags is not None:
                 properties["Tags"] = tags
         if tags is not None:
+            flat = TaggingService().flatten_tag_list(tags)
             s3_backends[account_id]["aws"].put_bucket_tagging(
-                bucket.name, TaggingService().flatten_tag_list(tags)
+                bucket.name, {key: value or "" for key, value in flat.items()}
             )
         apply(bucket, cloudformation_json, account_id)
         return bucket
