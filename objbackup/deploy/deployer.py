@@ -118,9 +118,7 @@ class Deployer:
         kept_report = None
         if storage is None or storage.status in RECREATE_STATES:
             # A first deploy (again): kept backups of this name are reattached unless fresh.
-            kept_report, attachment = plan_kept(
-                self.connection, self.connection.names.of("storage"), options.fresh_backups
-            )
+            kept_report, attachment = plan_kept(self.connection, options.fresh_backups)
             settings = replace(settings, kept=attachment)
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._bundle_present(artifacts, self.bundle.key)

@@ -74,6 +74,7 @@ class Attachment:
 class KeptReport:
     """What deploy found kept under its name, and whether it reattaches it."""
 
+    name: str  # the deployment's
     bucket: str
     table: str
     kept_at: str | None
@@ -92,7 +93,8 @@ class KeptReport:
             if self.action == "reattach"
             else "left alone (--fresh-backups); new ones are created"
         )
-        text = f"found kept backups{when}: bucket {self.bucket} ({objects}) and table {self.table}"
+        found = f"found kept backups of {self.name}{when}"
+        text = f"{found}: bucket {self.bucket} ({objects}) and table {self.table}"
         others = f"; also kept and left alone: {', '.join(self.others)}" if self.others else ""
         return f"{text}; {fate}{others}"
 
@@ -179,11 +181,9 @@ def check_table(connection: Connection, table: str) -> None:
         )
 
 
-def plan_kept(
-    connection: Connection, storage_stack: str, fresh: bool
-) -> tuple[KeptReport | None, Attachment | None]:
+def plan_kept(connection: Connection, fresh: bool) -> tuple[KeptReport | None, Attachment | None]:
     """What a first deploy does with kept backups: report them, and reattach unless `fresh`."""
-    found = find_kept(connection, storage_stack)
+    found = find_kept(connection, connection.names.of("storage"))
     pair = choose(found)
     if pair is None:
         return None, None
@@ -193,6 +193,7 @@ def plan_kept(
     page = connection.client("s3").list_objects_v2(Bucket=bucket.name, MaxKeys=OBJECT_COUNT_LIMIT)
     others = tuple(r.label for r in found if r not in pair)
     report = KeptReport(
+        name=connection.name,
         bucket=bucket.name,
         table=table.name,
         kept_at=bucket.kept_at or table.kept_at,

@@ -59,7 +59,7 @@ def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None
     asked = cli("deploy", input="n\n")
     assert asked.exit_code == 1
     text = " ".join(asked.stderr.split())
-    assert f"found kept backups from {plan['kept_backups']['kept_at']}" in text
+    assert f"found kept backups of objbackup from {plan['kept_backups']['kept_at']}" in text
     assert f"bucket {old['backup_bucket']} (3 objects) and table {old['table']}" in text
     assert "they will be reattached" in text
     assert "Deploy these changes and reattach the kept backups?" in text
@@ -105,7 +105,8 @@ def test_fresh_backups_creates_new_ones_and_leaves_the_kept_alone(cli: Cli) -> N
     text = " ".join(plan.stderr.split())
     assert f"kept backup bucket │ {old['backup_bucket']} │ emptied (2 object versions)" in text
     assert f"kept table │ {old['table']} │ deleted with every record" in text
-    assert "Destroy deployment objbackup and " in cli("teardown", input="n\n").stderr
+    asked = cli("teardown", input="n\n").stderr
+    assert "Destroy deployment objbackup, its kept backups and 3 object versions?" in asked
     result = cli.ok("teardown", "--yes")
     assert f"Deleted kept backups: {old['backup_bucket']}, {old['table']}." in result.stderr
     assert bucket_names(cli) == set() and tables(cli) == []
