@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -172,6 +173,13 @@ def run(
         _report(plan, None, None, dry_run, as_json)
         return
     reattach = plan.kept is not None and plan.kept.action == "reattach"
+    if reattach and not yes and not stdin_is_terminal():
+        from objbackup.deploy.kept import KeptBackupsProblem
+
+        raise KeptBackupsProblem(
+            f"deploy would reattach the kept backups of {plan.name} and cannot ask here",
+            "pass --yes to reattach them, or --fresh-backups to leave them alone",
+        )
     question = "Deploy these changes and reattach the kept backups?" if reattach else None
     if not yes and not render.confirm(question or "Deploy these changes?"):
         raise typer.Abort()
@@ -185,6 +193,11 @@ def run(
     else:
         render.message("No changes: CloudFormation found nothing to change.", "bold green")
     _report(plan, result, result.deployment, dry_run, as_json)
+
+
+def stdin_is_terminal() -> bool:
+    """Whether someone can answer a question (a piped or closed stdin cannot)."""
+    return sys.stdin.isatty()
 
 
 def _report(

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from cli.commands import deploy as deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_roundtrip import drain_queue
 
@@ -40,7 +43,9 @@ def tables(cli: Cli) -> list[str]:
     return names
 
 
-def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None:
+def test_a_deploy_after_keep_backups_reattaches_the_old_copies(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = deploy_and_back_up(cli)
     s3 = cli.client("s3")
     s3.put_object(Bucket=old["source_bucket"], Key=GONE, Body=b"deleted before the teardown")
@@ -56,6 +61,15 @@ def test_a_deploy_after_keep_backups_reattaches_the_old_copies(cli: Cli) -> None
         old["table"],
     )
     assert plan["kept_backups"]["objects"] == 3 and plan["kept_backups"]["kept_at"]
+    unasked = cli("deploy")  # nobody at a terminal: no question, no deploy
+    assert unasked.exit_code == 1
+    assert (
+        "\nError: deploy would reattach the kept backups of objbackup and cannot ask here\n"
+        in unasked.stderr
+    )
+    assert "Hint: pass --yes to reattach them, or --fresh-backups" in unasked.stderr
+    assert cli.client("cloudformation").describe_stacks()["Stacks"] == []
+    monkeypatch.setattr(deploy_command, "stdin_is_terminal", lambda: True)
     asked = cli("deploy", input="n\n")
     assert asked.exit_code == 1
     text = " ".join(asked.stderr.split())
