@@ -116,9 +116,12 @@ class Deployer:
                 settings = replace(settings, eventbridge_by_objbackup=True)
         storage = current.get("storage")
         kept_report = None
+        kept_warnings: tuple[str, ...] = ()
         if storage is None or storage.status in RECREATE_STATES:
             # A first deploy (again): kept backups of this name are reattached unless fresh.
-            kept_report, attachment = plan_kept(self.connection, options.fresh_backups)
+            kept_report, attachment, kept_warnings = plan_kept(
+                self.connection, options.fresh_backups
+            )
             settings = replace(settings, kept=attachment)
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._bundle_present(artifacts, self.bundle.key)
@@ -134,7 +137,7 @@ class Deployer:
             source=source,
             eventbridge=eventbridge,
         )
-        return replace(plan, kept=kept_report)
+        return replace(plan, kept=kept_report, warnings=plan.warnings + kept_warnings)
 
     def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:
         """Apply `plan`: storage first, then the bundle, then the function stacks."""

@@ -181,12 +181,22 @@ def check_table(connection: Connection, table: str) -> None:
         )
 
 
-def plan_kept(connection: Connection, fresh: bool) -> tuple[KeptReport | None, Attachment | None]:
-    """What a first deploy does with kept backups: report them, and reattach unless `fresh`."""
+def plan_kept(
+    connection: Connection, fresh: bool
+) -> tuple[KeptReport | None, Attachment | None, tuple[str, ...]]:
+    """What a first deploy does with kept backups: report them, and reattach unless `fresh`;
+    and a warning for kept resources that make no pair (they are left alone)."""
     found = find_kept(connection, connection.names.of("storage"))
     pair = choose(found)
     if pair is None:
-        return None, None
+        if not found:
+            return None, None, ()
+        lone = ", ".join(r.label for r in found)
+        warning = (
+            f"kept backups of {connection.name} that make no bucket-and-table pair are left "
+            f"alone: {lone} (`objbackup teardown` deletes them)"
+        )
+        return None, None, (warning,)
     bucket, table = pair
     if not fresh:
         check_table(connection, table.name)
@@ -202,7 +212,7 @@ def plan_kept(connection: Connection, fresh: bool) -> tuple[KeptReport | None, A
         action="leave" if fresh else "reattach",
         others=others,
     )
-    return report, None if fresh else Attachment(bucket.name, table.name)
+    return report, None if fresh else Attachment(bucket.name, table.name), ()
 
 
 def mark_kept(connection: Connection, storage_stack: str, bucket: str, table: str) -> str:
@@ -244,7 +254,9 @@ def _exists(connection: Connection, kind: Kind, name: str) -> bool:
             return region in (None, connection.region)
         connection.client("dynamodb").describe_table(TableName=name)
     except ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchBucket", "NotFound", "ResourceNotFoundException"):
+        # 301: a bucket of another region (GetResources is regional: not expected, not ours).
+        gone = ("404", "NoSuchBucket", "NotFound", "ResourceNotFoundException")
+        if error_code(exc) in (*gone, "301", "PermanentRedirect"):
             return False
         raise
     return True

@@ -161,6 +161,22 @@ def test_a_kept_table_of_another_shape_is_refused(cli: Cli) -> None:
     assert cli.json("status")["table"] != "not-copies"
 
 
+def test_a_lone_kept_bucket_is_left_alone_with_a_warning(cli: Cli) -> None:
+    tag = [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
+    cli.client("s3").create_bucket(Bucket="kept-alone")
+    cli.client("s3").put_bucket_tagging(Bucket="kept-alone", Tagging={"TagSet": tag})
+    plan = cli.json("deploy", "--dry-run")
+    assert plan["kept_backups"] is None
+    assert plan["warnings"] == [
+        "kept backups of objbackup that make no bucket-and-table pair are left alone: "
+        "backup bucket kept-alone (`objbackup teardown` deletes them)"
+    ]
+    cli.ok("deploy", "--yes")
+    assert cli.json("status")["backup_bucket"] != "kept-alone"
+    cli.ok("teardown", "--yes")
+    assert bucket_names(cli) == set()
+
+
 def deploy_untagged(cli: Cli) -> dict[str, Any]:
     """Deploy with the storage template as it was before the tags (and keep the tests' moto
     gap closers honest about updates that add them)."""
