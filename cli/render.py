@@ -259,6 +259,8 @@ def deploy_plan(plan: DeployPlan) -> None:
         message(plan.eventbridge.describe, "yellow" if plan.eventbridge.action != "none" else "")
     if plan.prune is not None:
         message(plan.prune.describe, "yellow")
+    if plan.kept is not None:
+        message(plan.kept.describe, "yellow")
 
 
 def stack_event(event: StackEvent) -> None:
@@ -295,6 +297,7 @@ def teardown_plan(plan: TeardownPlan) -> None:
             f"kept ({bucket.reason})"
             if bucket.keep
             else f"emptied ({counted(bucket.versions, 'object version')}) and deleted"
+            + (f" ({bucket.reason})" if bucket.reason else "")
         )
         table.add_row(
             _text(f"{bucket.role} bucket"), _text(bucket.name), _text(fate, _fate(bucket.keep))
@@ -303,6 +306,8 @@ def teardown_plan(plan: TeardownPlan) -> None:
         keep = plan.keep_backups
         fate = "kept (--keep-backups)" if keep else "deleted with every record"
         table.add_row(_text("table"), _text(plan.table), _text(fate, _fate(keep)))
+    for kept in plan.kept_tables:
+        table.add_row(_text("kept table"), _text(kept), _text("deleted with every record", "red"))
     release = plan.eventbridge
     if release is not None:
         off = release.action == "turn off"

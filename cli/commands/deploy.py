@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -97,6 +98,14 @@ def command(
             "adopted bucket's default KMS key, else SSE-S3).",
         ),
     ] = None,
+    fresh_backups: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-backups",
+            help="On a first deploy, leave kept backups of this name alone (teardown "
+            "--keep-backups) and create new ones; by default they are reattached.",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
     dry_run: Annotated[
         bool,
@@ -137,6 +146,7 @@ def command(
         exclude_prefixes=exclude,
         source_kms_keys=tuple(source_kms_key) if source_kms_key else None,
         backup_kms_key=backup_kms_key,
+        fresh_backups=fresh_backups,
     )
     run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 
@@ -191,7 +201,16 @@ def run(
         render.message("Dry run: nothing was deployed.", "bold")
         _report(plan, None, None, dry_run, as_json)
         return
-    if not yes and not render.confirm("Deploy these changes?"):
+    reattach = plan.kept is not None and plan.kept.action == "reattach"
+    if reattach and not yes and not stdin_is_terminal():
+        from objbackup.deploy.kept import KeptBackupsProblem
+
+        raise KeptBackupsProblem(
+            f"deploy would reattach the kept backups of {plan.name} and cannot ask here",
+            "pass --yes to reattach them, or --fresh-backups to leave them alone",
+        )
+    question = "Deploy these changes and reattach the kept backups?" if reattach else None
+    if not yes and not render.confirm(question or "Deploy these changes?"):
         raise typer.Abort()
     with render.working(f"Deploying {plan.name} to {plan.region}"):
         result = deployer.deploy(plan, on_event=render.stack_event)
@@ -224,6 +243,11 @@ def _pruned(report: PruneReport, retain: int) -> None:
             f"{retain} copies; run `objbackup verify --repair` to find and prune them.",
             "yellow",
         )
+
+
+def stdin_is_terminal() -> bool:
+    """Whether someone can answer a question (a piped or closed stdin cannot)."""
+    return sys.stdin.isatty()
 
 
 def _report(

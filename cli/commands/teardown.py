@@ -28,7 +28,7 @@ def command(
 def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
     """Count, show, stop on a dry run, confirm (unless `yes`), tear down with progress bars."""
     from cli import render
-    from objbackup.deploy.teardown import Teardown
+    from objbackup.deploy.teardown import KEPT_ROLE, Teardown
 
     connection = g.connection()
     teardown = Teardown(connection)
@@ -39,7 +39,14 @@ def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> Non
         render.message("Dry run: nothing was deleted.", "bold")
         return
     versions = render.counted(plan.versions_to_delete, "object version")
-    question = f"Destroy deployment {plan.deployment.name} and {versions}?"
+    name = plan.deployment.name
+    kept = bool(plan.kept_tables) or any(b.role == KEPT_ROLE for b in plan.buckets)
+    if not plan.stacks:
+        question = f"Destroy the kept backups of {name} and {versions}?"
+    elif kept:
+        question = f"Destroy deployment {name}, its kept backups and {versions}?"
+    else:
+        question = f"Destroy deployment {name} and {versions}?"
     if not yes and not render.confirm(question):
         raise typer.Abort()
     with render.bucket_progress() as bars:
@@ -51,3 +58,5 @@ def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> Non
     )
     if result.kept:
         render.message(f"Kept: {', '.join(result.kept)}.")
+    if result.deleted_kept:
+        render.message(f"Deleted kept backups: {', '.join(result.deleted_kept)}.")

@@ -18,6 +18,7 @@ from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
 from objbackup.deploy.encryption import require_copy_key, source_bucket_key
 from objbackup.deploy.errors import IncompleteDeployment, PruneStopped
+from objbackup.deploy.kept import plan_kept
 from objbackup.deploy.plan import (
     RECREATE_STATES,
     DeployOptions,
@@ -129,10 +130,18 @@ class Deployer:
             settings = replace(settings, encryption=settings.encryption.with_source_key(bucket_key))
         require_copy_key(settings.encryption)
         storage = current.get("storage")
+        kept_report = None
+        kept_warnings: tuple[str, ...] = ()
+        if storage is None or storage.status in RECREATE_STATES:
+            # A first deploy (again): kept backups of this name are reattached unless fresh.
+            kept_report, attachment, kept_warnings = plan_kept(
+                self.connection, options.fresh_backups
+            )
+            settings = replace(settings, kept=attachment)
         artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._present(artifacts, self.bundle.key)
         unfinished = artifacts is not None and self._present(artifacts, PRUNE_MARKER)
-        return plan_deployment(
+        plan = plan_deployment(
             self.connection.names,
             self.connection.region,
             settings,
@@ -145,6 +154,7 @@ class Deployer:
             eventbridge=eventbridge,
             prune_unfinished=unfinished,
         )
+        return replace(plan, kept=kept_report, warnings=plan.warnings + kept_warnings)
 
     def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:
         """Apply `plan`: storage first, then the bundle, then the function stacks."""

@@ -19,6 +19,7 @@ from objbackup.deploy.errors import (
     StackBusy,
     StackNeedsAttention,
 )
+from objbackup.deploy.kept import Attachment, KeptReport, deployed_attachment, storage_parameters
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
 from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
@@ -58,6 +59,8 @@ class DeployOptions:
     # KMS key ARNs: given source keys replace the deployed ones; a left-out copies' key is kept.
     source_kms_keys: tuple[str, ...] | None = None
     backup_kms_key: str | None = None
+    # A first deploy leaves kept backups of its name alone and creates new ones.
+    fresh_backups: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class DeploySettings:
     key_filter: KeyFilter = field(default_factory=KeyFilter)
     eventbridge_by_objbackup: bool = False
     encryption: CopyEncryption = field(default_factory=CopyEncryption)
+    # Kept backups the storage stack reattaches instead of creating a bucket and a table.
+    kept: Attachment | None = None
 
     def __post_init__(self) -> None:
         threshold = self.multipart_threshold
@@ -166,6 +171,7 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
             options.backup_kms_key,
             current["replicator"].parameters if "replicator" in current else None,
         ),
+        kept=deployed_attachment(storage),
     )
 
 
@@ -177,7 +183,7 @@ def stack_parameters(
         return {
             k.P_SOURCE_BUCKET: settings.source_bucket,
             k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
-        }
+        } | storage_parameters(settings.kept)
     parameters = {
         k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
         k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
@@ -315,6 +321,8 @@ class DeployPlan:
     source: SourceReport | None = None
     eventbridge: EventBridgeStep | None = None
     prune: RetainPrune | None = None
+    # Kept backups of this name that a first deploy found (objbackup/deploy/kept.py).
+    kept: KeptReport | None = None
 
     @property
     def changes(self) -> bool:
@@ -363,6 +371,7 @@ class DeployPlan:
             "warnings": list(self.warnings),
             "prune": None if self.prune is None else self.prune.to_json(),
             "encryption": settings.encryption.to_json(),
+            "kept_backups": None if self.kept is None else self.kept.to_json(),
         }
 
 

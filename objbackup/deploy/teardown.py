@@ -2,12 +2,14 @@
 then delete the stacks, newest first. An adopted source bucket is never touched.
 
 With keep_backups, the storage stack is first updated to retain the backup bucket (and its
-policy) and the table, and the update is verified before anything is deleted.
+policy) and the table, and the update is verified before anything is deleted; both are tagged
+as kept so that a later deploy or teardown of the same name finds them (objbackup/deploy/kept.py).
+Without it, kept backups of the same name from earlier teardowns are deleted too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,13 +20,15 @@ from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, rules_using, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, StackInfo, find_deployment
-from objbackup.deploy.errors import EmptyBucketFailed, TeardownRefused
+from objbackup.deploy.errors import EmptyBucketFailed, NotDeployed, TeardownRefused
+from objbackup.deploy.kept import KeptResource, deployed_attachment, find_kept, mark_kept
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
 from objbackup.deploy.stackops import EventCallback, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES
 
 DELETE_OBJECTS_LIMIT = 1000
 ProgressCallback = Callable[[str, int, int], None]  # bucket, versions deleted so far, total
+KEPT_ROLE = "kept backup"  # a BucketPlan role: a bucket an earlier teardown kept
 _BUCKETS = {
     k.SOURCE_BUCKET_ID: "source",
     k.BACKUP_BUCKET_ID: "backup",
@@ -73,6 +77,9 @@ class TeardownPlan:
     retained_by_template: frozenset[str] = field(default_factory=frozenset)
     # For an adopted bucket whose delivery is on: whether teardown turns it off.
     eventbridge: EventBridgeRelease | None = None
+    # Tables earlier teardowns kept under this name, deleted with this one (kept buckets are
+    # in `buckets`, role KEPT_ROLE).
+    kept_tables: tuple[str, ...] = ()
 
     @property
     def versions_to_delete(self) -> int:
@@ -84,6 +91,8 @@ class TeardownResult:
     deleted_stacks: tuple[str, ...]
     emptied: dict[str, int]
     kept: tuple[str, ...]
+    # Kept backups of earlier teardowns that this one deleted.
+    deleted_kept: tuple[str, ...] = ()
 
 
 class Teardown:
@@ -104,9 +113,19 @@ class Teardown:
         return self.connection.client("s3")
 
     def plan(self, keep_backups: bool = False) -> TeardownPlan:
-        """Find the deployment and count what each of its buckets holds."""
-        deployment = find_deployment(self.connection)
+        """Find the deployment and count what each of its buckets holds; without keep_backups,
+        also the backups earlier teardowns kept under its name (then the stacks may be gone)."""
+        try:
+            deployment = find_deployment(self.connection)
+        except NotDeployed:
+            if keep_backups or not self._find_kept(()):
+                raise
+            deployment = Deployment(self.connection.name, self.connection.region, {})
         resources = self._storage_resources(deployment)
+        attached = deployed_attachment(deployment.stacks.get("storage"))
+        if attached is not None:  # reattached kept backups: in the outputs, not the stack
+            resources.setdefault(k.BACKUP_BUCKET_ID, attached.bucket)
+            resources.setdefault(k.TABLE_ID, attached.table)
         template = self._storage_template(deployment)
         retained = frozenset(
             logical_id
@@ -133,6 +152,16 @@ class Teardown:
             buckets.insert(
                 0, BucketPlan("source", source, 0, True, "adopted: objbackup never deletes it")
             )
+        kept_tables: list[str] = []
+        if not keep_backups:
+            own = (resources.get(k.BACKUP_BUCKET_ID), resources.get(k.TABLE_ID))
+            for found in self._find_kept(name for name in own if name):
+                if found.kind == "table":
+                    kept_tables.append(found.name)
+                    continue
+                reason = f"kept {found.kept_at}" if found.kept_at else "kept"
+                versions = self.count_versions(found.name)
+                buckets.append(BucketPlan(KEPT_ROLE, found.name, versions, False, reason))
         order = [deployment.stacks[role] for role in reversed(ROLES) if role in deployment.stacks]
         release = None
         if source and not deployment.source_bucket_created and self._bucket_exists(source):
@@ -145,6 +174,7 @@ class Teardown:
             stacks=tuple(order),
             retained_by_template=retained,
             eventbridge=release,
+            kept_tables=tuple(kept_tables),
         )
 
     def run(
@@ -157,6 +187,7 @@ class Teardown:
         storage = next((s for s in plan.stacks if s.role == "storage"), None)
         if plan.keep_backups and storage is not None:
             self._retain_backups(storage, plan, on_event)
+            self._mark_kept(plan)
         deleted: list[str] = []
         for stack in plan.stacks:
             if stack.role != "storage":
@@ -177,7 +208,7 @@ class Teardown:
             self._verify_kept(plan)
         else:
             self._delete_retained(plan)
-        return TeardownResult(tuple(deleted), emptied, tuple(kept))
+        return TeardownResult(tuple(deleted), emptied, tuple(kept), self._delete_kept(plan))
 
     def count_versions(self, bucket: str) -> int:
         """Object versions plus delete markers in `bucket`."""
@@ -286,6 +317,29 @@ class Teardown:
                 "on the storage stack; nothing was deleted",
                 "run teardown without --keep-backups, or keep the backups by hand",
             )
+
+    def _find_kept(self, own: Iterable[str]) -> list[KeptResource]:
+        return find_kept(self.connection, self.connection.names.of("storage"), own)
+
+    def _mark_kept(self, plan: TeardownPlan) -> None:
+        """Tag what --keep-backups keeps, before anything is deleted (a stack made before the
+        tags existed has untagged backups; the date says which teardown kept them)."""
+        bucket = next((b.name for b in plan.buckets if b.keep and b.role == "backup"), None)
+        if bucket is not None and plan.table is not None:
+            mark_kept(self.connection, self.connection.names.of("storage"), bucket, plan.table)
+
+    def _delete_kept(self, plan: TeardownPlan) -> tuple[str, ...]:
+        """Delete the (emptied) buckets and the tables earlier teardowns kept."""
+        deleted: list[str] = []
+        for bucket in plan.buckets:
+            if bucket.role == KEPT_ROLE and self._bucket_exists(bucket.name):
+                self.s3.delete_bucket(Bucket=bucket.name)
+                deleted.append(bucket.name)
+        for table in plan.kept_tables:
+            if self._table_exists(table):
+                self.connection.client("dynamodb").delete_table(TableName=table)
+                deleted.append(table)
+        return tuple(deleted)
 
     def _verify_kept(self, plan: TeardownPlan) -> None:
         missing = [b.name for b in plan.buckets if b.keep and not self._bucket_exists(b.name)]

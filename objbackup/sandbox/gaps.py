@@ -240,10 +240,13 @@ def _around_cloudformation_create(
 
 def close_cloudformation_bucket_gap() -> None:
     """moto's CloudFormation ignores a bucket's NotificationConfiguration (EventBridge),
-    VersioningConfiguration and PublicAccessBlockConfiguration; apply them as S3 would."""
+    VersioningConfiguration and PublicAccessBlockConfiguration; apply them as S3 would. An
+    update that gives a bucket without a BucketName its Tags fails in moto (KeyError
+    'BucketName'); tag the bucket it has instead (Tags update with no interruption)."""
     if "cfn-bucket" in _applied:
         return
     from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.tagging_service import TaggingService
 
     def apply(bucket: Any, cloudformation_json: Any, account_id: str) -> None:
         properties = cloudformation_json.get("Properties", {})
@@ -278,9 +281,25 @@ def close_cloudformation_bucket_gap() -> None:
         account_id: str,
         region_name: str,
     ) -> Any:
-        bucket = original_update(
-            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-        )
+        properties = cloudformation_json.get("Properties", {})
+        tags = None if "BucketName" in properties else properties.pop("Tags", None)
+        try:
+            bucket = original_update(
+                cls,
+                original_resource,
+                new_resource_name,
+                cloudformation_json,
+                account_id,
+                region_name,
+            )
+        finally:
+            if tags is not None:
+                properties["Tags"] = tags
+        if tags is not None:
+            flat = TaggingService().flatten_tag_list(tags)
+            s3_backends[account_id]["aws"].put_bucket_tagging(
+                bucket.name, {key: value or "" for key, value in flat.items()}
+            )
         apply(bucket, cloudformation_json, account_id)
         return bucket
 
@@ -417,6 +436,29 @@ def close_unupdatable_resource_gap() -> None:
 
     parsing.parse_and_update_resource = parse_and_update_resource
     _applied.add("unupdatable-resource")
+
+
+def close_retain_except_on_create_gap() -> None:
+    """moto 5.2 retains only `DeletionPolicy: Retain` when a stack is deleted; CloudFormation
+    retains `RetainExceptOnCreate` resources too, on every operation but the rollback of their
+    creation ("DeletionPolicy attribute", AWS CloudFormation Template Reference). moto models
+    no rollbacks, so a stack deletion treats it as Retain."""
+    if "retain-except-on-create" in _applied:
+        return
+    from moto.cloudformation import parsing
+
+    original = parsing.ResourceMap.delete
+
+    def delete(self: Any) -> None:
+        for resource in self._resource_json_map.values():
+            if isinstance(resource, dict) and resource.get("DeletionPolicy") == (
+                "RetainExceptOnCreate"
+            ):
+                resource["DeletionPolicy"] = "Retain"
+        original(self)
+
+    parsing.ResourceMap.delete = delete  # type: ignore[method-assign]
+    _applied.add("retain-except-on-create")
 
 
 def close_sqs_receive_cost_gap() -> None:
@@ -714,6 +756,7 @@ def close_all() -> None:
     close_change_set_gap()
     close_sub_parameter_gap()
     close_unupdatable_resource_gap()
+    close_retain_except_on_create_gap()
     close_sqs_event_source_gap()
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import WaiterError
 from cfnlint.decode import decode_str
 
+from objbackup.deploy import kept as kept_backups
 from objbackup.deploy import stacks as k
 from objbackup.deploy.errors import (
     BadReport,
@@ -200,9 +201,11 @@ def test_moto_answers_an_equivalent_template_with_a_failed_change_set(moto_aws: 
 
 def test_retain_edit_changes_only_the_policies_of_the_named_resources() -> None:
     kept = k.KEPT_BY_KEEP_BACKUPS
-    # the shipped template retains them already; start from one that does not
+    # the shipped template retains them already (except on a failed create); start from one
+    # that does not
     original = with_policy(template_body("storage"), kept, "Delete")
-    assert with_policy(template_body("storage"), kept) == template_body("storage")
+    shipped = {i: deletion_policy(template_body("storage"), i) for i in kept}
+    assert shipped == dict.fromkeys(kept, "RetainExceptOnCreate")
     edited = with_policy(original, kept)
     assert {i: deletion_policy(edited, i) for i in kept} == dict.fromkeys(kept, "Retain")
     for other in (k.SOURCE_BUCKET_ID, k.ARTIFACTS_BUCKET_ID):
@@ -293,7 +296,12 @@ def test_invoke_cleaner_function_error() -> None:
 def test_parameter_and_output_names_match_the_templates() -> None:
     parsed = {role: decode_str(template_body(role))[0] for role in ROLES}
     storage, replicator, cleaner = parsed["storage"], parsed["replicator"], parsed["cleaner"]
-    assert set(storage["Parameters"]) == {k.P_SOURCE_BUCKET, k.P_SOURCE_EVENTBRIDGE}
+    assert set(storage["Parameters"]) == {
+        k.P_SOURCE_BUCKET,
+        k.P_SOURCE_EVENTBRIDGE,
+        kept_backups.P_KEPT_BACKUP_BUCKET,
+        kept_backups.P_KEPT_TABLE,
+    }
     for output in (
         k.O_SOURCE_BUCKET,
         k.O_SOURCE_CREATED,

@@ -92,3 +92,39 @@ def test_policy_only_updates_of_a_bucket_and_a_table_keep_them_in_the_stack(cfn:
     cfn.delete_stack(StackName="gap")
     assert len(boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"]) == 1
     assert len(boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]) == 1
+
+
+def test_a_stack_deletion_keeps_retain_except_on_create_resources(cfn: Any) -> None:
+    template = json.dumps(
+        {
+            "Resources": {
+                "Kept": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "RetainExceptOnCreate"},
+                "Gone": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Delete"},
+            },
+            "Outputs": {"Kept": {"Value": {"Ref": "Kept"}}},
+        }
+    )
+    StackOperations(cfn).apply_change_set("gap", "CREATE", template, {})
+    kept = outputs(cfn, "gap")["Kept"]
+    cfn.delete_stack(StackName="gap")
+    buckets = boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]
+    assert [b["Name"] for b in buckets] == [kept]
+
+
+def test_an_update_that_tags_a_bucket_keeps_it_and_tags_it(cfn: Any) -> None:
+    def template(tags: list[dict[str, str]] | None) -> str:
+        bucket: dict[str, Any] = {"Type": "AWS::S3::Bucket"}
+        if tags is not None:
+            bucket["Properties"] = {"Tags": tags}
+        return json.dumps(
+            {"Resources": {"Bucket": bucket}, "Outputs": {"Bucket": {"Value": {"Ref": "Bucket"}}}}
+        )
+
+    ops = StackOperations(cfn)
+    ops.apply_change_set("gap", "CREATE", template(None), {})
+    name = outputs(cfn, "gap")["Bucket"]
+    tags = [{"Key": "objbackup:backups-of", "Value": "gap"}]
+    assert ops.apply_change_set("gap", "UPDATE", template(tags), {}) == "updated"
+    assert outputs(cfn, "gap")["Bucket"] == name
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == tags

@@ -286,7 +286,12 @@ def test_the_wildcard_check_itself() -> None:
 
 def test_storage_parameters_condition_and_outputs() -> None:
     template = load("storage.yaml")
-    assert set(template["Parameters"]) == {"SourceBucketName", "SourceEventBridgeByObjbackup"}
+    assert set(template["Parameters"]) == {
+        "SourceBucketName",
+        "SourceEventBridgeByObjbackup",
+        "KeptBackupBucketName",
+        "KeptTableName",
+    }
     recorded = template["Parameters"]["SourceEventBridgeByObjbackup"]
     assert (recorded["Default"], recorded["AllowedValues"]) == ("false", ["true", "false"])
     parameter = template["Parameters"]["SourceBucketName"]
@@ -312,10 +317,23 @@ def test_storage_parameters_condition_and_outputs() -> None:
     assert outputs["SourceBucketCreated"]["Value"] == {
         "Fn::If": ["CreateSourceBucket", "true", "false"]
     }
-    assert outputs["BackupBucketName"]["Value"] == {"Ref": "BackupBucket"}
+    assert outputs["BackupBucketName"]["Value"] == {
+        "Fn::If": ["CreateBackupBucket", {"Ref": "BackupBucket"}, {"Ref": "KeptBackupBucketName"}]
+    }
     assert outputs["ArtifactsBucketName"]["Value"] == {"Ref": "ArtifactsBucket"}
-    assert outputs["TableName"]["Value"] == {"Ref": "Table"}
-    assert outputs["TableArn"]["Value"] == {"Fn::GetAtt": ["Table", "Arn"]}
+    assert outputs["TableName"]["Value"] == {
+        "Fn::If": ["CreateTable", {"Ref": "Table"}, {"Ref": "KeptTableName"}]
+    }
+    assert outputs["TableArn"]["Value"] == {
+        "Fn::If": [
+            "CreateTable",
+            {"Fn::GetAtt": ["Table", "Arn"]},
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}"
+                ":table/${KeptTableName}"
+            },
+        ]
+    }
     assert outputs["DisownedIndexName"]["Value"] == INDEX_NAME
 
 
@@ -404,8 +422,10 @@ def test_table() -> None:
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["SSESpecification"]["SSEEnabled"] is True
     assert properties["DeletionProtectionEnabled"] is False
-    # retained if the stack goes outside objbackup; teardown deletes it unless --keep-backups
-    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    # retained if the stack goes outside objbackup (not by a failed create's rollback);
+    # teardown deletes it unless --keep-backups
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert table["UpdateReplacePolicy"] == "Retain"
     assert "TableName" not in properties
     assert {
         definition["AttributeName"]: definition["AttributeType"]
@@ -422,6 +442,49 @@ def test_table() -> None:
         {"AttributeName": "disowned_at", "KeyType": "RANGE"},
     ]
     assert indexes[INDEX_NAME]["Projection"] == {"ProjectionType": "ALL"}
+
+
+def test_kept_backups_parameters_and_conditions() -> None:
+    template = load("storage.yaml")
+    for parameter, condition in (
+        ("KeptBackupBucketName", "CreateBackupBucket"),
+        ("KeptTableName", "CreateTable"),
+    ):
+        assert template["Parameters"][parameter]["Type"] == "String"
+        assert template["Parameters"][parameter]["Default"] == ""
+        assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": parameter}, ""]}
+
+
+def test_backups_are_retained_except_on_a_failed_create_and_tagged_to_be_found_again() -> None:
+    """A failed first deploy's rollback deletes the backups; any later deletion of the stack
+    keeps them, tagged with the stack's name (objbackup/deploy/kept.py finds them by it)."""
+    resources = load("storage.yaml")["Resources"]
+    for logical_id, condition in (
+        ("BackupBucket", "CreateBackupBucket"),
+        ("BackupBucketPolicy", "CreateBackupBucket"),
+        ("Table", "CreateTable"),
+    ):
+        resource = resources[logical_id]
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+        # UpdateReplacePolicy takes Delete, Retain or Snapshot only
+        assert resource["UpdateReplacePolicy"] == "Retain", logical_id
+        assert condition_name(resource) == condition, logical_id
+    for logical_id in ("BackupBucket", "Table"):
+        assert props(resources[logical_id])["Tags"] == [
+            {"Key": "objbackup:backups-of", "Value": {"Ref": "AWS::StackName"}}
+        ], logical_id
+    # Only the backups: the other buckets go with the stack (teardown empties them first).
+    others = ("SourceBucket", "ArtifactsBucket", "ArtifactsBucketPolicy", "SourceBucketPolicy")
+    assert all(resources[i].get("DeletionPolicy", "Delete") == "Delete" for i in others)
+
+
+def test_kept_backups_names_match_the_template() -> None:
+    from objbackup.deploy import kept
+
+    template = load("storage.yaml")
+    assert {kept.P_KEPT_BACKUP_BUCKET, kept.P_KEPT_TABLE} <= set(template["Parameters"])
+    tags = props(template["Resources"]["Table"])["Tags"]
+    assert [tag["Key"] for tag in tags] == [kept.TAG_BACKUPS_OF]
 
 
 # --------------------------------------------------------------------------------------------
