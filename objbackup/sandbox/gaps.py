@@ -719,6 +719,30 @@ def archive_tier(bucket: str, key: str, tier: str | None, account_id: str | None
     setattr(found, _ARCHIVE_STATUS, tier)
 
 
+def close_delete_objects_xml_gap() -> None:
+    """moto 5.2 lets the XML parser's error escape from DeleteObjects when the body holds a key
+    XML 1.0 cannot carry (a control character): in process a Python exception, over HTTP a 500
+    that botocore retries. S3 answers 400 MalformedXML for the whole request, and that is what
+    objbackup.deletes must ride out."""
+    if "delete-objects-xml" in _applied:
+        return
+    from xml.parsers.expat import ExpatError
+
+    from moto.s3.exceptions import MalformedXML
+    from moto.s3.responses import S3Response
+
+    original = S3Response._bucket_response_delete_keys
+
+    def delete_keys(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except ExpatError:
+            raise MalformedXML() from None
+
+    S3Response._bucket_response_delete_keys = delete_keys  # type: ignore[method-assign]
+    _applied.add("delete-objects-xml")
+
+
 def install_lambda_executor(executor: Any) -> None:
     """Make moto's Lambda Invoke run the deployed bundle through `executor` (no Docker here)."""
     from moto.awslambda.models import LambdaFunction
@@ -757,6 +781,7 @@ def close_all() -> None:
     close_sub_parameter_gap()
     close_unupdatable_resource_gap()
     close_retain_except_on_create_gap()
+    close_delete_objects_xml_gap()
     close_sqs_event_source_gap()
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()
