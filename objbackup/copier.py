@@ -24,14 +24,25 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
 
+import s3transfer.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
-from s3transfer.exceptions import S3CopyFailedError
 
 from objbackup.aws import error_code, is_not_found, is_precondition_failed
 from objbackup.deadline import Deadline
 from objbackup.multipart import ResumableCopy, abort_uploads
 from objbackup.unsupported import UnsupportedObject, refusal
+
+
+class _NeverRaised(Exception):
+    """Stands in for an exception class the installed s3transfer does not have."""
+
+
+# The functions run on the boto3 that the Lambda runtime ships, whose version "depends on the
+# runtime version and your AWS Region" (Lambda developer guide, "Runtime-included SDK versions").
+# s3transfer before 0.15 has no S3CopyFailedError and raises the part copy's ClientError itself,
+# which `copy` already handles, so the replicator must import without it.
+_S3_COPY_FAILED: type[Exception] = getattr(s3transfer.exceptions, "S3CopyFailedError", _NeverRaised)
 
 DEFAULT_PART_BYTES = 64 * 1024**2
 MAX_PARTS = 10_000
@@ -172,7 +183,7 @@ class Copier:
             if is_not_found(exc):
                 raise SourceChanged(gone=True) from exc
             raise
-        except S3CopyFailedError as exc:
+        except _S3_COPY_FAILED as exc:
             # s3transfer turns a part copy's 412 into its own error; the ClientError is its context.
             cause = exc.__context__
             if isinstance(cause, ClientError) and is_precondition_failed(cause):

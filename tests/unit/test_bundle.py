@@ -6,6 +6,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 import sysconfig
 import zipfile
 from pathlib import Path
@@ -124,3 +125,29 @@ def test_handlers_import_in_the_lambda_runtime_alone(bundle: Bundle, tmp_path: P
     loaded = [m for m in found["modules"] if m.split(".")[0] in CLI_ONLY_MODULES]
     assert loaded == [], f"the handlers import CLI-only modules: {loaded}"
     assert "boto3" in found["modules"]
+
+
+def test_handlers_import_on_an_older_runtime_sdk(bundle: Bundle, tmp_path: Path) -> None:
+    """The runtime's boto3 is whatever Lambda ships in the region: an s3transfer before 0.15 has
+    no S3CopyFailedError, and the replicator must still import (and fall back to ClientError)."""
+    extracted = tmp_path / "task"
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        archive.extractall(extracted)
+    probe = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        # s3transfer's own modules load first (they name the class), then it goes, as before 0.15.
+        "import boto3.s3.transfer, s3transfer.exceptions as errors\n"
+        "del errors.S3CopyFailedError\n"
+        "import replicator, cleaner, objbackup.copier as copier\n"
+        "print(copier._S3_COPY_FAILED.__name__)\n"
+    )
+    site_packages = sysconfig.get_paths()["purelib"]
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(extracted), site_packages],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "_NeverRaised"
