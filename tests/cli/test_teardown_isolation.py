@@ -4,12 +4,15 @@ finishes the job."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from objbackup.deploy import teardown
 from objbackup.deploy.connection import Connection
+from objbackup.deploy.errors import EmptyBucketFailed
 from tests.cli.conftest import Cli
 
 HOSTILE = ("soh\x01v", "cr\rv", "plain")
@@ -116,3 +119,46 @@ def test_a_refused_abort_does_not_stop_the_other_uploads(
     assert result.exit_code == 1
     assert "upload of 'stuck': AccessDenied" in " ".join(result.stderr.split())
     assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=source)["Uploads"]] == [STUCK]
+
+
+class _Connection:
+    """Just what Teardown.empty_bucket uses of a Connection."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    def client(self, service: str) -> Any:
+        return self.s3
+
+
+def test_refused_versions_across_pages_neither_stall_nor_stop_the_rest(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of two versions (so refused versions fill whole pages, and a page may end on a
+    deleted one): every other version still goes, and each refused one is named once."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="bkt")
+    s3.put_bucket_versioning(Bucket="bkt", VersioningConfiguration={"Status": "Enabled"})
+    keys = [f"k{i}" for i in range(8)]
+    for key in keys:
+        for body in (b"1", b"2"):
+            s3.put_object(Bucket="bkt", Key=key, Body=body)
+        s3.delete_object(Bucket="bkt", Key=key)
+    refused = {"k0", "k1", "k5"}
+
+    def refuse(params: dict[str, Any], model: Any, **_: Any) -> None:
+        body = params.get("body") or b""
+        named = any(f"<Key>{k}</Key>".encode() in body for k in refused)
+        if named or str(params.get("url_path", "")).rsplit("/", 1)[-1] in refused:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "held"}}, model.name)
+
+    s3.meta.events.register("before-call.s3.DeleteObject", refuse)
+    s3.meta.events.register("before-call.s3.DeleteObjects", refuse)
+    monkeypatch.setattr(teardown, "DELETE_OBJECTS_LIMIT", 2)
+    with pytest.raises(EmptyBucketFailed) as caught:
+        teardown.Teardown(cast(Connection, _Connection(s3))).empty_bucket("bkt")
+    assert str(caught.value).startswith("9 object version(s) or upload(s) in bucket bkt")
+    assert "(and 6 more)" in str(caught.value)
+    listing = s3.list_object_versions(Bucket="bkt")
+    left = [v["Key"] for v in [*listing["Versions"], *listing["DeleteMarkers"]]]
+    assert sorted(left) == sorted([k for k in refused for _ in range(3)])

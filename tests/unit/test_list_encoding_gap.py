@@ -42,7 +42,7 @@ def test_pages_and_prefixes_round_trip_through_the_encoding(s3: Any) -> None:
 
 
 def test_listing_objects_of_hostile_keys_needs_no_patch(s3: Any) -> None:
-    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="bkt").get("Contents", [])) == []
+    """A guard, not a fix: moto honours the encoding for these, so the closer leaves them."""
     s3.put_object(Bucket="bkt", Key="soh\x01v", Body=b"2")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]] == ["soh\x01v"]
     assert [o["Key"] for o in s3.list_objects(Bucket="bkt")["Contents"]] == ["soh\x01v"]
