@@ -27,9 +27,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote_plus
 
-from objbackup.errors import ObjbackupError
+from botocore.exceptions import ClientError
+
+from objbackup.aws import error_code
 from objbackup.filters import KeyFilter
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
@@ -41,16 +43,6 @@ BACKFILL_REASON = "Backfill"
 _BACKED_UP, _UNSUPPORTED, _TO_SEND = "backed-up", "unsupported", "to-send"
 SEND_BATCH_LIMIT = 10
 _SEND_ROUNDS = 5
-
-
-class SendFailed(ObjbackupError):
-    """SQS refused some backfill messages even after retries."""
-
-    hint = "run backfill again: objects already backed up are skipped"
-
-    def __init__(self, failed: int, reason: str) -> None:
-        super().__init__(f"{failed} message(s) could not be sent to the replicator queue: {reason}")
-        self.failed = failed
 
 
 @dataclass(frozen=True)
@@ -119,42 +111,58 @@ def created_event(bucket: str, obj: SourceObject, time: datetime | None = None) 
 
 
 class QueueSender:
-    """Sends events to the replicator queue ten per SendMessageBatch, retrying failed entries."""
+    """Sends events to the replicator queue ten per SendMessageBatch, retrying failed entries.
+
+    One event SQS will not take never stops the others: SendMessageBatch answers per entry
+    (`Successful` and `Failed`, https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html),
+    entries failed by SQS's side are retried, and a batch refused as a whole is sent again one
+    entry per call so that each object gets its own answer. What still fails is in `failed`
+    as (object key, reason); a later run sends only what is still missing.
+    """
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.sent = 0
-        self._pending: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+        self._pending: list[tuple[str, str]] = []  # (object key, message body)
 
     def add(self, event: dict[str, Any]) -> None:
-        self._pending.append(json.dumps(event, separators=(",", ":")))
+        key = unquote_plus(str(event["detail"]["object"]["key"]))
+        self._pending.append((key, json.dumps(event, separators=(",", ":"))))
         if len(self._pending) == SEND_BATCH_LIMIT:
             self.flush()
 
     def flush(self) -> None:
-        """Send what is pending; SendFailed when SQS keeps refusing some of it."""
-        bodies, self._pending = self._pending, []
-        if bodies:
-            self._send(bodies)
+        """Send what is pending; what SQS keeps refusing goes to `failed`."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self._send(pending)
 
-    def _send(self, bodies: Sequence[str]) -> None:
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
-        reason = ""
+    def _send(self, pending: Sequence[tuple[str, str]]) -> None:
+        waiting = {str(i): item for i, item in enumerate(pending)}
+        reasons: dict[str, str] = {}
         for _ in range(_SEND_ROUNDS):
-            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            entries = [{"Id": i, "MessageBody": body} for i, (_, body) in waiting.items()]
+            try:
+                response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except ClientError as exc:
+                if len(waiting) > 1:  # refused as a whole: let each entry answer for itself
+                    for item in waiting.values():
+                        self._send([item])
+                    return
+                reasons = {i: error_code(exc) for i in waiting}
+                break
             self.sent += len(response.get("Successful", []))
             failed = response.get("Failed", [])
-            if not failed:
-                return
+            reasons = {
+                str(f["Id"]): f"{f.get('Code')}: {f.get('Message', '')}".strip(": ") for f in failed
+            }
+            waiting = {i: waiting[i] for i in reasons if i in waiting}
             # Sender faults (a malformed entry) never succeed on retry; give up on them at once.
-            if any(f.get("SenderFault") for f in failed):
-                reason = "; ".join(str(f.get("Message", f.get("Code"))) for f in failed)
+            if not waiting or any(f.get("SenderFault") for f in failed):
                 break
-            retry = {str(f["Id"]) for f in failed}
-            reason = "; ".join(str(f.get("Message", f.get("Code"))) for f in failed)
-            entries = [e for e in entries if e["Id"] in retry]
-        raise SendFailed(len(entries), reason)
+        self.failed += [(waiting[i][0], reasons.get(i, "not sent")) for i in waiting]
 
 
 def has_copy_of(table: CopyTable, obj: SourceObject) -> bool:
@@ -175,6 +183,7 @@ class BackfillReport:
     unsupported: int = 0
     sent: int = 0
     objects: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (object key, reason)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +195,7 @@ class BackfillReport:
             "excluded": self.excluded,
             "dry_run": self.dry_run,
             "objects": self.objects,
+            "failed": [{"object": key, "reason": reason} for key, reason in self.failed],
         }
 
 
@@ -238,6 +248,7 @@ class Backfill:
             self.progress("backfill", report.listed + report.excluded, seen)
         self.sender.flush()
         report.sent = self.sender.sent
+        report.failed = list(self.sender.failed)
         return report
 
     def _state(self, obj: SourceObject) -> str:

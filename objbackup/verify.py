@@ -30,11 +30,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from objbackup.aws import is_not_found
+from objbackup.aws import error_code, is_not_found
 from objbackup.backfill import QueueSender, SourceObject, created_event, list_objects
 from objbackup.config import Settings
+from objbackup.errors import ObjbackupError
 from objbackup.filters import KeyFilter
 from objbackup.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
@@ -74,6 +75,11 @@ Clock = Callable[[], datetime]
 # Something changed between the check and the repair (the replicator at work): the next verify
 # decides, so the finding stays unrepaired and verify exits 1.
 _MOVED = "left alone: {} since the check; run verify again"
+_FAILED = "repair failed: {}; run verify --repair again"
+
+
+def _reason(exc: Exception) -> str:
+    return error_code(exc) if isinstance(exc, ClientError) else f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -381,11 +387,22 @@ class Verifier:
         sender = QueueSender(self.sqs, self.queue_url) if self.sqs and self.queue_url else None
         repaired: list[Finding] = []
         for done, finding in enumerate(findings, start=1):
-            repaired.append(self._repair_one(finding, state, dry_run, sender))
+            try:
+                repaired.append(self._repair_one(finding, state, dry_run, sender))
+            except (ClientError, BotoCoreError, ObjbackupError) as exc:
+                # One repair that fails never stops the others: it stays a finding, with why.
+                repaired.append(replace(finding, action=_FAILED.format(_reason(exc))))
             self.progress("repairing", done, len(findings))
-        if sender is not None:
-            sender.flush()
-        return repaired
+        if sender is None:
+            return repaired
+        sender.flush()
+        unsent = dict(sender.failed)
+        return [
+            replace(f, repaired=False, action=_FAILED.format(unsent[f.object]))
+            if f.kind in (MISSING_COPY, STALE_COPY) and f.repaired and f.object in unsent
+            else f
+            for f in repaired
+        ]
 
     def _repair_one(
         self, f: Finding, state: _State, dry_run: bool, sender: QueueSender | None

@@ -50,3 +50,11 @@ def run(g: Globals, prefix: str, dry_run: bool, as_json: bool) -> None:
         render.print_json(report.to_json())
     else:
         render_verify.backfill_report(report)
+    if report.failed:
+        first = "; ".join(f"{key!r}: {reason}" for key, reason in report.failed[:3])
+        render.error(
+            f"{render.counted(len(report.failed), 'object')} could not be sent to the replicator "
+            f"queue, every other one was (first: {first})",
+            "run backfill again: it sends only what is still missing",
+        )
+        raise typer.Exit(1)

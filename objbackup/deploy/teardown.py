@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from objbackup.aws import error_code
+from objbackup.deletes import Target, delete_targets
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, rules_using, set_eventbridge
 from objbackup.deploy.connection import Connection
@@ -27,6 +29,7 @@ from objbackup.deploy.stackops import EventCallback, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES
 
 DELETE_OBJECTS_LIMIT = 1000
+_NAMED_FAILURES = 3  # versions named in the error; the count says how many more
 ProgressCallback = Callable[[str, int, int], None]  # bucket, versions deleted so far, total
 KEPT_ROLE = "kept backup"  # a BucketPlan role: a bucket an earlier teardown kept
 _BUCKETS = {
@@ -196,9 +199,18 @@ class Teardown:
         if plan.eventbridge is not None and plan.eventbridge.action == "turn off":
             self._release_eventbridge(plan.deployment, plan.eventbridge.bucket)
         emptied: dict[str, int] = {}
+        refused: list[EmptyBucketFailed] = []
         for bucket in plan.buckets:
             if not bucket.keep:
-                emptied[bucket.name] = self.empty_bucket(bucket.name, bucket.versions, on_progress)
+                try:
+                    emptied[bucket.name] = self.empty_bucket(
+                        bucket.name, bucket.versions, on_progress
+                    )
+                except EmptyBucketFailed as exc:  # the other buckets are emptied all the same
+                    refused.append(exc)
+        if refused:
+            # The storage stack stays: a rerun finds the same deployment and continues.
+            raise EmptyBucketFailed("; ".join(map(str, refused)), refused[0].hint)
         if storage is not None:
             self.operations.delete_stack(storage.name, storage.stack_id, on_event)
             deleted.append(storage.name)
@@ -220,47 +232,78 @@ class Teardown:
     def empty_bucket(
         self, bucket: str, expected: int = 0, on_progress: ProgressCallback = _ignore_progress
     ) -> int:
-        """Delete every version and delete marker, 1000 per call; abort unfinished uploads.
+        """Delete every version and delete marker, then abort unfinished uploads; EmptyBucketFailed
+        naming each version (or upload) that could not go, once everything else is gone."""
+        done, failed = self._empty_versions(bucket, expected, on_progress)
+        failed += self._abort_uploads(bucket)
+        if failed:
+            raise _empty_failed(bucket, failed)
+        return done
 
-        Each round lists from the start and deletes what it got, so deletions never disturb
-        pagination markers; a round that deletes nothing ends with an error.
+    def _empty_versions(
+        self, bucket: str, expected: int, on_progress: ProgressCallback
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Delete every version and delete marker S3 lets go; (deleted, [(what, reason)]).
+
+        Each round lists from the start and deletes what it has not tried yet, through
+        objbackup.deletes (a key that XML cannot carry, or one S3 refuses, never sinks its
+        neighbours). A version that fails is not tried again in this run, so the rounds end when
+        a listing holds nothing new. The next page starts after the last version listed only if
+        that version is still there (it failed): ListObjectVersions takes a version-id-marker of
+        the key-marker's key, and one just deleted is no reference to count on; after a deleted
+        one the page starts at the next key, and the next round finds what that skipped.
         """
         s3 = self.s3
         done = 0
+        tried: set[tuple[str, str | None]] = set()
+        failed: dict[tuple[str, str | None], str] = {}
         on_progress(bucket, 0, expected)
         while True:
-            page = s3.list_object_versions(Bucket=bucket, MaxKeys=DELETE_OBJECTS_LIMIT)
-            entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
-            if not entries:
-                break
-            failures: list[str] = []
-            deleted = 0
-            for start in range(0, len(entries), DELETE_OBJECTS_LIMIT):
-                chunk = entries[start : start + DELETE_OBJECTS_LIMIT]
-                response = s3.delete_objects(
-                    Bucket=bucket,
-                    Delete={
-                        "Objects": [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in chunk],
-                        "Quiet": True,
-                    },
+            new = 0
+            markers: dict[str, str] = {}
+            while True:
+                page = s3.list_object_versions(
+                    Bucket=bucket, MaxKeys=DELETE_OBJECTS_LIMIT, **markers
                 )
-                errors = response.get("Errors", [])
-                failures += [f"{e.get('Key')}: {e.get('Code')}" for e in errors]
-                deleted += len(chunk) - len(errors)
-            done += deleted
-            on_progress(bucket, done, max(expected, done))
-            if failures and not deleted:
-                raise EmptyBucketFailed(
-                    f"{len(failures)} versions in bucket {bucket} could not be deleted "
-                    f"(first: {failures[0]})",
-                    "check the bucket's policy and object locks, then run teardown again",
-                )
-        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+                entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+                targets = [Target(str(e["Key"]), e.get("VersionId")) for e in entries]
+                targets = [t for t in targets if (t.key, t.version_id) not in tried]
+                new += len(targets)
+                tried.update((t.key, t.version_id) for t in targets)
+                report = delete_targets(s3, bucket, targets)
+                failed.update(((t.key, t.version_id), reason) for t, reason in report.failed)
+                done += len(report.deleted)
+                if report.deleted:
+                    on_progress(bucket, done, max(expected, done))
+                if not page.get("IsTruncated"):
+                    break
+                markers = {"KeyMarker": str(page["NextKeyMarker"])}
+                last = (markers["KeyMarker"], page.get("NextVersionIdMarker"))
+                if last in failed:
+                    markers["VersionIdMarker"] = str(last[1])
+            if not new:
+                return done, [(_describe(Target(*t)), reason) for t, reason in failed.items()]
+
+    def _abort_uploads(self, bucket: str) -> list[tuple[str, str]]:
+        """Abort every unfinished multipart upload; one refused abort never stops the others."""
+        failed: list[tuple[str, str]] = []
+        # ListMultipartUploads takes EncodingType too, but botocore neither sets nor decodes it
+        # (handlers.py registers that for ListObjects, ListObjectsV2 and ListObjectVersions only):
+        # asked for here, and decoded only when the answer says it is encoded.
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html
+        paginator = self.s3.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=bucket, EncodingType="url"):
+            encoded = page.get("EncodingType") == "url"
             for upload in page.get("Uploads", []):
-                s3.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-        return done
+                key = unquote(upload["Key"]) if encoded else str(upload["Key"])
+                try:
+                    self.s3.abort_multipart_upload(
+                        Bucket=bucket, Key=key, UploadId=upload["UploadId"]
+                    )
+                except ClientError as exc:
+                    if error_code(exc) != "NoSuchUpload":  # finished or aborted meanwhile
+                        failed.append((f"upload of {key!r}", error_code(exc)))
+        return failed
 
     def _plan_release(self, deployment: Deployment, bucket: str) -> EventBridgeRelease | None:
         """Turn delivery off only if objbackup turned it on and no other rule selects it."""
@@ -402,6 +445,22 @@ class Teardown:
                 return False
             raise
         return True
+
+
+def _describe(target: Target) -> str:
+    # repr: a key may hold controls or spaces that would vanish from an error line.
+    return f"{target.key!r} version {target.version_id}"
+
+
+def _empty_failed(bucket: str, failed: list[tuple[str, str]]) -> EmptyBucketFailed:
+    first = "; ".join(f"{what}: {reason}" for what, reason in failed[:_NAMED_FAILURES])
+    more = f" (and {len(failed) - _NAMED_FAILURES} more)" if len(failed) > _NAMED_FAILURES else ""
+    return EmptyBucketFailed(
+        f"{len(failed)} object version(s) or upload(s) in bucket {bucket} could not be deleted, "
+        f"everything else was: {first}{more}",
+        "fix what the reasons name (bucket policy, object lock, legal hold), then run teardown "
+        "again: it continues where this one stopped",
+    )
 
 
 def _retains(template: str, logical_id: str) -> bool:

@@ -743,6 +743,54 @@ def close_delete_objects_xml_gap() -> None:
     _applied.add("delete-objects-xml")
 
 
+def close_list_object_versions_encoding_gap() -> None:
+    """moto 5.2's ListObjectVersions ignores `encoding-type=url` and writes keys raw, so a key
+    holding a control character makes the response XML unparseable (a 500 that botocore
+    retries). S3 percent-encodes KeyMarker, NextKeyMarker, Prefix, Delimiter and every Key
+    when asked ("EncodingType", https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html),
+    and botocore always asks and decodes (handlers.py `set_list_objects_encoding_type_url`,
+    `decode_list_object_versions`), so teardown and verify list such keys on S3. ListObjects
+    and ListObjectsV2 honour the parameter in moto already."""
+    if "list-object-versions-encoding" in _applied:
+        return
+    from urllib.parse import quote
+
+    from moto.s3.responses import S3Response
+
+    original = S3Response.list_object_versions
+
+    def encoded(result: dict[str, Any]) -> dict[str, Any]:
+        for name in ("KeyMarker", "NextKeyMarker", "Prefix", "Delimiter"):
+            if result.get(name):
+                result[name] = quote(str(result[name]))
+        for group, name in (("Versions", "Key"), ("DeleteMarkers", "Key")):
+            for item in result.get(group, []):
+                item[name] = quote(str(item[name]))
+        for item in result.get("CommonPrefixes", []):
+            item["Prefix"] = quote(str(item["Prefix"]))
+        result["EncodingType"] = "url"
+        return result
+
+    def list_object_versions(self: Any) -> Any:
+        if self.querystring.get("encoding-type", [None])[0] != "url":
+            return original(self)
+        serialized = self.serialized
+
+        def serialize_encoded(action_result: Any) -> Any:
+            if isinstance(action_result.result, dict):
+                encoded(action_result.result)
+            return serialized(action_result)
+
+        self.serialized = serialize_encoded
+        try:
+            return original(self)
+        finally:
+            del self.serialized
+
+    S3Response.list_object_versions = list_object_versions  # type: ignore[method-assign]
+    _applied.add("list-object-versions-encoding")
+
+
 def install_lambda_executor(executor: Any) -> None:
     """Make moto's Lambda Invoke run the deployed bundle through `executor` (no Docker here)."""
     from moto.awslambda.models import LambdaFunction
@@ -782,6 +830,7 @@ def close_all() -> None:
     close_unupdatable_resource_gap()
     close_retain_except_on_create_gap()
     close_delete_objects_xml_gap()
+    close_list_object_versions_encoding_gap()
     close_sqs_event_source_gap()
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()

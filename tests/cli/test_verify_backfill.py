@@ -34,6 +34,7 @@ BACKFILL_KEYS = {
     "excluded",
     "dry_run",
     "objects",
+    "failed",
 }
 
 

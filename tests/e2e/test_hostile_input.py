@@ -235,3 +235,24 @@ def test_refused_event_reaches_the_dead_letter_queue_with_a_log_line(
     assert tools.active("refused/other.txt") == []
     listed = s3.list_objects_v2(Bucket=deployed["backup_bucket"], Prefix="refused/")
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_teardown_empties_and_deletes_buckets_holding_keys_xml_cannot_carry(
+    tools: Tools, deployed: dict[str, Any]
+) -> None:
+    """Issue 12: runs last in the module (it removes the deployment). A `\\x01` key written with
+    the AWS CLI, its copy and (on a versioned source) its versions no longer sink teardown."""
+    source, backup = deployed["source_bucket"], deployed["backup_bucket"]
+    key = "teardown/soh\x01cr\r.txt"
+    tools.aws(
+        "s3api", "put-bucket-versioning", "--bucket", source,
+        "--versioning-configuration", "Status=Enabled",
+    )  # fmt: skip
+    for _ in range(2):  # two versions of the key
+        tools.aws("s3api", "put-object", "--bucket", source, "--key", key)
+    wait_for(lambda: len(tools.copies(key)) >= 1, what="a copy of the \\x01 key")
+    tools.objbackup("teardown", "--yes")
+    buckets = {b["Name"] for b in tools.aws_json("s3api", "list-buckets").get("Buckets", [])}
+    assert not buckets & {source, backup}
+    stacks = tools.aws_json("cloudformation", "describe-stacks").get("Stacks", [])
+    assert [s["StackName"] for s in stacks if s["StackName"].startswith("e2e-")] == []

@@ -70,6 +70,7 @@ def test_dry_run_names_the_objects_and_sends_nothing(world: tuple[Harness, Any, 
         "excluded": 0,
         "dry_run": True,
         "objects": ["a.txt"],
+        "failed": [],
     }
     assert drain(sqs, queue, system) == []
 
