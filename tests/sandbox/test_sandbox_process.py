@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,52 @@ def _deploy_sleeper(port: int) -> Any:
     return client
 
 
+def _rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0])
+
+
+@pytest.mark.timeout(240)
+def test_twenty_deploy_and_teardown_cycles_hold_no_more_than_one(
+    started: tuple[Any, int],
+) -> None:
+    """Each cycle deploys a function, invokes it, replaces its code, invokes it again and
+    deletes it: no worker of a replaced or deleted function survives, and the sandbox's memory
+    after cycle 20 is that after cycle 1 (give or take its allocator)."""
+    process, port = started
+    _deploy_sleeper(port)  # creates the role; the function itself is not used here
+    client = _client(port, "lambda")
+    role = _client(port, "iam").get_role(RoleName="sleeper")["Role"]["Arn"]
+    roots: set[Path] = set()
+    after_first = 0
+    for cycle in range(1, 21):
+        client.create_function(
+            FunctionName="cycled",
+            Runtime="python3.12",
+            Role=role,
+            Handler="fn.handler",
+            Code={"ZipFile": function_zip(f"def handler(event, context):\n    return {cycle}\n")},
+            Timeout=10,
+        )
+        assert json.loads(client.invoke(FunctionName="cycled")["Payload"].read()) == cycle
+        [first] = _children(process.pid)
+        roots.add(_worker_root(first))
+        replaced = f"def handler(event, context):\n    return -{cycle}\n"
+        client.update_function_code(FunctionName="cycled", ZipFile=function_zip(replaced))
+        wait_for(partial(_gone, first), timeout=10, what="the replaced code's worker to stop")
+        assert json.loads(client.invoke(FunctionName="cycled")["Payload"].read()) == -cycle
+        client.delete_function(FunctionName="cycled")
+        wait_for(
+            lambda: not _children(process.pid), timeout=10, what="the deleted function's worker"
+        )
+        if cycle == 1:
+            after_first = _rss_kb(process.pid)
+    [root] = roots
+    assert list(root.iterdir()) == [], "bundles of deleted functions are still unpacked"
+    grown = _rss_kb(process.pid) - after_first
+    assert grown < 20 * 1024, f"the sandbox grew {grown} kB over 19 cycles"
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is `pid` (from /proc: psutil is not a dependency)."""
     found = []
@@ -117,6 +164,10 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _gone(pid: int) -> bool:
+    return not _alive(pid)
 
 
 def _worker_root(worker: int) -> Path:
