@@ -784,8 +784,10 @@ def _retire_replaced_functions() -> None:
         # An ARN: arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
         parts = str(name_or_arn).split(":")
         name = parts[6] if len(parts) > 6 else str(name_or_arn)
-        if _executor is not None:
-            _executor.retire(name)
+        # Duck-typed: the CLI tests install an in-process executor that has no workers.
+        stop = getattr(_executor, "retire", None)
+        if stop is not None:
+            stop(name)
 
     delete_function = LambdaBackend.delete_function
 
