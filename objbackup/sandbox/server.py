@@ -169,7 +169,7 @@ def _bound_server(host: str, port: int) -> Any:
         server._server = make_server(
             host,
             bound,
-            DomainDispatcherApplication(create_backend_app),
+            _marked(DomainDispatcherApplication(create_backend_app)),
             True,
             request_handler=MotoRequestHandler,
             fd=listener.fileno(),
@@ -182,6 +182,19 @@ def _bound_server(host: str, port: int) -> Any:
     server._thread.start()
     server._server_ready_event.set()
     return server
+
+
+def _marked(app: Any) -> Any:
+    """The WSGI app, with the sandbox's header on every answer."""
+    from objbackup.sandbox import SANDBOX_HEADER
+
+    def marked(environ: Any, start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [*headers, (SANDBOX_HEADER, "1")], exc_info)
+
+        return app(environ, start)
+
+    return marked
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
