@@ -29,6 +29,7 @@ from objbackup.deploy.plan import (
     resolve_settings,
     stack_parameters,
 )
+from objbackup.deploy.sandbox_probe import SANDBOX_CRON_WARNING, sandbox_probe
 from objbackup.deploy.stackops import EventCallback, Outcome, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, Role, template_body
 from objbackup.retention import PruneReport, prune_over_retention
@@ -117,7 +118,8 @@ class Deployer:
     def plan(self, options: DeployOptions) -> DeployPlan:
         """Read the deployed stacks and decide what a deploy with `options` would change."""
         cfn = self.connection.client("cloudformation")
-        current = read_stacks(cfn, self.connection.names)
+        with sandbox_probe(cfn) as sandbox:
+            current = read_stacks(cfn, self.connection.names)
         settings = resolve_settings(options, current)
         source = eventbridge = None
         if settings.source_bucket:
@@ -154,6 +156,8 @@ class Deployer:
             eventbridge=eventbridge,
             prune_unfinished=unfinished,
         )
+        if sandbox and settings.schedule.strip().startswith("cron("):
+            kept_warnings += (SANDBOX_CRON_WARNING,)
         return replace(plan, kept=kept_report, warnings=plan.warnings + kept_warnings)
 
     def deploy(self, plan: DeployPlan, on_event: EventCallback = _ignore) -> DeployResult:

@@ -4,8 +4,9 @@ Each function version (code hash + configuration) gets a pool of warm worker pro
 concurrency limit, so several batches run at once as several Lambda instances would. A worker is
 isolated from the CLI's imports: it sees the unpacked bundle, boto3's directory and the function's
 configured environment, pointed at the sandbox's endpoint. A worker that overruns the function's
-timeout is killed, as Lambda kills a timed-out instance; the handler's context counts down to
-that moment (`get_remaining_time_in_millis`).
+Timeout or MemorySize is killed, as Lambda kills such an instance, and the invocation fails with
+Lambda's answer; the handler's context counts down to that moment. Workers of a function that
+was deleted, or whose code or configuration changed, are stopped.
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 _RUNNER = Path(__file__).with_name("runner.py")
+# How often a busy worker's memory is read. VmHWM (the peak resident set) is read, not VmRSS,
+# so a peak between two reads is still seen: the invocation fails, if later than Lambda would.
+_WATCH_EVERY = 0.02
 
 
 @dataclass(frozen=True)
@@ -38,11 +44,17 @@ class FunctionSpec:
     code: bytes
     environment: dict[str, str]
     timeout: float
+    memory_mb: int = 128
+
+    @property
+    def code_hash(self) -> str:
+        return hashlib.sha256(self.code).hexdigest()[:16]
 
     @property
     def version_key(self) -> str:
         digest = hashlib.sha256(self.code)
-        digest.update(json.dumps([self.handler, self.environment], sort_keys=True).encode())
+        settings = [self.handler, self.environment, self.timeout, self.memory_mb]
+        digest.update(json.dumps(settings, sort_keys=True).encode())
         return f"{self.name}:{digest.hexdigest()[:16]}"
 
 
@@ -65,6 +77,8 @@ class Invocation:
 class _Worker:
     process: subprocess.Popen[str]
     results: IO[str]
+    key: str
+    code_dir: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
     busy: bool = False
 
@@ -100,23 +114,75 @@ class LambdaExecutor:
         self._idle: dict[str, queue.Queue[_Worker]] = {}
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._workers: list[_Worker] = []
+        # The version of each function that runs now: workers of any other one are stale.
+        self._current: dict[str, FunctionSpec] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    @property
+    def root(self) -> Path:
+        """The temporary folder the bundles are unpacked in (removed by close())."""
+        return self._root
 
     def invoke(self, spec: FunctionSpec, event: Any) -> Invocation:
         """Run one invocation, waiting for a free instance of the function if all are busy."""
         key = spec.version_key
         with self._lock:
+            current = self._current.get(spec.name)
+            self._current[spec.name] = spec
             slots = self._slots.setdefault(key, threading.BoundedSemaphore(self.max_concurrency))
             idle = self._idle.setdefault(key, queue.Queue())
+        if current is not None and current.version_key != key:
+            self._retire(spec.name, keep=key)
         with slots:
             worker = self._take(idle, spec)
             try:
                 result = self._call(worker, spec, event)
             finally:
-                if worker.alive() and not self._closed:
+                if worker.alive() and not self._closed and self._is_current(worker):
                     idle.put(worker)
+                elif worker.alive():
+                    worker.kill()
             return result
+
+    def retire(self, function_name: str) -> None:
+        """The function was deleted or its code or configuration changed: stop its idle
+        workers now and its busy ones when their invocation ends (the next invocation, if
+        any, starts a fresh instance of what is deployed then, as Lambda does)."""
+        with self._lock:
+            self._current.pop(function_name, None)
+        self._retire(function_name, keep=None)
+
+    def workers(self) -> int:
+        """How many worker processes are alive."""
+        with self._lock:
+            return sum(1 for worker in self._workers if worker.alive())
+
+    def _is_current(self, worker: _Worker) -> bool:
+        name = worker.key.rsplit(":", 1)[0]
+        with self._lock:
+            current = self._current.get(name)
+        return current is not None and current.version_key == worker.key
+
+    def _retire(self, function_name: str, keep: str | None) -> None:
+        stale: list[_Worker] = []
+        with self._lock:
+            for key in [k for k in self._idle if k.rsplit(":", 1)[0] == function_name]:
+                if key == keep:
+                    continue
+                idle = self._idle.pop(key)
+                self._slots.pop(key, None)
+                while not idle.empty():
+                    stale.append(idle.get_nowait())
+        for worker in stale:
+            worker.kill()
+        with self._lock:
+            self._workers = [w for w in self._workers if w.alive()]
+            used = {w.code_dir for w in self._workers}
+            used |= {self._root / spec.code_hash for spec in self._current.values()}
+            unused = {w.code_dir for w in stale} - used
+        for code_dir in unused:
+            shutil.rmtree(code_dir, ignore_errors=True)
 
     def kill_busy(self, function_name: str | None = None) -> int:
         """Kill the instances (of one function, or all) that are in the middle of an invocation,
@@ -153,6 +219,7 @@ class LambdaExecutor:
     def _call(self, worker: _Worker, spec: FunctionSpec, event: Any) -> Invocation:
         answer: dict[str, Any] = {}
         done = threading.Event()
+        request_id = str(uuid.uuid4())
 
         def read() -> None:
             line = worker.results.readline()
@@ -165,26 +232,46 @@ class LambdaExecutor:
             try:
                 assert worker.process.stdin is not None
                 # The handler's context counts down to the moment the process is killed.
-                request = {"event": event, "deadline": time.time() + spec.timeout}
+                request = {
+                    "event": event,
+                    "deadline": time.time() + spec.timeout,
+                    "request_id": request_id,
+                }
                 worker.process.stdin.write(json.dumps(request) + "\n")
                 worker.process.stdin.flush()
             except (BrokenPipeError, OSError):
                 worker.busy = False
-                return Invocation(None, _error("Runtime.ExitError", "the instance died"))
+                return Invocation(None, _exited(worker, request_id))
             reader = threading.Thread(target=read, daemon=True)
             reader.start()
-            timed_out = not done.wait(spec.timeout)
+            killed = self._watch(worker, spec, done)
             worker.busy = False
-            if timed_out:
-                worker.process.kill()
-                return Invocation(
-                    None, _error("Sandbox.Timeout", f"Task timed out after {spec.timeout:g} s")
-                )
+        if killed == "memory":
+            return Invocation(None, out_of_memory(request_id))
+        if killed == "timeout":
+            return Invocation(None, timed_out(request_id, spec.timeout))
         if "result" in answer:
             return Invocation(answer["result"])
         if "error" in answer:
             return Invocation(None, answer["error"])
-        return Invocation(None, _error("Runtime.ExitError", "the instance exited"))
+        return Invocation(None, _exited(worker, request_id))
+
+    def _watch(self, worker: _Worker, spec: FunctionSpec, done: threading.Event) -> str | None:
+        """Wait for the answer; kill the worker if it overruns its Timeout or MemorySize.
+        Returns what it was killed for, if it was."""
+        deadline = time.monotonic() + spec.timeout
+        limit_kb = spec.memory_mb * 1024
+        while True:
+            finished = done.wait(_WATCH_EVERY)
+            peak = peak_rss_kb(worker.process.pid)
+            if peak is not None and peak > limit_kb:
+                _kill(worker)
+                return "memory"
+            if finished:
+                return None
+            if time.monotonic() >= deadline:
+                _kill(worker)
+                return "timeout"
 
     def _start(self, spec: FunctionSpec) -> _Worker:
         code_dir = self._unpack(spec)
@@ -194,6 +281,7 @@ class LambdaExecutor:
             "_HANDLER": spec.handler,
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_TIMEOUT": f"{spec.timeout:g}",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL": self.endpoint_url,
@@ -228,14 +316,14 @@ class LambdaExecutor:
             pass_fds=(write_fd,),
         )
         os.close(write_fd)
-        worker = _Worker(process, os.fdopen(read_fd, "r"))
+        worker = _Worker(process, os.fdopen(read_fd, "r"), spec.version_key, code_dir)
         with self._lock:
             self._workers = [w for w in self._workers if w.alive()]
             self._workers.append(worker)
         return worker
 
     def _unpack(self, spec: FunctionSpec) -> Path:
-        target = self._root / hashlib.sha256(spec.code).hexdigest()[:16]
+        target = self._root / spec.code_hash
         with self._lock:
             if not target.exists():
                 staging = Path(tempfile.mkdtemp(dir=self._root))
@@ -253,7 +341,74 @@ def spec_of(function: Any) -> FunctionSpec:
         code=bytes(function.code_bytes),
         environment={str(k): str(v) for k, v in (function.environment_vars or {}).items()},
         timeout=float(function.timeout or 3),
+        memory_mb=int(function.memory_size or 128),
     )
+
+
+def peak_rss_kb(pid: int) -> int | None:
+    """The process's peak resident set (VmHWM, kB): what Lambda reports as Max Memory Used and
+    holds to MemorySize. None once the process is gone."""
+    try:
+        with Path(f"/proc/{pid}/status").open(encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+# Lambda's answers for an instance it stopped. A timeout: errorType Sandbox.Timedout
+# (https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts),
+# message "RequestId: ... Error: Task timed out after 3.00 seconds" (seconds with two decimals,
+# as in github.com/alexa-samples/skill-sample-nodejs-smarthome-switch/issues/18). Out of memory:
+# errorType Runtime.OutOfMemory (github.com/nasa-gcn/gcn.nasa.gov/pull/3628), the runtime
+# killed: "Runtime exited with error: signal: killed"
+# (github.com/awslabs/amazon-s3-find-and-forget/pull/283, where older runtimes said
+# Runtime.ExitError for the same kill).
+def timed_out(request_id: str, timeout: float) -> dict[str, Any]:
+    return _error(
+        "Sandbox.Timedout",
+        f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+    )
+
+
+def out_of_memory(request_id: str) -> dict[str, Any]:
+    return _error(
+        "Runtime.OutOfMemory",
+        f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+    )
+
+
+def _exited(worker: _Worker, request_id: str) -> dict[str, Any]:
+    """A worker that died on its own (or was killed from outside) mid-invocation."""
+    try:
+        code = worker.process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is not None and code < 0:
+        how = f"signal: {_signal_name(-code)}"
+    else:
+        how = f"exit status {code}"
+    return _error(
+        "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: {how}"
+    )
+
+
+def _signal_name(number: int) -> str:
+    # Go's names, as Lambda's runtime interface prints them ("signal: killed").
+    names = {
+        int(signal.SIGKILL): "killed",
+        int(signal.SIGSEGV): "segmentation fault",
+        int(signal.SIGABRT): "aborted",
+    }
+    return names.get(number, f"signal {number}")
+
+
+def _kill(worker: _Worker) -> None:
+    """SIGKILL, as Lambda stops an instance, and reap it: it is gone once this returns."""
+    worker.process.kill()
+    worker.process.wait()
 
 
 def _boto3_site() -> str:

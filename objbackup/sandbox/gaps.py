@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 _applied: set[str] = set()
 # Set by install_lambda_executor: invokes a function ARN asynchronously with an event.
 _async_invoke: Callable[[str, dict[str, Any]], None] | None = None
+# Set by install_lambda_executor: the sandbox's LambdaExecutor, told of replaced functions.
+_executor: Any = None
 
 
 def close_copy_source_if_match_gap() -> None:
@@ -811,10 +813,49 @@ def install_lambda_executor(executor: Any) -> None:
             target=executor.invoke, args=(spec_of(function), event), daemon=True
         ).start()
 
-    global _async_invoke
+    global _async_invoke, _executor
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
     _async_invoke = invoke_async
+    _executor = executor
+    _retire_replaced_functions()
     _applied.add("lambda-executor")
+
+
+def _retire_replaced_functions() -> None:
+    """Stop the workers of a function that is deleted, or whose code or configuration changes
+    (by the API or by CloudFormation, which calls the function's own update methods)."""
+    if "lambda-retire" in _applied:
+        return
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+
+    def retire(name_or_arn: str) -> None:
+        # An ARN: arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
+        parts = str(name_or_arn).split(":")
+        name = parts[6] if len(parts) > 6 else str(name_or_arn)
+        # Duck-typed: the CLI tests install an in-process executor that has no workers.
+        stop = getattr(_executor, "retire", None)
+        if stop is not None:
+            stop(name)
+
+    delete_function = LambdaBackend.delete_function
+
+    def delete(self: Any, function_name: str, qualifier: str | None = None) -> None:
+        delete_function(self, function_name, qualifier)
+        retire(function_name)
+
+    def after(method: Callable[..., Any]) -> Callable[..., Any]:
+        def updated(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                retire(self.function_name)
+
+        return updated
+
+    LambdaBackend.delete_function = delete  # type: ignore[method-assign]
+    LambdaFunction.update_configuration = after(LambdaFunction.update_configuration)  # type: ignore[method-assign]
+    LambdaFunction.update_function_code = after(LambdaFunction.update_function_code)  # type: ignore[method-assign]
+    _applied.add("lambda-retire")
 
 
 def close_all() -> None:

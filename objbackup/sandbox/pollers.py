@@ -56,11 +56,11 @@ class MappingPollers:
         self._stop.set()
         for event in self._stops.values():
             event.set()
-        if self._watcher.is_alive():
-            self._watcher.join(timeout=5)
-        for threads in self._threads.values():
-            for thread in threads:
-                thread.join(timeout=5)
+        # One deadline for all: the threads are daemons, so a straggler cannot hold the exit.
+        deadline = time.monotonic() + 5
+        for thread in [self._watcher, *(t for ts in list(self._threads.values()) for t in ts)]:
+            if thread.is_alive():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _mappings(self) -> dict[str, Any]:
         from moto.awslambda.models import lambda_backends

@@ -24,10 +24,11 @@ class Context:
     https://docs.aws.amazon.com/lambda/latest/dg/python-context.html
     """
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, request_id: str | None = None) -> None:
         self._deadline = deadline
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.aws_request_id = request_id or str(uuid.uuid4())
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.time()) * 1000))
@@ -59,7 +60,7 @@ def main() -> None:
             answer = {"error": init_error}
         else:
             try:
-                context = Context(float(request["deadline"]))
+                context = Context(float(request["deadline"]), request.get("request_id"))
                 answer = {"result": handler(request["event"], context)}
             except Exception as exc:
                 traceback.print_exc()

@@ -7,6 +7,7 @@ schedule rules (scheduler.py). Every client, the CLI included, talks to it over 
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -14,11 +15,23 @@ import sys
 import threading
 import warnings
 from types import FrameType, TracebackType
-from typing import IO
+from typing import IO, Any
+
+from objbackup.deploy.errors import DeployError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
+
+
+class PortInUse(DeployError):
+    """The sandbox's address is taken: nothing was started."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"port {port} on {host} is in use",
+            "stop what listens there, or pass another --port (0: any free port)",
+        )
 
 
 class Sandbox:
@@ -60,19 +73,24 @@ class Sandbox:
         }
 
     def start(self) -> Sandbox:
-        from moto.server import ThreadedMotoServer
+        """Bind first (a taken port fails at once, with nothing to undo), then start the rest;
+        a failure or an interrupt part way stops what was started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
 
+    def _start(self) -> Sandbox:
         from objbackup.sandbox import gaps
         from objbackup.sandbox.executor import LambdaExecutor
         from objbackup.sandbox.pollers import MappingPollers
         from objbackup.sandbox.scheduler import Scheduler
 
-        if self.port == 0:
-            self.port = free_port(self.host)
         _quiet_moto()
         gaps.close_all()
-        self.server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self.server.start()
+        self.server = _bound_server(self.host, self.port)
+        self.port = int(self.server._server.server_address[1])  # the one bound, for port 0
         self.executor = LambdaExecutor(
             self.endpoint_url,
             self.region,
@@ -91,11 +109,14 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        for part in ("scheduler", "pollers"):
-            if hasattr(self, part):
-                getattr(self, part).stop()
+        """Stop everything started, in any state: the workers first, so that no invocation in
+        flight keeps a poller (or this call) waiting for its function's timeout."""
+        if hasattr(self, "scheduler"):
+            self.scheduler.stop()
         if hasattr(self, "executor"):
             self.executor.close()
+        if hasattr(self, "pollers"):
+            self.pollers.stop()
         if hasattr(self, "server"):
             self.server.stop()
 
@@ -119,6 +140,63 @@ def _quiet_moto() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
 
 
+def _bound_server(host: str, port: int) -> Any:
+    """moto's ThreadedMotoServer on a socket bound here, in the calling thread. Its own start()
+    binds in a background thread where werkzeug meets a taken port with sys.exit, and then
+    waits forever for a readiness that never comes (moto 5.2, werkzeug 3)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # As werkzeug binds (SO_REUSEADDR: a port in TIME_WAIT is free, a listened one is not).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUse(host, port) from None
+            raise
+        listener.listen(128)
+        bound = int(listener.getsockname()[1])
+        server = ThreadedMotoServer(ip_address=host, port=bound, verbose=False)
+        # werkzeug serves a duplicate of the descriptor (socket.fromfd).
+        server._server = make_server(
+            host,
+            bound,
+            _marked(DomainDispatcherApplication(create_backend_app)),
+            True,
+            request_handler=MotoRequestHandler,
+            fd=listener.fileno(),
+        )
+    finally:
+        listener.close()
+    server._thread = threading.Thread(
+        target=server._server.serve_forever, name="moto-server", daemon=True
+    )
+    server._thread.start()
+    server._server_ready_event.set()
+    return server
+
+
+def _marked(app: Any) -> Any:
+    """The WSGI app, with the sandbox's header on every answer."""
+    from objbackup.sandbox import SANDBOX_HEADER
+
+    def marked(environ: Any, start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [*headers, (SANDBOX_HEADER, "1")], exc_info)
+
+        return app(environ, start)
+
+    return marked
+
+
 def free_port(host: str = DEFAULT_HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -138,21 +216,33 @@ def run(
     errors), each recorded as a JSON line in `fault_log` if given.
     """
     out = out or sys.stdout
-    done = threading.Event()
+    stopping = threading.Event()
 
     def finish(signum: int, frame: FrameType | None) -> None:
-        done.set()
+        # Raised in the main thread wherever it waits (startup included), so the `finally`
+        # below always runs; a second signal while stopping is ignored, stop() is bounded.
+        if not stopping.is_set():
+            stopping.set()
+            raise _Stopped
 
     previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sandbox = Sandbox(
+        host, port, function_log=sys.stderr, fault_rate=fault_rate, fault_log=fault_log
+    )
     try:
-        sandbox_ = Sandbox(
-            host, port, function_log=sys.stderr, fault_rate=fault_rate, fault_log=fault_log
-        )
-        with sandbox_ as sandbox:
-            exports = " ".join(f"{k}={v}" for k, v in sandbox.environment().items())
-            print(f"objbackup sandbox ready at {sandbox.endpoint_url}; export {exports}", file=out)
-            out.flush()
-            done.wait()
+        sandbox.start()
+        exports = " ".join(f"{k}={v}" for k, v in sandbox.environment().items())
+        print(f"objbackup sandbox ready at {sandbox.endpoint_url}; export {exports}", file=out)
+        out.flush()
+        threading.Event().wait()  # until a signal raises _Stopped
+    except _Stopped:
+        pass
     finally:
+        stopping.set()
+        sandbox.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind whatever the main thread is doing, then stop."""

@@ -423,5 +423,65 @@ def test_handlers_get_a_context_counting_down_to_the_enforced_timeout(client: Cl
     later, _ = invoke(0.5)
     assert 0 < later["remaining"] <= 1500
     killed, took = invoke(10)
-    assert killed["failed"] and killed["errorType"] == "Sandbox.Timeout"
+    assert killed["failed"] and killed["errorType"] == "Sandbox.Timedout"
+    assert killed["errorMessage"].endswith("Task timed out after 2.00 seconds")
     assert took < 8, "the instance ran past its timeout"
+
+
+HUNGRY = """
+def handler(event, context):
+    records = event.get("Records", [event])
+    if any("big" in record.get("body", "big") for record in records):
+        return len([b"x" * (10 << 20) for _ in range(30)])  # 300 MB, in touched pages
+    return "small"
+"""
+
+
+def test_a_function_over_its_memory_size_fails_its_whole_batch(client: Client) -> None:
+    """moto enforces no MemorySize; the sandbox kills the instance as Lambda does, the
+    invocation fails with Lambda's answer, and a batch from SQS fails whole (no message of it
+    is deleted, so each comes back after the visibility timeout, here into the DLQ)."""
+    sqs = client("sqs")
+    dlq = sqs.create_queue(QueueName="hungry-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue = sqs.create_queue(
+        QueueName="hungry",
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}),
+        },
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    client("lambda").create_function(
+        FunctionName="hungry",
+        Runtime="python3.12",
+        Role=_role(client),
+        Handler="fn.handler",
+        Code={"ZipFile": function_zip(HUNGRY)},
+        MemorySize=128,
+        Timeout=30,
+    )
+    answer = client("lambda").invoke(FunctionName="hungry", Payload=json.dumps({"body": "big"}))
+    error = json.loads(answer["Payload"].read())
+    assert answer.get("FunctionError")
+    assert error["errorType"] == "Runtime.OutOfMemory"
+    assert error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[{"Id": "1", "MessageBody": "small"}, {"Id": "2", "MessageBody": "big"}],
+    )
+    client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="hungry", BatchSize=10, MaximumBatchingWindowInSeconds=1
+    )
+
+    def dead() -> set[str]:
+        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        seen.update(m["Body"] for m in got)
+        return seen if len(seen) == 2 else set()
+
+    seen: set[str] = set()
+    assert wait_for(dead, timeout=60, what="both messages in the DLQ") == {"small", "big"}
