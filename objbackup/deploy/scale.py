@@ -17,11 +17,12 @@ P_MEMORY = "MemorySize"
 
 # MaximumConcurrency: 2 to 1000 (https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html).
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
-# Twice the former fixed 10. With keys handled concurrently an instance replicates ~85 small
-# objects a second (docs/BENCHMARKS.md, latency model), so 20 instances project to ~1,700 a
-# second: above the 1,000 a second target, at 2% of the default account limit of 1,000
-# concurrent executions (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
-DEFAULT_CONCURRENCY = 20
+# With keys handled concurrently an instance replicates about 52 small objects a second under
+# the latency model (docs/BENCHMARKS.md), so 25 instances project to about 1,300 a second: the
+# 1,000 a second target with a quarter to spare for the latency tail, at 2.5% of the default
+# account limit of 1,000 concurrent executions
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
+DEFAULT_CONCURRENCY = 25
 # BatchSize: at most 10,000 on a standard queue, and above 10 only with a batching window of at
 # least 1 s; the window is 0 to 300 s (services-sqs-parameters.html, and
 # https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).

@@ -26,7 +26,7 @@ def _deployed_scale(cli: Cli) -> tuple[int, int, int, int]:
 
 def test_the_scale_reaches_the_mapping_and_the_function_and_is_kept(cli: Cli) -> None:
     cli.ok("deploy", "--yes")
-    assert _deployed_scale(cli) == (20, 10, 1, 512)
+    assert _deployed_scale(cli) == (25, 10, 1, 512)
     scale = ("--concurrency", "200", "--batch-size", "50", "--batching-window", "3")
     planned = cli.json("deploy", "--dry-run", "--json", *scale, "--replicator-memory", "1024")
     assert {key: planned["settings"][key] for key in ("concurrency", "batch_size")} == {
@@ -43,7 +43,7 @@ def test_the_scale_reaches_the_mapping_and_the_function_and_is_kept(cli: Cli) ->
     status = cli.json("status")
     assert (status["concurrency"], status["batch_size"]) == (200, 50)
     assert (status["batching_window"], status["replicator_memory"]) == (3, 1024)
-    assert "concurrency (instances)" in cli.ok("status").stdout
+    assert "batch window (s)" in cli.ok("status").stdout
 
 
 @pytest.mark.parametrize(

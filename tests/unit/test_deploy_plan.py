@@ -148,7 +148,7 @@ def test_stack_parameters() -> None:
         "GraceSeconds": "2.5",
     }
     no_filter = {"IncludePrefixes": "", "ExcludePrefixes": "", "ObjectKeyPattern": ""}
-    scale = {"MaximumConcurrency": "20", "BatchSize": "10", "BatchingWindow": "1"}
+    scale = {"MaximumConcurrency": "25", "BatchSize": "10", "BatchingWindow": "1"}
     assert replicator == common | no_filter | scale | {"MemorySize": "512"}
     cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
     assert cleaner == {**common, "Schedule": "cron(0 * * * ? *)"}
@@ -182,7 +182,7 @@ def test_the_scale_is_set_kept_on_redeploy_and_shown_in_the_plan() -> None:
     as_json = DeployPlan("n", "r", settings, "b.zip", False, ()).to_json()["settings"]
     assert (as_json["concurrency"], as_json["batch_size"]) == (200, 100)
     assert (as_json["batching_window"], as_json["replicator_memory"]) == (5, 1024)
-    assert resolve_settings(DeployOptions(), {}).scale == Scale(20, 10, 1, 512)
+    assert resolve_settings(DeployOptions(), {}).scale == Scale(25, 10, 1, 512)
 
 
 @pytest.mark.parametrize(

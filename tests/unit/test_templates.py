@@ -665,7 +665,7 @@ def test_the_scale_parameters_keep_to_what_lambda_accepts() -> None:
         for name in ("MaximumConcurrency", "BatchSize", "BatchingWindow", "MemorySize")
     }
     assert ranges == {
-        "MaximumConcurrency": (2, 1000, 20),
+        "MaximumConcurrency": (2, 1000, 25),
         "BatchSize": (1, 10_000, 10),
         "BatchingWindow": (0, 300, 1),
         "MemorySize": (128, 10_240, 512),
