@@ -12,7 +12,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Figure:
-    """One measured figure; `target` is the largest value that meets it (None: no target)."""
+    """One measured figure; `target` is the largest value that meets it (None: no target), or
+    with `at_least` the smallest."""
 
     name: str
     value: float
@@ -20,10 +21,13 @@ class Figure:
     target: float | None = None
     detail: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    at_least: bool = False
 
     @property
     def met(self) -> bool | None:
-        return None if self.target is None else self.value <= self.target
+        if self.target is None:
+            return None
+        return self.value >= self.target if self.at_least else self.value <= self.target
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,7 +54,8 @@ def render(title: str, figures: Sequence[Figure]) -> str:
     """A plain-text table: figure, value, target, verdict, detail."""
     rows = [("figure", "value", "target", "", "detail")]
     for f in figures:
-        target = "" if f.target is None else f"<= {_number(f.target)} {f.unit}"
+        bound = ">=" if f.at_least else "<="
+        target = "" if f.target is None else f"{bound} {_number(f.target)} {f.unit}"
         verdict = {None: "", True: "ok", False: "MISSED"}[f.met]
         rows.append((f.name, f"{_number(f.value)} {f.unit}", target, verdict, f.detail))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

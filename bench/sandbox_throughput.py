@@ -7,13 +7,16 @@ It starts `objbackup sandbox` on a free port, deploys with `objbackup deploy --y
 objects with boto3 from a thread pool, and waits for the backup bucket to hold one copy of each.
 Write-to-copy latency is the copy record's `created_at` (stamped by the replicator right after the
 copy) minus the moment the client's PutObject returned. Then it times N CopyObject calls, with the
-same thread count, between two scratch buckets: the emulator's own ceiling.
+same thread count, between two scratch buckets: the emulator's own ceiling. Last, with the
+backlog gone, `--idle` single writes a moment apart, each timed the same way to its copy record:
+the write-to-copy latency of an idle deployment (target p99 under 250 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
@@ -31,7 +34,7 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
+def measure(objects: int, threads: int, idle: int = 40) -> tuple[list[Figure], dict[str, Any]]:
     with deployed_sandbox("bench", threads) as sandbox:
         status = sandbox.status
         s3, dynamodb = sandbox.client("s3"), sandbox.client("dynamodb")
@@ -63,6 +66,7 @@ def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
             created = datetime.fromisoformat(items[0]["created_at"]["S"].replace("Z", "+00:00"))
             latencies.append(created.timestamp() - written[key])
         copy_rate = _raw_copy_rate(s3, objects, threads)
+        quiet = _idle_latencies(s3, dynamodb, source, status["table"], idle)
         sandbox.run("teardown", "--yes")
     throughput = objects / all_backed_up
     figures = [
@@ -75,6 +79,14 @@ def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
         Figure("p50 write-to-copy", round(statistics.median(latencies) * 1000), "ms"),
         Figure("p99 write-to-copy", round(_percentile(latencies, 0.99) * 1000), "ms"),
         Figure("raw CopyObject rate", round(copy_rate, 1), "copies/s", detail="same emulator"),
+        Figure("idle p50 write-to-copy", round(statistics.median(quiet) * 1000), "ms"),
+        Figure(
+            "idle p99 write-to-copy",
+            round(_percentile(quiet, 0.99) * 1000),
+            "ms",
+            target=250,
+            detail=f"{len(quiet)} single writes, 0.3 to 1 s apart",
+        ),
         Figure(
             "throughput / CopyObject rate",
             round(100 * throughput / copy_rate, 1),
@@ -83,6 +95,32 @@ def measure(objects: int, threads: int) -> tuple[list[Figure], dict[str, Any]]:
         ),
     ]
     return figures, {"threads": threads, "cpu_count": os.cpu_count()}
+
+
+def _idle_latencies(s3: Any, dynamodb: Any, source: str, table: str, count: int) -> list[float]:
+    """Write-to-copy of `count` single writes on the idle sandbox, each waited for in turn."""
+    pause = random.Random(1)
+    latencies = []
+    for n in range(count):
+        time.sleep(pause.uniform(0.3, 1.0))  # let the pollers go idle, as between user writes
+        key = f"idle/{n:04d}.bin"
+        s3.put_object(Bucket=source, Key=key, Body=os.urandom(1024))
+        written = time.time()
+        deadline = time.monotonic() + 60
+        while True:
+            items = dynamodb.query(
+                TableName=table,
+                KeyConditionExpression="source_object = :k",
+                ExpressionAttributeValues={":k": {"S": key}},
+            )["Items"]
+            if items:
+                created = items[0]["created_at"]["S"].replace("Z", "+00:00")
+                latencies.append(datetime.fromisoformat(created).timestamp() - written)
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{key} was not backed up within 60 s")
+            time.sleep(0.01)
+    return latencies
 
 
 def _count(s3: Any, bucket: str) -> int:
@@ -118,9 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sandbox_throughput", description=__doc__)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--idle", type=int, default=40, help="single writes on the idle sandbox")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    figures, info = measure(args.objects, args.threads)
+    figures, info = measure(args.objects, args.threads, args.idle)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return emit("sandbox_throughput", f"Sandbox throughput ({when})", figures, args.json, **info)
 

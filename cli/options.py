@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import typer
 
-from objbackup.deploy import validate
+from objbackup.deploy import scale, validate
 
 T = TypeVar("T")
 
@@ -30,6 +30,10 @@ bucket = _checked(validate.check_bucket_name)
 grace = _checked(lambda value: validate.check_seconds(value, "--grace"))
 older_than = _checked(lambda value: validate.check_seconds(value, "--older-than"))
 retain = _checked(lambda value: validate.check_retain(value, "--retain"))
+concurrency = _checked(scale.check_concurrency)
+batch_size = _checked(scale.check_batch_size)
+batching_window = _checked(scale.check_batching_window)
+replicator_memory = _checked(scale.check_memory)
 
 
 def prefixes(values: list[str] | None) -> list[str] | None:

@@ -216,6 +216,10 @@ def status(document: Mapping[str, Any]) -> None:
         ("exclude prefixes", ", ".join(document.get("exclude_prefixes") or []) or "(none)", ""),
         ("rule lets by", document.get("rule_keys"), ""),
         ("copy encryption", document.get("backup_kms_key") or "SSE-S3", ""),
+        ("concurrency", document.get("concurrency"), ""),
+        ("batch size", document.get("batch_size"), ""),
+        ("batch window (s)", document.get("batching_window"), ""),
+        ("memory (MB)", document.get("replicator_memory"), ""),
         ("queue depth", document.get("queue_depth"), ""),
         ("messages in flight", document.get("queue_in_flight"), ""),
         ("dead-letter depth", dlq, "bold red" if dlq else ""),
@@ -249,6 +253,7 @@ def deploy_plan(plan: DeployPlan) -> None:
     )
     message(f"backs up: {settings.key_filter.describe()}")
     message(f"encryption: {settings.encryption.describe()}")
+    message(f"scale: {settings.scale.describe()}")
     if plan.source is not None:
         found = plan.source
         message(

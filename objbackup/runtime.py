@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from objbackup.aws import Clients
-from objbackup.batch import is_sqs_batch, process_sqs_batch
+from objbackup.batch import KEY_WORKERS, is_sqs_batch, process_sqs_batch
 from objbackup.clean import Cleaner
 from objbackup.config import Settings, check_grace
 from objbackup.deadline import Deadline
@@ -50,6 +50,7 @@ class ReplicatorApp:
                 self.settings.source_bucket,
                 deadline,
                 big=self.settings.multipart_threshold,
+                workers=KEY_WORKERS,
             )
         try:
             events = decode_invocation(event, self.settings.source_bucket)

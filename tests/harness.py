@@ -7,6 +7,7 @@ per-key increasing sequencer and the harness clock's whole-second time.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -213,9 +214,11 @@ class Harness:
 def counting_calls(*clients: Any) -> Iterator[Counter[str]]:
     """Count the AWS API calls the given clients make, by `service.Operation`."""
     counts: Counter[str] = Counter()
+    lock = threading.Lock()  # calls may come from the threads of a concurrent batch
 
     def count(model: Any, **_: Any) -> None:
-        counts[f"{model.service_model.service_name}.{model.name}"] += 1
+        with lock:
+            counts[f"{model.service_model.service_name}.{model.name}"] += 1
 
     for client in clients:
         client.meta.events.register("before-call.*.*", count)
@@ -235,14 +238,18 @@ def crash_at(call_number: int, when: str, *clients: Any) -> Iterator[Callable[[]
     """Raise Crash `when` ("before" or "after") the `call_number`-th AWS call of `clients`.
 
     "after" means the call took effect and the caller never saw its answer. Yields a function
-    that says whether the crash fired.
+    that says whether the crash fired. Calls are counted across threads: in a concurrent batch
+    the crash hits whichever key's thread makes that call, and only that thread.
     """
     state = {"calls": 0, "fired": 0}
+    lock = threading.Lock()
 
     def hook(**_: Any) -> None:
-        state["calls"] += 1
-        if state["calls"] == call_number:
-            state["fired"] = 1
+        with lock:
+            state["calls"] += 1
+            crash = state["calls"] == call_number
+            state["fired"] |= crash
+        if crash:
             raise Crash(f"crash {when} call {call_number}")
 
     event = f"{when}-call.*.*"

@@ -10,6 +10,14 @@ import typer
 from cli import options
 from cli.context import Globals, globals_of
 from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
+from objbackup.deploy.scale import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCHING_WINDOW,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MEMORY,
+    MAX_CONCURRENCY,
+    MIN_CONCURRENCY,
+)
 
 if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
@@ -98,6 +106,42 @@ def command(
             "adopted bucket's default KMS key, else SSE-S3).",
         ),
     ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            callback=options.concurrency,
+            metavar="N",
+            help=f"Most replicator instances at once, {MIN_CONCURRENCY} to {MAX_CONCURRENCY} "
+            f"(default: {DEFAULT_CONCURRENCY}, or the deployed value; see README, Throughput).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            callback=options.batch_size,
+            metavar="N",
+            help=f"Most messages per invocation, 1 to 10000; above 10 needs --batching-window "
+            f"1 or more (default: {DEFAULT_BATCH_SIZE}, or the deployed value).",
+        ),
+    ] = None,
+    batching_window: Annotated[
+        int | None,
+        typer.Option(
+            callback=options.batching_window,
+            metavar="SECONDS",
+            help="Seconds Lambda may gather messages into a batch, 0 to 300 (default: "
+            f"{DEFAULT_BATCHING_WINDOW}, or the deployed value).",
+        ),
+    ] = None,
+    replicator_memory: Annotated[
+        int | None,
+        typer.Option(
+            callback=options.replicator_memory,
+            metavar="MB",
+            help=f"Memory of the replicator function, 128 to 10240 MB (default: "
+            f"{DEFAULT_MEMORY}, or the deployed value).",
+        ),
+    ] = None,
     fresh_backups: Annotated[
         bool,
         typer.Option(
@@ -147,6 +191,10 @@ def command(
         source_kms_keys=tuple(source_kms_key) if source_kms_key else None,
         backup_kms_key=backup_kms_key,
         fresh_backups=fresh_backups,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        batching_window=batching_window,
+        replicator_memory=replicator_memory,
     )
     run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 

@@ -99,6 +99,8 @@ class WaitTimeout(DeployError):
 class InvalidSetting(DeployError):
     """A deploy option is out of range (the CLI rejects these while parsing, too)."""
 
+    hint = "see `objbackup deploy --help` for what each option accepts"
+
 
 class SourceBucketProblem(DeployError):
     """The source bucket cannot be used: it is one of objbackup's own buckets, or unreachable."""

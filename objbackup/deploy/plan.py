@@ -20,6 +20,7 @@ from objbackup.deploy.errors import (
     StackNeedsAttention,
 )
 from objbackup.deploy.kept import Attachment, KeptReport, deployed_attachment, storage_parameters
+from objbackup.deploy.scale import Scale
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
 from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
@@ -61,6 +62,11 @@ class DeployOptions:
     backup_kms_key: str | None = None
     # A first deploy leaves kept backups of its name alone and creates new ones.
     fresh_backups: bool = False
+    # The replicator's scale (objbackup/deploy/scale.py).
+    concurrency: int | None = None
+    batch_size: int | None = None
+    batching_window: int | None = None
+    replicator_memory: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class DeploySettings:
     encryption: CopyEncryption = field(default_factory=CopyEncryption)
     # Kept backups the storage stack reattaches instead of creating a bucket and a table.
     kept: Attachment | None = None
+    scale: Scale = field(default_factory=Scale)
 
     def __post_init__(self) -> None:
         threshold = self.multipart_threshold
@@ -95,6 +102,7 @@ class DeploySettings:
             check_schedule(self.schedule)
             self.key_filter.check()
             self.encryption.check()
+            self.scale.check()
         except ValueError as exc:
             raise InvalidSetting(str(exc)) from None
 
@@ -172,6 +180,13 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
             current["replicator"].parameters if "replicator" in current else None,
         ),
         kept=deployed_attachment(storage),
+        scale=Scale.resolve(
+            current["replicator"].parameters if "replicator" in current else None,
+            options.concurrency,
+            options.batch_size,
+            options.batching_window,
+            options.replicator_memory,
+        ),
     )
 
 
@@ -200,6 +215,7 @@ def stack_parameters(
     if role == "replicator":
         parameters |= settings.key_filter.stack_parameters()
         parameters |= settings.encryption.stack_parameters()
+        parameters |= settings.scale.stack_parameters()
     return parameters
 
 
@@ -349,7 +365,8 @@ class DeployPlan:
                 "include_prefixes": list(settings.key_filter.include),
                 "exclude_prefixes": list(settings.key_filter.exclude),
                 "multipart_threshold": settings.multipart_threshold,
-            },
+            }
+            | settings.scale.to_json(),
             "stacks": [
                 {
                     "role": s.role,

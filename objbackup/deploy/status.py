@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, find_deployment
 from objbackup.deploy.encryption import P_BACKUP_KMS_KEY
+from objbackup.deploy.scale import deployed_scale
 from objbackup.deploy.stacks import ROLES
 
 
@@ -75,4 +76,6 @@ def deployment_status(
         "schedule": deployment.schedule,
         # The KMS key ARN copies are written with (None: SSE-S3).
         "backup_kms_key": deployment.parameter("replicator", P_BACKUP_KMS_KEY) or None,
-    }
+    } | deployed_scale(
+        deployment.stacks["replicator"].parameters if "replicator" in deployment.stacks else {}
+    )

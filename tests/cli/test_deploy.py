@@ -89,6 +89,10 @@ def test_deploy_json_reports_the_plan_what_it_did_and_the_outputs(cli: Cli) -> N
         "include_prefixes": [],
         "exclude_prefixes": [],
         "multipart_threshold": None,
+        "concurrency": 25,
+        "batch_size": 10,
+        "batching_window": 1,
+        "replicator_memory": 512,
     }
     status = cli.json("status")
     assert created["outputs"]["storage"]["SourceBucketName"] == status["source_bucket"]

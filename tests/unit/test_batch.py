@@ -7,6 +7,8 @@ import copy
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,9 @@ from botocore.exceptions import ClientError
 
 import lambda_bundle.cleaner as cleaner_entry
 import lambda_bundle.replicator as replicator_entry
+from objbackup.batch import KEY_WORKERS, process_sqs_batch
 from objbackup.config import ENV_TABLE
+from objbackup.deadline import Deadline
 from objbackup.errors import ConfigError, ForeignBucket, MalformedEvent
 from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import LOGGER
@@ -149,10 +153,13 @@ def test_sample_batch_fails_only_the_malformed_message(
         [copy_record] = system.active(key)
         assert system.read_backup(copy_record.copy_name) == body
     lines = object_lines(logs)
-    assert [(f["message_id"], f["key"], f["action"], f["outcome"]) for f in lines] == [
-        (first, "reports/q1 2026.csv", "replicate", "copied"),
-        (second, "café/menu + 100%.txt", "replicate", "copied"),
-    ]
+    # the two keys run concurrently: their lines come in either order
+    assert sorted((f["message_id"], f["key"], f["action"], f["outcome"]) for f in lines) == sorted(
+        [
+            (first, "reports/q1 2026.csv", "replicate", "copied"),
+            (second, "café/menu + 100%.txt", "replicate", "copied"),
+        ]
+    )
     for fields in lines:
         assert fields["copy_name"] == system.active(fields["key"])[0].copy_name
         assert isinstance(fields["duration_ms"], int | float) and fields["duration_ms"] >= 0
@@ -191,11 +198,11 @@ def test_batch_reports_exactly_the_failed_messages(
     assert system.active("boom.txt") == []
     assert system.copies("foreign.txt") == [] and system.copies("restored.txt") == []
     assert {r.status for r in system.copies("gone.txt")} == {"disowned"}
-    # one line per event handled, failed ones included
-    assert [(f["message_id"], f["action"], f["outcome"]) for f in object_lines(logs)] == [
-        ("m-good", "replicate", "copied"),
+    # one line per event handled, failed ones included (keys run concurrently: in any order)
+    assert sorted((f["message_id"], f["action"], f["outcome"]) for f in object_lines(logs)) == [
         ("m-boom", "replicate", "error"),
         ("m-delete", "disown", "disowned"),
+        ("m-good", "replicate", "copied"),
     ]
     # and one ERROR line per failed message, naming it
     assert [(f["message_id"], f["event"], f["error"]) for f in error_lines(logs)] == [
@@ -204,6 +211,97 @@ def test_batch_reports_exactly_the_failed_messages(
         ("m-boom", "failed", "ClientError"),
         ("m-unsupported", "rejected", "MalformedEvent"),
     ]
+
+
+def classic(*events: ObjectEvent) -> Json:
+    """One S3 notification (the classic format) carrying several records."""
+    notification = load("s3_notification_put.json")
+    sample = notification["Records"][0]
+    notification["Records"] = []
+    for event in events:
+        record = copy.deepcopy(sample)
+        record["eventTime"] = f"{event.time:%Y-%m-%dT%H:%M:%S.000Z}"
+        record["s3"]["bucket"]["name"] = event.bucket
+        record["s3"]["object"] = {
+            "key": quote_plus(event.key),
+            "size": event.size,
+            "eTag": event.etag,
+            "sequencer": event.sequencer,
+        }
+        notification["Records"].append(record)
+    return notification
+
+
+def test_keys_of_a_batch_are_copied_concurrently(system: Harness, app: ReplicatorApp) -> None:
+    keys = ["a", "b/c", "d e"]
+    events = [(f"m-{n}", system.put(key, key.encode())) for n, key in enumerate(keys)]
+    together = threading.Barrier(len(keys), timeout=10)
+
+    def meet(**_: Any) -> None:  # each copy waits until the copies of the other keys are running
+        together.wait()
+
+    system.s3.meta.events.register("before-call.s3.CopyObject", meet)
+    try:
+        assert app(sqs_batch(*events)) == failures()
+    finally:
+        system.s3.meta.events.unregister("before-call.s3.CopyObject", meet)
+    assert not together.broken
+    system.check_invariants(set(keys))
+
+
+def test_one_keys_events_run_one_at_a_time_in_position_order(system: Harness) -> None:
+    first, second, third = (system.put("k", body) for body in (b"1", b"2", b"3"))
+    other = system.put("other", b"x")
+    running: list[str] = []
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def handle(event: ObjectEvent) -> None:
+        with lock:
+            assert event.key not in running, "two events of one key at once"
+            running.append(event.key)
+            order.append(event.event_id)
+        time.sleep(0.01)  # a call in flight, so that overlapping handling would show
+        with lock:
+            running.remove(event.key)
+
+    batch = sqs_batch(("m3", third), ("m1", first), ("o", other), ("m2", second), ("m1", first))
+    answer = process_sqs_batch(batch, handle, "src", workers=KEY_WORKERS)
+    assert answer == failures()
+    assert [e for e in order if e != other.event_id] == [
+        first.event_id,
+        first.event_id,
+        second.event_id,
+        third.event_id,
+    ]
+
+
+def test_a_message_of_several_events_fails_if_one_of_them_fails(
+    system: Harness, app: ReplicatorApp
+) -> None:
+    good, boom, alone = system.put("good", b"g"), system.put("boom", b"b"), system.put("alone")
+    fail_copies_of(system, "boom")
+    answer = app(sqs_batch(("m-both", classic(good, boom)), ("m-alone", alone)))
+    assert answer == failures("m-both")
+    assert len(system.active("alone")) == 1
+    assert system.active("boom") == []
+
+
+def test_no_event_starts_once_the_deadline_is_near_with_keys_in_parallel(system: Harness) -> None:
+    out_of_time = threading.Event()
+    deadline = Deadline(lambda: 0 if out_of_time.is_set() else 60, 1)
+    pair = threading.Barrier(2, timeout=10)
+    handled: list[str] = []
+
+    def handle(event: ObjectEvent) -> None:
+        handled.append(event.key)
+        pair.wait()  # the two workers are both busy when time runs short
+        out_of_time.set()
+
+    batch = sqs_batch(*[(f"m{n}", system.put(f"k{n}")) for n in range(4)])
+    answer = process_sqs_batch(batch, handle, "src", deadline, workers=2)
+    assert sorted(handled) == ["k0", "k1"]
+    assert answer == failures("m2", "m3")
 
 
 def test_redelivered_messages_succeed_without_a_second_copy(

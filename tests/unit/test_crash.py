@@ -1,8 +1,10 @@
 """Crash injection: a failure before or after every AWS call, then redelivery, ends where a run
-without the crash ends, with no orphan copy and no dangling record."""
+without the crash ends, with no orphan copy and no dangling record; in a batch whose keys run
+concurrently, the crash fails the message of its thread alone."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +13,9 @@ from moto import mock_aws
 
 from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind
+from objbackup.runtime import ReplicatorApp
 from tests.harness import Crash, Harness, counting_calls, crash_at
+from tests.unit.test_batch import failures, sqs_batch
 
 Action = Callable[[], object]
 Scenario = Callable[[Harness], Action]
@@ -149,5 +153,57 @@ def test_crash_at_every_call_then_redelivery_converges(name: str, when: str) -> 
                 action()
             assert fired()
             action()  # redelivery (or the next scheduled clean)
+            assert system.snapshot(KEYS) == expected, f"crash {when} call {call_number}"
+            system.check_invariants(KEYS)
+
+
+# --- a crash inside a concurrent batch ----------------------------------------------------------
+
+
+def concurrent_batch(system: Harness) -> dict[str, Any]:
+    """Three messages on two keys: `k`'s two writes in order, `other`'s delete beside them."""
+    for n in range(3):
+        system.clock.advance(1)
+        system.replicator.handle(system.put("k", f"v{n}".encode()))
+    system.replicator.handle(system.put("other", b"o"))
+    system.clock.advance(1)
+    put = system.put("k", b"v3")
+    gone = system.delete("other")
+    system.clock.advance(1)
+    return sqs_batch(("m-put", put), ("m-gone", gone), ("m-put-again", system.put("k", b"v4")))
+
+
+def _batch_reference() -> tuple[Any, int]:
+    with mock_aws():
+        system = Harness.create()
+        batch = concurrent_batch(system)
+        threads: set[int] = set()
+
+        def note(**_: Any) -> None:
+            threads.add(threading.get_ident())
+
+        system.s3.meta.events.register("before-call.*.*", note)
+        with counting_calls(system.s3, system.dynamodb) as calls:
+            assert ReplicatorApp(system.settings, system.replicator)(batch) == failures()
+        system.s3.meta.events.unregister("before-call.*.*", note)
+        assert len(threads) == 2, "the two keys are handled on threads of their own"
+        return system.snapshot(KEYS), sum(calls.values())
+
+
+@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_crash_in_one_key_of_a_concurrent_batch_fails_its_message_alone(when: str) -> None:
+    expected, calls = _batch_reference()
+    for call_number in range(1, calls + 1):
+        with mock_aws():
+            system = Harness.create()
+            batch = concurrent_batch(system)
+            app = ReplicatorApp(system.settings, system.replicator)
+            with crash_at(call_number, when, system.s3, system.dynamodb) as fired:
+                answer = app(batch)
+            assert fired()
+            [failed] = answer["batchItemFailures"]  # the message of the crashed thread, alone
+            redelivery = [r for r in batch["Records"] if r["messageId"] == failed["itemIdentifier"]]
+            assert app({"Records": redelivery}) == failures()
             assert system.snapshot(KEYS) == expected, f"crash {when} call {call_number}"
             system.check_invariants(KEYS)

@@ -16,6 +16,7 @@ from objbackup.deploy.errors import (
 )
 from objbackup.deploy.plan import (
     DeployOptions,
+    DeployPlan,
     DeploySettings,
     RetainPrune,
     format_number,
@@ -25,6 +26,7 @@ from objbackup.deploy.plan import (
     resolve_settings,
     stack_parameters,
 )
+from objbackup.deploy.scale import Scale
 from objbackup.deploy.stacks import StackNames, template_body
 from objbackup.deploy.validate import check_bucket_name, check_name, check_schedule
 
@@ -56,7 +58,7 @@ def deployed(source: str = "", retain: str = "3", grace: str = "10") -> dict[Any
     }
     return {
         "storage": stack("storage", SourceBucketName=source),
-        "replicator": stack("replicator", **common),
+        "replicator": stack("replicator", **common, **Scale().stack_parameters()),
         "cleaner": stack("cleaner", **common, Schedule="rate(1 minute)"),
     }
 
@@ -146,9 +148,59 @@ def test_stack_parameters() -> None:
         "GraceSeconds": "2.5",
     }
     no_filter = {"IncludePrefixes": "", "ExcludePrefixes": "", "ObjectKeyPattern": ""}
-    assert replicator == common | no_filter
+    scale = {"MaximumConcurrency": "25", "BatchSize": "10", "BatchingWindow": "1"}
+    assert replicator == common | no_filter | scale | {"MemorySize": "512"}
     cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
     assert cleaner == {**common, "Schedule": "cron(0 * * * ? *)"}
+
+
+def test_the_scale_is_set_kept_on_redeploy_and_shown_in_the_plan() -> None:
+    wanted = DeployOptions(
+        concurrency=200, batch_size=100, batching_window=5, replicator_memory=1024
+    )
+    settings = resolve_settings(wanted, {})
+    assert settings.scale == Scale(200, 100, 5, 1024)
+    parameters = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
+    assert {key: parameters[key] for key in settings.scale.stack_parameters()} == {
+        "MaximumConcurrency": "200",
+        "BatchSize": "100",
+        "BatchingWindow": "5",
+        "MemorySize": "1024",
+    }
+    current = deployed() | {"replicator": stack("replicator", **parameters)}
+    assert resolve_settings(DeployOptions(), current).scale == settings.scale
+    assert resolve_settings(DeployOptions(concurrency=30), current).scale == Scale(30, 100, 5, 1024)
+    plan = plan_stack(
+        "replicator",
+        "r",
+        "T",
+        {**parameters, "MaximumConcurrency": "30"},
+        current["replicator"],
+        "T",
+    )
+    assert plan.reasons == ("MaximumConcurrency: 200 -> 30",)
+    as_json = DeployPlan("n", "r", settings, "b.zip", False, ()).to_json()["settings"]
+    assert (as_json["concurrency"], as_json["batch_size"]) == (200, 100)
+    assert (as_json["batching_window"], as_json["replicator_memory"]) == (5, 1024)
+    assert resolve_settings(DeployOptions(), {}).scale == Scale(25, 10, 1, 512)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"concurrency": 1},
+        {"concurrency": 1001},
+        {"batch_size": 0},
+        {"batch_size": 10_001},
+        {"batching_window": 301},
+        {"replicator_memory": 127},
+        {"replicator_memory": 10_241},
+        {"batch_size": 11, "batching_window": 0},  # Lambda wants a window above 10 messages
+    ],
+)
+def test_a_scale_lambda_would_refuse_is_refused(options: dict[str, int]) -> None:
+    with pytest.raises(InvalidSetting):
+        resolve_settings(DeployOptions(**options), {})
 
 
 def test_plan_stack_actions() -> None:

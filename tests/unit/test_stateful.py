@@ -2,8 +2,9 @@
 
 Two objbackup deployments watch one source bucket. Writes, overwrites, deletes and re-writes of a
 few keys happen; at each settle point deployment A receives the pending events shuffled, duplicated
-(also later, as late redeliveries) and interrupted by crashes before or after any AWS call, each
-crash followed by redelivery, while deployment B receives each event once, in order. At rest the
+(also later, as late redeliveries), in SQS batches whose keys run concurrently, and interrupted
+by crashes before or after any AWS call, each crash failing its message alone and followed by
+redelivery of that message, while deployment B receives each event once, in order. At rest the
 two must hold the same records and the same backup bytes, and invariants 1 to 3 must hold.
 """
 
@@ -23,9 +24,11 @@ from hypothesis.stateful import (
 )
 from moto import mock_aws
 
+from objbackup.batch import process_sqs_batch
 from objbackup.config import Settings
 from objbackup.events import ObjectEvent
-from tests.harness import Crash, FakeClock, Harness, crash_at
+from tests.harness import FakeClock, Harness, crash_at
+from tests.unit.test_batch import sqs_batch
 
 KEYS = ["a", "dir/b c", "d+e%25f", "ünï"]
 CONTENTS = [b"", b"one", b"two", b"three"]
@@ -47,6 +50,7 @@ class Deliveries(RuleBasedStateMachine):
         self.delivered: list[ObjectEvent] = []
         self.touched: set[str] = set()
         self.writes = 0
+        self.deliveries = 0
 
     def teardown(self) -> None:
         self.mock.stop()
@@ -85,8 +89,10 @@ class Deliveries(RuleBasedStateMachine):
         deliveries = data.draw(
             st.permutations(batch + batch[: data.draw(st.integers(0, len(batch)))] + late)
         )
-        for event in deliveries:
-            self._deliver_with_crashes(event, data)
+        while deliveries:
+            size = data.draw(st.integers(1, min(len(deliveries), 6)), label="batch size")
+            self._deliver_batch(deliveries[:size], data)
+            deliveries = deliveries[size:]
         for event in batch:
             self.clean.replicator.handle(event)
         self.delivered += batch
@@ -105,23 +111,38 @@ class Deliveries(RuleBasedStateMachine):
         # redeliveries that arrive before the clean.
         self.delivered.clear()
 
-    def _deliver_with_crashes(self, event: ObjectEvent, data: st.DataObject) -> None:
-        """Deliver until one attempt runs to the end, as SQS redelivers after a failure."""
-        for _ in range(4):
-            crash = data.draw(
-                st.none() | st.tuples(st.integers(1, 6), st.sampled_from(["before", "after"])),
-                label="crash",
+    def _deliver_batch(self, events: list[ObjectEvent], data: st.DataObject) -> None:
+        """Hand `events` to the concurrent batch handler as one SQS batch (different keys at
+        once, one key's events in order), a crash in one thread failing only its message; SQS
+        redelivers the failed messages until every one has run to the end."""
+        self.deliveries += 1
+        batch = sqs_batch(*[(f"d{self.deliveries}-{n}", e) for n, e in enumerate(events)])
+        for attempt in range(5):
+            crash = (
+                data.draw(
+                    st.none() | st.tuples(st.integers(1, 12), st.sampled_from(["before", "after"])),
+                    label="crash",
+                )
+                if attempt < 4
+                else None
             )
             if crash is None:
-                break
+                answer = self._run(batch)
+                assert answer["batchItemFailures"] == []
+                return
             with crash_at(crash[0], crash[1], self.chaos.s3, self.chaos.dynamodb) as fired:
-                try:
-                    self.chaos.replicator.handle(event)
-                except Crash:
-                    assert fired()
-                    continue
-            return
-        self.chaos.replicator.handle(event)
+                answer = self._run(batch)
+            # exactly the message whose event the crash hit fails; its neighbours went through
+            assert len(answer["batchItemFailures"]) == (1 if fired() else 0), answer
+            failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+            batch = {"Records": [r for r in batch["Records"] if r["messageId"] in failed]}
+            if not failed:
+                return
+
+    def _run(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return process_sqs_batch(
+            batch, self.chaos.replicator.handle, self.chaos.settings.source_bucket, workers=4
+        )
 
     def _compare(self) -> None:
         if self.pending:

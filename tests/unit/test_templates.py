@@ -19,6 +19,8 @@ import pytest
 from cfnlint.api import lint_all
 from cfnlint.decode import decode_str
 
+from objbackup.deploy.scale import Scale
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "cloudformation"
 TEMPLATE_NAMES = ("storage.yaml", "replicator.yaml", "cleaner.yaml")
 FUNCTION_TEMPLATES = ("replicator.yaml", "cleaner.yaml")
@@ -511,6 +513,9 @@ def test_replicator_parameters_and_outputs() -> None:
         "ObjectKeyPattern",
         "SourceKmsKeyArns",
         "BackupKmsKeyArn",
+        "MaximumConcurrency",
+        "BatchSize",
+        "BatchingWindow",
     }
     for name in (
         "IncludePrefixes",
@@ -640,10 +645,37 @@ def test_event_source_mapping() -> None:
     properties = props(mapping)
     assert properties["EventSourceArn"] == {"Fn::GetAtt": ["Queue", "Arn"]}
     assert properties["FunctionName"] == {"Ref": "Function"}
-    assert properties["BatchSize"] == 10
-    assert properties["MaximumBatchingWindowInSeconds"] == 1
+    assert properties["BatchSize"] == {"Ref": "BatchSize"}
+    assert properties["MaximumBatchingWindowInSeconds"] == {"Ref": "BatchingWindow"}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert properties["ScalingConfig"] == {"MaximumConcurrency": 10}
+    assert properties["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
+
+
+def test_the_scale_parameters_keep_to_what_lambda_accepts() -> None:
+    """deploy --concurrency, --batch-size, --batching-window, --replicator-memory: the template
+    refuses what Lambda would (ScalingConfig 2-1000, BatchSize 1-10000, window 0-300 s,
+    MemorySize 128-10240 MB), with the defaults of objbackup/deploy/scale.py."""
+    parameters = load("replicator.yaml")["Parameters"]
+    ranges = {
+        name: (
+            parameters[name]["MinValue"],
+            parameters[name]["MaxValue"],
+            parameters[name]["Default"],
+        )
+        for name in ("MaximumConcurrency", "BatchSize", "BatchingWindow", "MemorySize")
+    }
+    assert ranges == {
+        "MaximumConcurrency": (2, 1000, 25),
+        "BatchSize": (1, 10_000, 10),
+        "BatchingWindow": (0, 300, 1),
+        "MemorySize": (128, 10_240, 512),
+    }
+    assert Scale() == Scale(*(default for _, _, default in ranges.values()))
+    # Lambda's guidance: the queue's visibility timeout at least 6 x the function's timeout
+    # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+    template = load("replicator.yaml")
+    visibility = props(template["Resources"]["Queue"])["VisibilityTimeout"]
+    assert visibility >= 6 * parameters["Timeout"]["MaxValue"]
 
 
 S3 = "arn:${AWS::Partition}:s3:::"
