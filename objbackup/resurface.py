@@ -1,0 +1,41 @@
+"""Which disowned copies come back when an older version of a key becomes current again.
+
+On a versioned source an object can return with no Object Created event: removing its delete
+marker (a DELETE naming the marker's version id) or deleting its current version makes an older
+version current, and S3 sends only an Object Deleted event (EventBridge deletion-type "Permanently
+Deleted", classic `s3:ObjectRemoved:Delete`; S3 user guide, "Using EventBridge" and "Working with
+delete markers"). The copies the hiding deletes disowned are those disowned after the now current
+version was written; copies disowned before it was written belong to an earlier life of the key
+(deleted, then written anew) and stay disowned, as they would had the version never been hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from objbackup.records import DISOWNED, CopyRecord
+
+# Writes while versioning is suspended all get the version id "null": it tells nothing apart.
+_NULL_VERSION = "null"
+_SECOND = len("2026-01-01T00:00:00")  # the whole-second prefix of a copy_timestamp or disowned_at
+
+
+def came_back(
+    records: Sequence[CopyRecord], version_id: str | None, etag: str | None
+) -> list[CopyRecord]:
+    """The disowned records to make active again now that `version_id` (`etag`) is current.
+
+    `records` are one key's, newest first; so is the answer. Empty unless a record holds that very
+    version (same version id and ETag): only then is the current version known to have come back.
+    """
+    if not version_id or version_id == _NULL_VERSION:
+        return []
+    held = [r.copy_timestamp for r in records if r.version_id == version_id and r.etag == etag]
+    if not held:
+        return []
+    written = min(held)[:_SECOND]
+    return [
+        r
+        for r in records
+        if r.status == DISOWNED and r.disowned_at is not None and r.disowned_at >= written
+    ]
