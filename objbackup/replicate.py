@@ -15,7 +15,8 @@ the key's records and, where it matters, the source's current state:
 * A delete that finds the object present may have brought an older version back (a delete marker
   removed, the current version deleted): the copies its hiding disowned are reactivated, newest
   first up to `retain`, as undelete does, and the version now current is backed up if the newest
-  active copy does not hold it.
+  active copy does not hold it. A versioned delete that disowned looks once more, in case the
+  object came back while it ran.
 """
 
 from __future__ import annotations
@@ -144,12 +145,22 @@ class Replicator:
             for r in records
             if r.status == ACTIVE and r.copy_timestamp < event.position
         )
+        if disowned and event.version_id:
+            # A versioned object may have come back meanwhile (its delete marker removed). If the
+            # event that brought it back read the copies before they were disowned here, it took
+            # none back: look again now that they are. One of the two always sees the other.
+            # (A key written anew instead has its own event coming: came_back finds nothing.)
+            head = self._head_source(event)
+            records = [] if head is None else self.table.copies(event.key)
+            if head is not None and came_back(records, head.get("VersionId"), _etag(head)):
+                outcome = self._still_exists(event, head, records)
+                return replace(outcome, disowned=disowned)
         return Outcome("disown", "disowned", event.key, disowned=disowned)
 
     def _still_exists(
         self, event: ObjectEvent, head: dict[str, Any], records: list[CopyRecord]
     ) -> Outcome:
-        current = str(head.get("ETag", "")).strip('"')
+        current = _etag(head)
         version = head.get("VersionId")
         # Versioned source: a delete marker removed or the current version deleted made an older
         # version current again, and no Object Created event will announce it. The copies its
@@ -218,3 +229,7 @@ class Replicator:
 
 def _action(event: ObjectEvent) -> str:
     return "replicate" if event.kind is Kind.CREATED else "disown"
+
+
+def _etag(head: dict[str, Any]) -> str:
+    return str(head.get("ETag", "")).strip('"')

@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from objbackup.aws import Clients
 from objbackup.events import Kind, ObjectEvent
 from objbackup.records import ACTIVE, CLEANING
-from tests.harness import Crash, Harness, counting_calls, crash_at
+from objbackup.replicate import Replicator
+from objbackup.table import CopyTable
+from tests.harness import REGION, Crash, Harness, counting_calls, crash_at
+from tests.interleave import Actor, interleave
 from tests.unit.test_verify import World, _kinds
 
 CAME_BACK = "disowned-copies-of-present-object"
@@ -278,3 +282,53 @@ def test_verify_finds_and_repairs_copies_left_disowned(world: World, old_code: b
     s.cleaner.run()
     s.check_invariants({"k", "new"})
     assert world.verify().consistent
+
+
+def _replicator(system: Harness, clients: Clients) -> Replicator:
+    table = CopyTable(clients.dynamodb, system.settings.table, system.settings.disowned_index)
+    return Replicator(system.settings, clients.s3, table, system.clock)
+
+
+def _race(k: int) -> None:
+    """The marker's event paused before its call k while the marker is removed and the removal's
+    event handled to its end; then the marker's event goes on."""
+    system = Harness.create()
+    names = _two_versions(system)
+    system.clock.advance(1)
+    marker = _marker(system, "k")
+    removal = system.event(
+        Kind.DELETED, "k", version_id=marker.version_id, deletion_type="Permanently Deleted"
+    )
+    first, second = Clients.create(region=REGION), Clients.create(region=REGION)
+
+    def unhide() -> object:
+        bucket = system.settings.source_bucket
+        second.s3.delete_object(Bucket=bucket, Key="k", VersionId=marker.version_id)
+        return _replicator(system, second).handle(removal)
+
+    actors = [
+        Actor(
+            "marker", lambda: _replicator(system, first).handle(marker), [first.s3, first.dynamodb]
+        ),
+        Actor("removal", unhide, [second.s3, second.dynamodb]),
+    ]
+    interleave(actors, [0] * k + [1] * 20)
+    assert [a.error for a in actors] == [None, None]
+    statuses = [(r.copy_name, r.status) for r in system.copies("k")]
+    assert statuses == [(n, ACTIVE) for n in names], f"marker event paused before call {k + 1}"
+    system.check_invariants({"k"})
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_the_marker_event_racing_its_removal_leaves_no_copy_disowned() -> None:
+    """Paused after finding the object gone, the marker's event lets the removal's event run: it
+    sees the copies still active and takes nothing back; then the first disowns them. Its second
+    look finds the object back and takes them back."""
+    with mock_aws():
+        alone = Harness.create()
+        _two_versions(alone)
+        with counting_calls(alone.s3, alone.dynamodb) as calls:
+            alone.replicator.handle(_marker(alone, "k"))
+    for k in range(sum(calls.values()) + 1):
+        with mock_aws():
+            _race(k)
