@@ -435,8 +435,8 @@ class Verifier:
         )
 
     def _repair_came_back(self, f: Finding, dry_run: bool, sender: QueueSender | None) -> Finding:
-        """Reactivate with the replicator's own rule and reclaim; then send the object's event if
-        its newest active copy does not hold its current content."""
+        """Reactivate the copies as the replicator does (undelete's conditional reclaim); then
+        send the object's event if its newest active copy does not hold its current content."""
         key = f.object or ""
         head = self._head_source(key)
         if head is None:

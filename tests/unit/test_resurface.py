@@ -332,3 +332,27 @@ def test_the_marker_event_racing_its_removal_leaves_no_copy_disowned() -> None:
     for k in range(sum(calls.values()) + 1):
         with mock_aws():
             _race(k)
+
+
+def test_verify_sends_the_event_when_the_copies_back_are_not_the_current_content(
+    world: World,
+) -> None:
+    """v1, hidden; v2 written, its version deleted (hidden again); the marker removed and that
+    event lost: v1 is back, v2's copy is the newest of those taken back, so v1 is sent again."""
+    s = world.system
+    _versioned(s)
+    world.write("k", b"one")
+    world.tick()
+    s.replicator.handle(marker := _marker(s, "k"))
+    world.write("k", b"two")
+    world.tick()
+    s.replicator.handle(_delete_version(s, "k", s.active("k")[0].version_id or ""))
+    world.tick()
+    _delete_version(s, "k", marker.version_id or "")  # its event is lost
+    found = world.verify()
+    assert _kinds(found) == [(CAME_BACK, "k")], found.to_json()
+    [finding] = world.verify(repair=True).findings
+    assert finding.repaired and "sent an Object Created event" in (finding.action or "")
+    world.settle()
+    assert world.verify().consistent
+    assert [s.read_backup(r.copy_name) for r in s.active("k")] == [b"one", b"two"]
