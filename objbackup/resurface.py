@@ -5,8 +5,8 @@ marker (a DELETE naming the marker's version id) or deleting its current version
 version current, and S3 sends only an Object Deleted event (EventBridge deletion-type "Permanently
 Deleted", classic `s3:ObjectRemoved:Delete`; S3 user guide, "Using EventBridge" and "Working with
 delete markers"). The copies the hiding deletes disowned are those disowned after the now current
-version was written; copies disowned before it was written belong to an earlier life of the key
-(deleted, then written anew) and stay disowned, as they would had the version never been hidden.
+version's first copy was recorded; copies disowned before that belong to an earlier life of the
+key (deleted, then written anew) and stay disowned, as they would had the version never been hidden.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from objbackup.records import DISOWNED, CopyRecord
 
 # Writes while versioning is suspended all get the version id "null": it tells nothing apart.
 _NULL_VERSION = "null"
-_SECOND = len("2026-01-01T00:00:00")  # the whole-second prefix of a copy_timestamp or disowned_at
+_SECOND = len("2026-01-01T00:00:00")  # the whole-second prefix of a copy_timestamp
 
 
 def came_back(
@@ -30,12 +30,19 @@ def came_back(
     """
     if not version_id or version_id == _NULL_VERSION:
         return []
-    held = [r.copy_timestamp for r in records if r.version_id == version_id and r.etag == etag]
+    # When its first copy was recorded (the replicator's clock, like `disowned_at`, to the
+    # microsecond): a copy disowned later was disowned while this version was, or after.
+    held = [_recorded(r) for r in records if r.version_id == version_id and r.etag == etag]
     if not held:
         return []
-    written = min(held)[:_SECOND]
+    written = min(held)
     return [
         r
         for r in records
         if r.status == DISOWNED and r.disowned_at is not None and r.disowned_at >= written
     ]
+
+
+def _recorded(record: CopyRecord) -> str:
+    # Records always carry created_at; the second of the write stands in should one not.
+    return record.created_at or record.copy_timestamp[:_SECOND]
