@@ -13,8 +13,9 @@ from moto import mock_aws
 
 from objbackup.aws import Clients
 from objbackup.events import Kind, ObjectEvent
-from objbackup.records import ACTIVE, CLEANING
+from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
 from objbackup.replicate import Replicator
+from objbackup.resurface import came_back
 from objbackup.table import CopyTable
 from tests.harness import REGION, Crash, Harness, counting_calls, crash_at
 from tests.interleave import Actor, interleave
@@ -356,3 +357,15 @@ def test_verify_sends_the_event_when_the_copies_back_are_not_the_current_content
     world.settle()
     assert world.verify().consistent
     assert [s.read_backup(r.copy_name) for r in s.active("k")] == [b"one", b"two"]
+
+
+def test_came_back_orders_a_disown_against_the_first_copy_to_the_microsecond() -> None:
+    """Within one second: a key deleted then written anew keeps its old copy disowned; a version
+    hidden and brought back gets its copy back."""
+    second = "2026-11-25T12:00:00"
+    old = CopyRecord("k", f"{second}Z~1", "k@1", DISOWNED, f"{second}.200000Z", 1, "e1", "v1")
+    old = replace(old, created_at=f"{second}.100000Z")
+    new = CopyRecord("k", f"{second}Z~2", "k@2", ACTIVE, None, 1, "e2", "v2", f"{second}.500000Z")
+    assert came_back([new, old], "v2", "e2") == []
+    assert came_back([new, old], "v1", "e1") == [old]
+    assert came_back([new, old], "null", "e1") == []
