@@ -14,6 +14,11 @@ the key's records and, where it matters, the source's current state:
   the reason logged: no retry would ever copy it (objbackup.unsupported).
 * A delete disowns the key's older active copies only if the source object is really gone (on a
   versioned bucket, deleting an old version emits the same event while the object lives on).
+* A delete that finds the object present may have brought an older version back (a delete marker
+  removed, the current version deleted): the copies its hiding disowned are reactivated, newest
+  first up to `retain`, as undelete does, and the version now current is backed up if the newest
+  active copy does not hold it. A versioned delete that disowned looks once more, in case the
+  object came back while it ran.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import log_event
 from objbackup.naming import copy_name, iso_now
 from objbackup.records import ACTIVE, CopyRecord
+from objbackup.resurface import came_back
 from objbackup.table import CopyTable
 from objbackup.unsupported import UnsupportedObject, refusal
 
@@ -56,6 +62,7 @@ class Outcome:
     pruned: int = 0
     disowned: int = 0
     reason: str | None = None  # why, for an `unsupported` outcome
+    reactivated: int = 0
 
 
 class Replicator:
@@ -110,6 +117,7 @@ class Replicator:
                 copy_name=outcome.copy_name if outcome else None,
                 pruned=outcome.pruned if outcome else 0,
                 disowned=outcome.disowned if outcome else 0,
+                reactivated=outcome.reactivated if outcome else 0,
                 event_id=event.event_id,
                 message_id=event.message_id,
                 position=event.position,
@@ -188,6 +196,16 @@ class Replicator:
             for r in records
             if r.status == ACTIVE and r.copy_timestamp < event.position
         )
+        if disowned and event.version_id:
+            # A versioned object may have come back meanwhile (its delete marker removed). If the
+            # event that brought it back read the copies before they were disowned here, it took
+            # none back: look again now that they are. One of the two always sees the other.
+            # (A key written anew instead has its own event coming: came_back finds nothing.)
+            head = self._head_source(event)
+            records = [] if head is None else self.table.copies(event.key)
+            if head is not None and came_back(records, head.get("VersionId"), _etag(head)):
+                outcome = self._still_exists(event, head, records)
+                return replace(outcome, disowned=disowned)
         return Outcome("disown", "disowned", event.key, disowned=disowned)
 
     def _still_exists(
@@ -197,16 +215,39 @@ class Replicator:
         records: list[CopyRecord],
         deadline: Deadline | None,
     ) -> Outcome:
+        current = _etag(head)
+        version = head.get("VersionId")
+        # Versioned source: a delete marker removed or the current version deleted made an older
+        # version current again, and no Object Created event will announce it. The copies its
+        # hiding disowned come back first (the conditional reclaim undelete uses: never one the
+        # cleaner has claimed), newest first up to retain; whatever the order of the events, the
+        # key ends as if it had never been hidden.
+        room = self.settings.retain - sum(r.status == ACTIVE for r in records)
+        back = self.table.reactivate_newest(came_back(records, version, current), room)
+        names = {r.copy_name for r in back}
+        records = [
+            replace(r, status=ACTIVE, disowned_at=None) if r.copy_name in names else r
+            for r in records
+        ]
         active = [r for r in records if r.status == ACTIVE]
-        current = str(head.get("ETag", "")).strip('"')
         if event.version_id and (not active or active[0].etag != current):
-            # Versioned source: deleting the current version made an older one current again, and
-            # no Object Created event will announce it. Back up what is there now.
+            # Back up what is there now: its own copy, if any, is not the newest active one.
             resurfaced = replace(
-                event, kind=Kind.CREATED, etag=current, size=int(head.get("ContentLength", 0))
+                event,
+                kind=Kind.CREATED,
+                etag=current,
+                size=int(head.get("ContentLength", 0)),
+                version_id=version,
             )
             outcome = self.replicate(resurfaced, records, deadline, resume=False)
-            return replace(outcome, action="disown", outcome=f"resurfaced-{outcome.outcome}")
+            return replace(
+                outcome,
+                action="disown",
+                outcome=f"resurfaced-{outcome.outcome}",
+                reactivated=len(back),
+            )
+        if back:
+            return Outcome("disown", "resurfaced-reactivated", event.key, reactivated=len(back))
         return Outcome("disown", "still-exists", event.key)
 
     def _head_source(self, event: ObjectEvent) -> dict[str, Any] | None:
@@ -245,3 +286,7 @@ class Replicator:
 
 def _action(event: ObjectEvent) -> str:
     return "replicate" if event.kind is Kind.CREATED else "disown"
+
+
+def _etag(head: dict[str, Any]) -> str:
+    return str(head.get("ETag", "")).strip('"')

@@ -120,6 +120,18 @@ class CopyTable:
             raise
         return True
 
+    def reactivate_newest(self, records: Iterable[CopyRecord], room: int) -> list[CopyRecord]:
+        """Reactivate `records` in the order given (newest first) until `room` of them are active
+        again; returns those reactivated. A record the cleaner claimed meanwhile is skipped for
+        the next one (undelete, and an object that came back on a versioned source)."""
+        reactivated: list[CopyRecord] = []
+        for record in records:
+            if len(reactivated) >= room:
+                break
+            if self.reactivate(record):
+                reactivated.append(record)
+        return reactivated
+
     def claim(self, records: Iterable[CopyRecord]) -> list[CopyRecord]:
         """Mark disowned records `cleaning`, 100 a transaction; returns those claimed.
 

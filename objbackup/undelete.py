@@ -78,35 +78,24 @@ class Undeleter:
             result.restored_from = disowned[0] if disowned else None
             result.reactivated = disowned[: self.retain]
         else:
-            result.restored_from = self._reclaim_newest(disowned, result)
+            # The newest copy the cleaner has not taken comes back, then older ones up to retain.
+            # Everything is reclaimed before the copy-back: a run that stops half way leaves
+            # active copies and no source object, which the next run recognises and finishes.
+            result.reactivated = self.table.reactivate_newest(disowned, self.retain)
+            result.restored_from = next(iter(result.reactivated), None)
         if result.restored_from is None:
             raise _nothing_to_undelete(source_object, records)
         if dry_run:
             return result
-        # Everything is reclaimed before the copy-back: a run that stops half way leaves active
-        # copies and no source object, which the next run recognises and finishes.
-        room = self.retain - len(active) - len(result.reactivated)
-        older = [r for r in disowned if r.copy_timestamp < result.restored_from.copy_timestamp]
-        for record in older:
-            if room <= 0:
-                break
-            if self.table.reactivate(record):
-                result.reactivated.append(record)
-                room -= 1
+        if result.resumed:
+            newest = result.restored_from.copy_timestamp
+            older = [r for r in disowned if r.copy_timestamp < newest]
+            result.reactivated = self.table.reactivate_newest(older, self.retain - len(active))
         # Only while the key is still absent: a write since step 1 is newer than the delete.
         result.version_id = self.restorer.copy_back(
             result.restored_from, source_object, TargetCondition()
         )
         return result
-
-    def _reclaim_newest(
-        self, disowned: list[CopyRecord], result: UndeleteResult
-    ) -> CopyRecord | None:
-        for record in disowned:
-            if self.table.reactivate(record):
-                result.reactivated.append(record)
-                return record
-        return None
 
 
 def _nothing_to_undelete(source_object: str, records: list[CopyRecord]) -> RestoreError:

@@ -14,6 +14,8 @@ Repairs re-check what they act on first, because the replicator may be running:
 * record without copy -> deleted, unless the copy is there now;
 * active copies of an object absent from the source -> disowned (the cleaner deletes them after
   the grace), unless a HEAD finds the object;
+* disowned copies of an object that came back on a versioned source (`resurface.came_back`) ->
+  reactivated as the replicator does, and its event sent if the newest is not its current content;
 * more active copies than `retain` -> the oldest pruned by the replicator's own prune;
 * an object with no active copy, or whose newest copy is not its current content -> an Object
   Created event through the replicator queue, exactly as backfill sends it.
@@ -40,8 +42,9 @@ from objbackup.filters import KeyFilter
 from objbackup.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
-from objbackup.records import ACTIVE, CLEANING, CopyRecord
+from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
 from objbackup.replicate import Replicator
+from objbackup.resurface import came_back
 from objbackup.table import CopyTable
 from objbackup.unsupported import check_source, refusal
 
@@ -51,6 +54,7 @@ MISSING_COPY = "missing-copy"
 STALE_COPY = "stale-copy"
 OVER_RETENTION = "over-retention"
 ABSENT_OBJECT = "copies-of-absent-object"
+CAME_BACK = "disowned-copies-of-present-object"
 UNRESOLVED_COPY = "unresolved-copy"
 FOREIGN_OBJECT = "foreign-object"
 UNSUPPORTED_OBJECT = "unsupported-object"
@@ -59,6 +63,7 @@ KINDS = (
     ORPHAN_COPY,
     RECORD_WITHOUT_COPY,
     ABSENT_OBJECT,
+    CAME_BACK,
     OVER_RETENTION,
     MISSING_COPY,
     STALE_COPY,
@@ -301,10 +306,17 @@ class Verifier:
                 )
             else:
                 findings.append(Finding(ORPHAN_COPY, owner, name, "copy has no record"))
-        checked = [
-            self._check_key(key, state) for key in sorted(set(state.source) | set(state.records))
-        ]
-        findings += self._unsupported([f for fs in checked for f in fs])
+        for key in sorted(set(state.source) | set(state.records)):
+            findings += self._check_key(key, state)
+        back = self._check_came_back(state)
+        # Reactivating the copies is the repair; it sends the object's event itself if needed.
+        resolved = {f.object for f in back}
+        findings = [
+            f
+            for f in findings
+            if f.kind not in (MISSING_COPY, STALE_COPY) or f.object not in resolved
+        ] + back
+        findings = self._unsupported(findings)
         order = {kind: i for i, kind in enumerate(KINDS)}
         return sorted(findings, key=lambda f: order[f.kind])
 
@@ -381,6 +393,39 @@ class Verifier:
             result.append(Finding(UNSUPPORTED_OBJECT, f.object, f.copy_name, detail))
         return result
 
+    def _check_came_back(self, state: _State) -> list[Finding]:
+        """Objects back in a versioned source whose copies stayed disowned (the replicator
+        reactivates them on the delete event that brought the object back; at rest none is left).
+
+        Only keys with a disowned copy, room below `retain` and a record of the listed ETag with a
+        version id can qualify; only those cost a HEAD, for the current version id.
+        """
+        findings: list[Finding] = []
+        for key, obj in sorted(state.source.items()):
+            records = state.records.get(key, [])
+            active = sum(r.status == ACTIVE for r in records)
+            if (
+                not self.key_filter.matches(key)
+                or active >= self.settings.retain
+                or not any(r.status == DISOWNED for r in records)
+                or not any(r.version_id and r.etag == obj.etag for r in records)
+            ):
+                continue
+            head = self._head_source(key)
+            back = [] if head is None else came_back(records, head.get("VersionId"), obj.etag)
+            if back:
+                findings.append(
+                    Finding(
+                        CAME_BACK,
+                        key,
+                        None,
+                        f"{len(back)} cop{'y' if len(back) == 1 else 'ies'} disowned while the "
+                        "object is back in the source (a delete marker removed or its current "
+                        f"version deleted); {active} active, retain is {self.settings.retain}",
+                    )
+                )
+        return findings
+
     # --- repairing ----------------------------------------------------------------------------
 
     def _repair(self, findings: list[Finding], state: _State, dry_run: bool) -> list[Finding]:
@@ -407,6 +452,8 @@ class Verifier:
     def _repair_one(
         self, f: Finding, state: _State, dry_run: bool, sender: QueueSender | None
     ) -> Finding:
+        if f.kind == CAME_BACK:
+            return self._repair_came_back(f, dry_run, sender)
         handler = {
             ORPHAN_COPY: self._repair_orphan,
             RECORD_WITHOUT_COPY: self._repair_record,
@@ -467,6 +514,48 @@ class Verifier:
             action=f"disowned {count} cop{'y' if count == 1 else 'ies'}; the cleaner deletes "
             "them after the grace",
         )
+
+    def _repair_came_back(self, f: Finding, dry_run: bool, sender: QueueSender | None) -> Finding:
+        """Reactivate the copies as the replicator does (undelete's conditional reclaim); then
+        send the object's event if its newest active copy does not hold its current content."""
+        key = f.object or ""
+        head = self._head_source(key)
+        if head is None:
+            return replace(f, action=_MOVED.format("the object left the source"))
+        etag = str(head.get("ETag", "")).strip('"')
+        records = self.table.copies(key)
+        room = self.settings.retain - sum(r.status == ACTIVE for r in records)
+        back = came_back(records, head.get("VersionId"), etag)
+        if not back or room <= 0:
+            return replace(f, action=_MOVED.format("its copies changed"))
+        if dry_run:
+            return replace(
+                f,
+                action=f"would reactivate up to {min(room, len(back))} (newest first), then send "
+                "its Object Created event if the newest is not its current content",
+            )
+        count = len(self.table.reactivate_newest(back, room))
+        action = f"reactivated {count} cop{'y' if count == 1 else 'ies'}"
+        newest = next((r for r in self.table.copies(key) if r.status == ACTIVE), None)
+        if newest is not None and newest.etag == etag:
+            return replace(f, repaired=True, action=action)
+        if sender is None:
+            return replace(f, action=action + "; no replicator queue to send its event through")
+        obj = SourceObject(key, etag, int(head.get("ContentLength", 0)), head["LastModified"])
+        # Stamped now, as for a stale copy: the new copy must rank above the reactivated ones.
+        sender.add(created_event(self.settings.source_bucket, obj, self.clock()))
+        return replace(
+            f, repaired=True, action=action + "; sent an Object Created event to the replicator"
+        )
+
+    def _head_source(self, key: str) -> dict[str, Any] | None:
+        try:
+            head: dict[str, Any] = self.s3.head_object(Bucket=self.settings.source_bucket, Key=key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return head
 
     def _repair_retention(self, f: Finding, dry_run: bool) -> Finding:
         if dry_run:

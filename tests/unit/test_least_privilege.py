@@ -389,8 +389,11 @@ def _versioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> Non
     h.s3.delete_object(Bucket=bucket, Key="v", VersionId=newest.version_id)
     deliver(h.event(Kind.DELETED, "v", version_id=newest.version_id))  # "two" resurfaces
     h.clock.advance(1)
-    h.s3.delete_object(Bucket=bucket, Key="v")  # a delete marker: the object is gone
+    marker = h.s3.delete_object(Bucket=bucket, Key="v")["VersionId"]  # the object is gone
     deliver(h.event(Kind.DELETED, "v", deletion_type="Delete Marker Created"))
+    h.clock.advance(1)
+    h.s3.delete_object(Bucket=bucket, Key="v", VersionId=marker)  # "two" is back: reactivated
+    deliver(h.event(Kind.DELETED, "v", version_id=marker))
 
 
 def _kms_encrypted(h: Harness, deliver: Callable[..., Any], clients: Clients) -> None:
@@ -694,7 +697,13 @@ def test_the_scenarios_exercise_every_code_path(runs: list[Run]) -> None:
         "source-gone",
         "disowned",
     } <= set(plain.outcomes)
-    assert {"copied", "still-exists", "resurfaced-copied", "disowned"} <= set(versioned.outcomes)
+    assert {
+        "copied",
+        "still-exists",
+        "resurfaced-copied",
+        "disowned",
+        "resurfaced-reactivated",
+    } <= set(versioned.outcomes)
     operations = {f"{c.service}.{c.operation}" for c in plain.calls["replicator"]}
     assert {
         "s3.CopyObject",
