@@ -204,7 +204,7 @@ class Replicator:
             head = self._head_source(event)
             records = [] if head is None else self.table.copies(event.key)
             if head is not None and came_back(records, head.get("VersionId"), _etag(head)):
-                outcome = self._still_exists(event, head, records)
+                outcome = self._still_exists(event, head, records, deadline)
                 return replace(outcome, disowned=disowned)
         return Outcome("disown", "disowned", event.key, disowned=disowned)
 
