@@ -19,6 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objbackup.aws import Clients
+from objbackup.config import (
+    ENV_BACKUP_BUCKET,
+    ENV_QUEUE_URL,
+    ENV_SOURCE_BUCKET,
+    ENV_TABLE,
+    Settings,
+)
 from objbackup.events import Kind, ObjectEvent, decode_eventbridge, encode_eventbridge
 from objbackup.naming import MAX_KEY_BYTES
 from objbackup.runtime import ReplicatorApp
@@ -256,3 +263,12 @@ def test_an_event_without_an_id_is_encoded_with_its_position() -> None:
         Kind.CREATED, "b", "a key+/%", datetime(2026, 12, 1, tzinfo=UTC), "0A", "", size=1
     )
     assert decode_eventbridge(encode_eventbridge(event)) == replace(event, event_id=event.position)
+
+
+def test_the_queue_url_is_read_from_the_environment() -> None:
+    required = {ENV_SOURCE_BUCKET: "src", ENV_BACKUP_BUCKET: "bak", ENV_TABLE: "copies"}
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ob-replicator-Queue-1"
+    settings = Settings.from_env(required | {ENV_QUEUE_URL: url})
+    assert settings.queue_url == url
+    assert Settings.from_env(settings.to_env()) == settings
+    assert Settings.from_env(required | {ENV_QUEUE_URL: " "}).queue_url is None
