@@ -27,6 +27,7 @@ class Clients:
 
     s3: Any
     dynamodb: Any
+    sqs: Any = None  # the replicator's, to re-send a stopped copy (objbackup.continuation)
 
     @classmethod
     def create(
@@ -41,7 +42,11 @@ class Clients:
             kwargs["endpoint_url"] = endpoint_url
         if region:
             kwargs["region_name"] = region
-        return cls(s3=session.client("s3", **kwargs), dynamodb=session.client("dynamodb", **kwargs))
+        return cls(
+            s3=session.client("s3", **kwargs),
+            dynamodb=session.client("dynamodb", **kwargs),
+            sqs=session.client("sqs", **kwargs),
+        )
 
 
 def error_code(exc: ClientError) -> str:

@@ -29,6 +29,9 @@ ENV_INCLUDE_PREFIXES = "OBJBACKUP_INCLUDE_PREFIXES"
 ENV_EXCLUDE_PREFIXES = "OBJBACKUP_EXCLUDE_PREFIXES"
 # The KMS key ARN copies are written with ("" or unset: the backup bucket's default, SSE-S3).
 ENV_BACKUP_KMS_KEY = "OBJBACKUP_BACKUP_KMS_KEY"
+# The replicator's own queue, which a big copy the deadline stopped is re-sent to (unset: none;
+# it is redelivered instead: objbackup.continuation).
+ENV_QUEUE_URL = "OBJBACKUP_QUEUE_URL"
 
 _Num = TypeVar("_Num", int, float)
 
@@ -68,6 +71,7 @@ class Settings:
     part_bytes: int | None = None
     key_filter: KeyFilter = field(default_factory=KeyFilter)
     backup_kms_key: str | None = None
+    queue_url: str | None = None
 
     def __post_init__(self) -> None:
         for setting, value in (
@@ -117,6 +121,7 @@ class Settings:
                 env.get(ENV_INCLUDE_PREFIXES), env.get(ENV_EXCLUDE_PREFIXES)
             ),
             backup_kms_key=env.get(ENV_BACKUP_KMS_KEY, "").strip() or None,
+            queue_url=env.get(ENV_QUEUE_URL, "").strip() or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -136,6 +141,8 @@ class Settings:
         }
         if self.part_bytes is not None:
             env[ENV_PART_BYTES] = str(self.part_bytes)
+        if self.queue_url is not None:
+            env[ENV_QUEUE_URL] = self.queue_url
         return env
 
 

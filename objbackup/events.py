@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from objbackup.errors import ForeignBucket, MalformedEvent
 from objbackup.naming import MAX_KEY_BYTES, copy_timestamp
@@ -108,6 +108,38 @@ def decode_eventbridge(event: Mapping[str, Any], source_bucket: str | None = Non
         deletion_type=_optional_string(detail, "deletion-type"),
         source_bucket=source_bucket,
     )
+
+
+def encode_eventbridge(event: ObjectEvent) -> dict[str, Any]:
+    """`event` as an EventBridge S3 event: `decode_eventbridge` gives back the same event.
+
+    The replicator re-sends an event whose copy is still in progress (objbackup.continuation), so
+    time, sequencer, key, ETag, size and version id, hence the copy name, must survive exactly.
+    An event without an id (a classic notification lacking its request id) gets its position.
+    """
+    detail_type = next(name for name, kind in _DETAIL_TYPES.items() if kind is event.kind)
+    obj: dict[str, Any] = {"key": quote_plus(event.key)}
+    for name, value in (
+        ("size", event.size),
+        ("etag", event.etag),
+        ("version-id", event.version_id),
+        ("sequencer", event.sequencer or None),
+    ):
+        if value is not None:
+            obj[name] = value
+    detail: dict[str, Any] = {"version": "0", "bucket": {"name": event.bucket}, "object": obj}
+    if event.reason:
+        detail["reason"] = event.reason
+    if event.deletion_type is not None:
+        detail["deletion-type"] = event.deletion_type
+    return {
+        "version": "0",
+        "id": event.event_id or event.position,
+        "detail-type": detail_type,
+        "source": "aws.s3",
+        "time": event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "detail": detail,
+    }
 
 
 def decode_classic(

@@ -34,6 +34,16 @@ DEFAULT_WORKERS = 10
 _COPY_ONLY = frozenset({"CopySourceIfMatch", "MetadataDirective", "TaggingDirective"})
 
 
+class CopyStopped(OutOfTime):
+    """The deadline stopped a resumable copy: how far it got, and how much of that was new."""
+
+    def __init__(self, name: str, parts_done: int, parts_total: int, parts_new: int) -> None:
+        super().__init__(f"{name}: {parts_done} of {parts_total} parts copied; resumes later")
+        self.parts_done = parts_done
+        self.parts_total = parts_total
+        self.parts_new = parts_new  # finished in this invocation: 0 means no progress
+
+
 def part_ranges(size: int, part_bytes: int) -> list[tuple[int, int]]:
     """The inclusive byte ranges of the parts, numbered from 1 in list order."""
     return [(start, min(start + part_bytes, size) - 1) for start in range(0, size, part_bytes)]
@@ -82,7 +92,7 @@ class ResumableCopy:
         deadline: Deadline | None,
         resume: bool = True,
     ) -> None:
-        """Copy `source` (at `etag`, quoted) to `name`; OutOfTime when `deadline` stops it first.
+        """Copy `source` (at `etag`, quoted) to `name`; CopyStopped when `deadline` stops it first.
 
         Without `resume`, an upload already under `name` is aborted rather than continued (its
         parts may come from another version of the source). Errors other than OutOfTime leave
@@ -97,9 +107,10 @@ class ResumableCopy:
             created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=name, **args)
             upload_id = str(created["UploadId"])
         todo = [n for n in range(1, len(ranges) + 1) if n not in done]
-        done.update(self._copy_parts(source, name, upload_id, etag, ranges, todo, deadline))
+        new = self._copy_parts(source, name, upload_id, etag, ranges, todo, deadline)
+        done.update(new)
         if len(done) < len(ranges):
-            raise OutOfTime(f"{name}: {len(done)} of {len(ranges)} parts copied; resumes later")
+            raise CopyStopped(name, len(done), len(ranges), len(new))
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=name,

@@ -30,14 +30,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from objbackup.aws import is_not_found
 from objbackup.config import Settings
+from objbackup.continuation import Continuation
 from objbackup.copier import Copier, SourceChanged
 from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import log_event
+from objbackup.multipart import CopyStopped
 from objbackup.naming import copy_name, iso_now
 from objbackup.records import ACTIVE, CopyRecord
 from objbackup.resurface import came_back
@@ -63,6 +65,8 @@ class Outcome:
     disowned: int = 0
     reason: str | None = None  # why, for an `unsupported` outcome
     reactivated: int = 0
+    parts_done: int | None = None  # of a `continued` copy: parts copied so far, of parts_total
+    parts_total: int | None = None
 
 
 class Replicator:
@@ -74,8 +78,10 @@ class Replicator:
         s3: Any,
         table: CopyTable,
         clock: Clock = utc_now,
+        continuation: Continuation | None = None,
     ) -> None:
         self.settings = settings
+        self.continuation = continuation
         self.s3 = s3
         self.table = table
         self.copier = Copier(
@@ -91,7 +97,9 @@ class Replicator:
     def handle(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
         """Handle one event and log one line about it; errors propagate to the caller.
 
-        A multipart copy that `deadline` stops raises OutOfTime and resumes on redelivery.
+        A multipart copy that `deadline` stops raises OutOfTime and resumes on redelivery; with
+        a `continuation`, one that made progress is re-sent as a new message instead and ends
+        `continued` (objbackup.continuation).
         """
         started = time.perf_counter()
         outcome: Outcome | None = None
@@ -103,13 +111,21 @@ class Replicator:
                 else self.disown(event, deadline)
             )
             return outcome
+        except CopyStopped as exc:
+            outcome = self._continue(event, exc)
+            if outcome is None:
+                failure = "deferred"
+                raise
+            return outcome
         except OutOfTime:
             failure = "deferred"
             raise
         finally:
-            extra = {"reason": outcome.reason} if outcome and outcome.reason else {}
+            extra: dict[str, Any] = {"reason": outcome.reason} if outcome and outcome.reason else {}
+            if outcome and outcome.parts_total is not None:
+                extra = {"parts_done": outcome.parts_done, "parts_total": outcome.parts_total}
             log_event(
-                logging.WARNING if extra else logging.INFO,
+                logging.WARNING if "reason" in extra else logging.INFO,
                 event="object",
                 key=event.key,
                 action=outcome.action if outcome else _action(event),
@@ -124,6 +140,35 @@ class Replicator:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 **extra,
             )
+
+    def _continue(self, event: ObjectEvent, stopped: CopyStopped) -> Outcome | None:
+        """Re-send `event` if its copy advanced; None leaves it to redelivery (and the DLQ).
+
+        Only an Object Created event resumes its upload: a resurfaced version's copy (a delete
+        event) starts over on every delivery, so re-sending it would only repeat the work.
+        """
+        if self.continuation is None or event.kind is not Kind.CREATED or not stopped.parts_new:
+            return None
+        try:
+            self.continuation.send(event)
+        except (ClientError, BotoCoreError) as exc:
+            log_event(
+                logging.WARNING,
+                event="continuation-failed",
+                key=event.key,
+                message_id=event.message_id,
+                error=type(exc).__name__,
+                reason=str(exc),
+            )
+            return None
+        return Outcome(
+            "replicate",
+            "continued",
+            event.key,
+            copy_name(event.key, event.position),
+            parts_done=stopped.parts_done,
+            parts_total=stopped.parts_total,
+        )
 
     def replicate(
         self,

@@ -12,6 +12,7 @@ from objbackup.aws import Clients
 from objbackup.batch import KEY_WORKERS, is_sqs_batch, process_sqs_batch
 from objbackup.clean import Cleaner
 from objbackup.config import Settings, check_grace
+from objbackup.continuation import Continuation
 from objbackup.deadline import Deadline
 from objbackup.errors import MalformedEvent
 from objbackup.events import Kind, ObjectEvent, decode_invocation
@@ -34,7 +35,12 @@ class ReplicatorApp:
         settings = settings or Settings.from_env()
         clients = clients or Clients.create()
         table = CopyTable(clients.dynamodb, settings.table, settings.disowned_index)
-        return cls(settings, Replicator(settings, clients.s3, table))
+        continuation = (
+            Continuation(clients.sqs, settings.queue_url)
+            if settings.queue_url and clients.sqs is not None
+            else None
+        )
+        return cls(settings, Replicator(settings, clients.s3, table, continuation=continuation))
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         """Handle one invocation; with a Lambda `context`, stop in time (see objbackup.deadline)."""

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -193,6 +194,20 @@ def dynamodb_needs(call: Call) -> list[Need]:
     raise AssertionError(f"no IAM mapping for dynamodb.{op}: add one to dynamodb_needs")
 
 
+# The replicator's own queue, created in moto for the run; the template names it `Queue`.
+OWN_QUEUE = "ob-replicator-queue"
+
+
+def sqs_needs(call: Call) -> list[Need]:
+    """What AWS authorises an SQS call by: the action on the queue's ARN (the stack's own queue
+    as the template renders it, any other by its ARN, which no grant names)."""
+    if call.operation != "SendMessage":
+        raise AssertionError(f"no IAM mapping for sqs.{call.operation}: add one to sqs_needs")
+    name = str(call.params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+    queue = "<Queue.Arn>" if name == OWN_QUEUE else f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
+    return [("sqs:SendMessage", queue)]
+
+
 def _kms(key: str) -> str:
     return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{key}"
 
@@ -238,6 +253,8 @@ def needs_of(call: Call) -> list[Need]:
         return s3_needs(call)
     if call.service == "dynamodb":
         return dynamodb_needs(call)
+    if call.service == "sqs":
+        return sqs_needs(call)
     raise AssertionError(f"no IAM mapping for {call.service}.{call.operation}")
 
 
@@ -322,7 +339,10 @@ def _run_functions(
 
     with (
         recording(
-            replicator_clients.s3, replicator_clients.dynamodb, probe=harness.s3
+            replicator_clients.s3,
+            replicator_clients.dynamodb,
+            replicator_clients.sqs,
+            probe=harness.s3,
         ) as replicator_calls,
         recording(cleaner_clients.s3, cleaner_clients.dynamodb) as cleaner_calls,
     ):
@@ -349,8 +369,11 @@ def _unversioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> N
     h.clock.advance(1)
     bigger = h.put("bigger", BIG * 2)
     with PartsContext(clients.s3, parts=1).running() as short:
-        deliver(bigger, fails=True, context=short)  # the deadline stops it after a part or so
-    deliver(bigger)  # resumed: ListMultipartUploads, ListParts, the missing parts, Complete
+        # The deadline stops it after a part or so: re-sent to the queue (SendMessage), acked.
+        deliver(bigger, context=short)
+    [continued] = _bodies(h.settings.queue_url)
+    # Resumed: ListMultipartUploads, ListParts, the missing parts, Complete.
+    deliver(continued)
     h.clock.advance(1)
     old = h.put("over", b"old")
     h.clock.advance(1)
@@ -372,6 +395,15 @@ def _unversioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> N
     deliver(racing)
     h.clock.advance(1)
     deliver(h.delete("k"))  # disowned; the cleaner deletes them
+
+
+def _bodies(queue_url: str | None) -> list[str]:
+    """The bodies of the messages waiting in `queue_url`, read (and deleted) by the test."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    for message in answer.get("Messages", []):
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [str(m["Body"]) for m in answer.get("Messages", [])]
 
 
 def _versioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> None:
@@ -452,8 +484,13 @@ def runs() -> Iterator[list[Run]]:
         try:
             with mock_aws():
                 found = []
+                sqs = boto3.client("sqs", region_name=REGION)
+                queue_url = sqs.create_queue(QueueName=OWN_QUEUE)["QueueUrl"]
                 for settings, scenario in (
-                    (Settings("src-bucket", "bak-bucket", "copies"), _unversioned),
+                    (
+                        Settings("src-bucket", "bak-bucket", "copies", queue_url=queue_url),
+                        _unversioned,
+                    ),
                     (Settings("vsrc-bucket", "vbak-bucket", "vcopies"), _versioned),
                     (
                         Settings(
@@ -696,6 +733,7 @@ def test_the_scenarios_exercise_every_code_path(runs: list[Run]) -> None:
         "superseded",
         "source-gone",
         "disowned",
+        "continued",
     } <= set(plain.outcomes)
     assert {
         "copied",
@@ -720,6 +758,7 @@ def test_the_scenarios_exercise_every_code_path(runs: list[Run]) -> None:
         "dynamodb.PutItem",
         "dynamodb.UpdateItem",
         "dynamodb.DeleteItem",
+        "sqs.SendMessage",
     } <= operations
     assert {f"{c.service}.{c.operation}" for c in plain.calls["cleaner"]} >= {
         "dynamodb.Query",

@@ -721,6 +721,8 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
             ],
             {"Fn::GetAtt": ["Queue", "Arn"]},
         )
+        # A stopped big copy is re-sent to the function's own queue (objbackup.continuation).
+        | _pairs(["sqs:SendMessage"], {"Fn::GetAtt": ["Queue", "Arn"]})
         | _pairs(
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             f"{LOGS}${{AWS::StackName}}-replicator:*",
@@ -841,12 +843,14 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
         "OBJBACKUP_INCLUDE_PREFIXES",
         "OBJBACKUP_EXCLUDE_PREFIXES",
         "OBJBACKUP_BACKUP_KMS_KEY",
+        "OBJBACKUP_QUEUE_URL",
     }
     assert set(variables) == ENV_VARS | (replicator_vars if suffix == "replicator" else set())
     if suffix == "replicator":
         assert variables["OBJBACKUP_INCLUDE_PREFIXES"] == {"Ref": "IncludePrefixes"}
         assert variables["OBJBACKUP_EXCLUDE_PREFIXES"] == {"Ref": "ExcludePrefixes"}
         assert variables["OBJBACKUP_BACKUP_KMS_KEY"] == {"Ref": "BackupKmsKeyArn"}
+        assert variables["OBJBACKUP_QUEUE_URL"] == {"Ref": "Queue"}
     assert variables["OBJBACKUP_DISOWNED_INDEX"] == INDEX_NAME
     assert variables["OBJBACKUP_SOURCE_BUCKET"] == {"Ref": "SourceBucketName"}
     assert variables["OBJBACKUP_BACKUP_BUCKET"] == {"Ref": "BackupBucketName"}
