@@ -33,6 +33,7 @@ from objbackup.copier import Copier, SourceChanged
 from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import log_event
+from objbackup.metrics import object_metrics
 from objbackup.naming import copy_name, iso_now
 from objbackup.records import ACTIVE, CopyRecord
 from objbackup.table import CopyTable
@@ -56,6 +57,7 @@ class Outcome:
     pruned: int = 0
     disowned: int = 0
     reason: str | None = None  # why, for an `unsupported` outcome
+    size: int = 0  # bytes copied, for a copy made now
 
 
 class Replicator:
@@ -101,6 +103,14 @@ class Replicator:
             raise
         finally:
             extra = {"reason": outcome.reason} if outcome and outcome.reason else {}
+            metrics = object_metrics(
+                outcome.outcome if outcome else failure,
+                self.clock(),
+                event.time,
+                outcome.size if outcome else 0,
+                outcome.pruned if outcome else 0,
+                outcome.disowned if outcome else 0,
+            )
             log_event(
                 logging.WARNING if extra else logging.INFO,
                 event="object",
@@ -115,6 +125,7 @@ class Replicator:
                 position=event.position,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 **extra,
+                **metrics,
             )
 
     def replicate(
@@ -174,7 +185,9 @@ class Replicator:
         )
         written = self.table.put_new(record)
         pruned = self._prune([record, *records])
-        return Outcome("replicate", "copied" if written else "duplicate", event.key, name, pruned)
+        if not written:
+            return Outcome("replicate", "duplicate", event.key, name, pruned)
+        return Outcome("replicate", "copied", event.key, name, pruned, size=event.size or 0)
 
     def disown(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
         """Disown the key's active copies older than `event`, if the source object is gone."""
