@@ -4,13 +4,14 @@ and the parameters of each. "No changes" is a plan whose every action is "none".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import EventBridgeStep, SourceReport
+from objbackup.deploy.alarms import AlarmOptions, AlarmSettings, resolve_alarms
 from objbackup.deploy.describe import StackInfo
 from objbackup.deploy.encryption import CopyEncryption, resolve_encryption
 from objbackup.deploy.errors import (
@@ -61,6 +62,8 @@ class DeployOptions:
     backup_kms_key: str | None = None
     # A first deploy leaves kept backups of its name alone and creates new ones.
     fresh_backups: bool = False
+    # Who the alarms notify, and the backup lag they allow (objbackup/deploy/alarms.py).
+    alarms: AlarmOptions = field(default_factory=AlarmOptions)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class DeploySettings:
     encryption: CopyEncryption = field(default_factory=CopyEncryption)
     # Kept backups the storage stack reattaches instead of creating a bucket and a table.
     kept: Attachment | None = None
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
 
     def __post_init__(self) -> None:
         threshold = self.multipart_threshold
@@ -95,6 +99,7 @@ class DeploySettings:
             check_schedule(self.schedule)
             self.key_filter.check()
             self.encryption.check()
+            self.alarms.check()
         except ValueError as exc:
             raise InvalidSetting(str(exc)) from None
 
@@ -172,6 +177,11 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
             current["replicator"].parameters if "replicator" in current else None,
         ),
         kept=deployed_attachment(storage),
+        alarms=resolve_alarms(
+            options.alarms,
+            storage.parameters if storage else None,
+            current["replicator"].parameters if "replicator" in current else None,
+        ),
     )
 
 
@@ -180,10 +190,14 @@ def stack_parameters(
 ) -> dict[str, str]:
     """The parameters of one stack; the function stacks take theirs from the storage outputs."""
     if role == "storage":
-        return {
-            k.P_SOURCE_BUCKET: settings.source_bucket,
-            k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
-        } | storage_parameters(settings.kept)
+        return (
+            {
+                k.P_SOURCE_BUCKET: settings.source_bucket,
+                k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
+            }
+            | storage_parameters(settings.kept)
+            | settings.alarms.storage_parameters()
+        )
     parameters = {
         k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
         k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
@@ -200,6 +214,7 @@ def stack_parameters(
     if role == "replicator":
         parameters |= settings.key_filter.stack_parameters()
         parameters |= settings.encryption.stack_parameters()
+    parameters |= settings.alarms.stack_parameters(role, storage_outputs, settings.schedule)
     return parameters
 
 
@@ -372,6 +387,7 @@ class DeployPlan:
             "prune": None if self.prune is None else self.prune.to_json(),
             "encryption": settings.encryption.to_json(),
             "kept_backups": None if self.kept is None else self.kept.to_json(),
+            "alarms": settings.alarms.to_json(),
         }
 
 
@@ -391,6 +407,7 @@ def plan_deployment(
 ) -> DeployPlan:
     """Plan every stack. The function stacks' parameters come from the storage stack's current
     outputs; when it has none yet they are left to the deploy (None)."""
+    settings = replace(settings, alarms=replace(settings.alarms, deployment=names.name))
     storage = current.get("storage")
     outputs: Mapping[str, str] | None = None
     if storage is not None and storage.stable and storage.status not in RECREATE_STATES:
@@ -420,7 +437,7 @@ def plan_deployment(
         bundle_key=bundle_key,
         upload_bundle=not bundle_present,
         stacks=tuple(plans),
-        warnings=warnings,
+        warnings=warnings + settings.alarms.warnings(),
         source=source,
         eventbridge=eventbridge,
         prune=plan_prune(settings, current, prune_unfinished),

@@ -54,10 +54,14 @@ def deployed(source: str = "", retain: str = "3", grace: str = "10") -> dict[Any
         k.P_RETAIN: retain,
         k.P_GRACE: grace,
     }
+    # As deploy sets them without alarm options (objbackup/deploy/alarms.py).
+    alarms = {"AlarmTopicArn": "", "DeploymentName": "ob"}
     return {
         "storage": stack("storage", SourceBucketName=source),
-        "replicator": stack("replicator", **common),
-        "cleaner": stack("cleaner", **common, Schedule="rate(1 minute)"),
+        "replicator": stack("replicator", **common, **alarms, MaxLagSeconds="900"),
+        "cleaner": stack(
+            "cleaner", **common, **alarms, Schedule="rate(1 minute)", CleanCheckSeconds="60"
+        ),
     }
 
 
@@ -134,6 +138,7 @@ def test_stack_parameters() -> None:
     assert stack_parameters("storage", settings, {}, "b.zip") == {
         "SourceBucketName": "",
         "SourceEventBridgeByObjbackup": "false",
+        "AlarmEmail": "",
     }
     replicator = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
     common = {
@@ -146,9 +151,15 @@ def test_stack_parameters() -> None:
         "GraceSeconds": "2.5",
     }
     no_filter = {"IncludePrefixes": "", "ExcludePrefixes": "", "ObjectKeyPattern": ""}
-    assert replicator == common | no_filter
+    alarms = {"AlarmTopicArn": "", "DeploymentName": "objbackup"}
+    assert replicator == common | no_filter | alarms | {"MaxLagSeconds": "900"}
     cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
-    assert cleaner == {**common, "Schedule": "cron(0 * * * ? *)"}
+    assert cleaner == {
+        **common,
+        "Schedule": "cron(0 * * * ? *)",
+        **alarms,
+        "CleanCheckSeconds": "86400",  # a cron schedule is checked daily
+    }
 
 
 def test_plan_stack_actions() -> None:
