@@ -96,3 +96,28 @@ def test_a_bad_target_or_lag_is_a_usage_error(cli: Cli, args: list[str], message
     assert message in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.stderr
     assert cli.client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def test_the_sandbox_creates_updates_and_deletes_the_alarms_with_their_actions(cli: Cli) -> None:
+    """moto's CloudFormation skips AWS::CloudWatch::Alarm; the sandbox's gap closer
+    (objbackup/sandbox/alarm_gaps.py) makes them as CloudFormation does."""
+    cloudwatch = cli.client("cloudwatch")
+    created = cli.json("deploy", "--yes", "--alarm-topic-arn", TOPIC)
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert len(alarms) == 7  # four of the replicator, three of the cleaner
+    for alarm in alarms.values():
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == ([TOPIC], [TOPIC])
+    assert created["outputs"]["replicator"]["AlarmName"] in alarms
+    (lag,) = [a for a in alarms.values() if a.get("MetricName") == "ApproximateAgeOfOldestMessage"]
+    assert lag["Threshold"] == 900
+    (errors,) = [a for a in alarms.values() if "ReplicatorErrors" in a["AlarmName"]]
+    assert {m["Id"] for m in errors["Metrics"]} == {"failed", "crashed", "errors"}
+
+    cli.ok("deploy", "--yes", "--max-lag", "30m", "--alarm-topic-arn", "")
+    updated = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert set(updated) == set(alarms)  # updated in place, under the same names
+    assert updated[lag["AlarmName"]]["Threshold"] == 1800
+    assert all(a["AlarmActions"] == [] for a in updated.values())
+
+    cli.ok("teardown", "--yes")
+    assert cloudwatch.describe_alarms()["MetricAlarms"] == []
