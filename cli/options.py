@@ -63,6 +63,32 @@ def kms_keys(values: list[str] | None) -> list[str] | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def alarm_email(value: str | None) -> str | None:
+    """An email address for the alarms ("" stops notifying)."""
+    from objbackup.deploy.alarms import check_email
+
+    return _checked(check_email)(value)
+
+
+def alarm_topic_arn(value: str | None) -> str | None:
+    """The ARN of an existing standard SNS topic for the alarms ("" stops notifying)."""
+    from objbackup.deploy.alarms import check_topic_arn
+
+    return _checked(check_topic_arn)(value)
+
+
+def max_lag(value: str | None) -> int | None:
+    """A duration (900, 900s, 15m, 1h) as seconds, 1 minute to 1 day."""
+    from objbackup.deploy.alarms import parse_max_lag
+
+    if value is None:
+        return None
+    try:
+        return parse_max_lag(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def endpoint_url(value: str | None) -> str | None:
     """An http(s) URL, or nothing (an empty AWS_ENDPOINT_URL means AWS itself)."""
     if not value:

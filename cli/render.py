@@ -254,6 +254,7 @@ def deploy_plan(plan: DeployPlan) -> None:
     message(f"backs up: {settings.key_filter.describe()}")
     message(f"encryption: {settings.encryption.describe()}")
     message(f"scale: {settings.scale.describe()}")
+    message(f"alarms: {settings.alarms.describe()}", "" if settings.alarms.notifies else "yellow")
     if plan.source is not None:
         found = plan.source
         message(

@@ -19,6 +19,7 @@ from typing import Any
 from objbackup.chunks import chunks
 from objbackup.config import Settings
 from objbackup.logs import log_event
+from objbackup.metrics import clean_metrics
 from objbackup.naming import iso_now
 from objbackup.records import CLEANING, CopyRecord
 from objbackup.replicate import Clock, utc_now
@@ -87,6 +88,7 @@ class Cleaner:
             deleted=report.deleted,
             failed=report.failed,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **({} if dry_run else clean_metrics(self.clock(), report.deleted, report.failed)),
         )
         return report
 

@@ -39,6 +39,7 @@ from objbackup.copier import Copier, SourceChanged
 from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind, ObjectEvent
 from objbackup.logs import log_event
+from objbackup.metrics import object_metrics
 from objbackup.multipart import CopyStopped
 from objbackup.naming import copy_name, iso_now
 from objbackup.records import ACTIVE, CopyRecord
@@ -67,6 +68,7 @@ class Outcome:
     reactivated: int = 0
     parts_done: int | None = None  # of a `continued` copy: parts copied so far, of parts_total
     parts_total: int | None = None
+    size: int = 0  # bytes copied, for a copy made now
 
 
 class Replicator:
@@ -124,6 +126,14 @@ class Replicator:
             extra: dict[str, Any] = {"reason": outcome.reason} if outcome and outcome.reason else {}
             if outcome and outcome.parts_total is not None:
                 extra = {"parts_done": outcome.parts_done, "parts_total": outcome.parts_total}
+            metrics = object_metrics(
+                outcome.outcome if outcome else failure,
+                self.clock(),
+                event.time,
+                outcome.size if outcome else 0,
+                outcome.pruned if outcome else 0,
+                outcome.disowned if outcome else 0,
+            )
             log_event(
                 logging.WARNING if "reason" in extra else logging.INFO,
                 event="object",
@@ -139,6 +149,7 @@ class Replicator:
                 position=event.position,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 **extra,
+                **metrics,
             )
 
     def _continue(self, event: ObjectEvent, stopped: CopyStopped) -> Outcome | None:
@@ -227,7 +238,9 @@ class Replicator:
         )
         written = self.table.put_new(record)
         pruned = self._prune([record, *records])
-        return Outcome("replicate", "copied" if written else "duplicate", event.key, name, pruned)
+        if not written:
+            return Outcome("replicate", "duplicate", event.key, name, pruned)
+        return Outcome("replicate", "copied", event.key, name, pruned, size=event.size or 0)
 
     def disown(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
         """Disown the key's active copies older than `event`, if the source object is gone."""

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from objbackup.aws import Clients
@@ -17,6 +18,7 @@ from objbackup.deadline import Deadline
 from objbackup.errors import MalformedEvent
 from objbackup.events import Kind, ObjectEvent, decode_invocation
 from objbackup.logs import log_event
+from objbackup.metrics import embed
 from objbackup.replicate import Outcome, Replicator
 from objbackup.table import CopyTable
 
@@ -84,6 +86,7 @@ class ReplicatorApp:
             outcome=outcome.outcome,
             event_id=event.event_id,
             message_id=event.message_id,
+            **embed(datetime.now(UTC), {}, outcome.outcome),
         )
         return outcome
 

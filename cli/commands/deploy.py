@@ -150,6 +150,35 @@ def command(
             "--keep-backups) and create new ones; by default they are reattached.",
         ),
     ] = False,
+    alarm_email: Annotated[
+        str | None,
+        typer.Option(
+            "--alarm-email",
+            metavar="ADDRESS",
+            callback=options.alarm_email,
+            help="Alarms notify this address through an SNS topic deploy creates (confirm its "
+            'first email; kept on later deploys; "" stops notifying).',
+        ),
+    ] = None,
+    alarm_topic_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--alarm-topic-arn",
+            metavar="ARN",
+            callback=options.alarm_topic_arn,
+            help="Alarms notify this existing SNS topic instead (kept on later deploys).",
+        ),
+    ] = None,
+    max_lag: Annotated[
+        str | None,
+        typer.Option(
+            "--max-lag",
+            metavar="DURATION",
+            callback=options.max_lag,
+            help="Alarm when the oldest queued event is older than this: 900s, 15m, 1h; 1 "
+            "minute to 1 day (default: 15m, or the deployed value).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
     dry_run: Annotated[
         bool,
@@ -177,8 +206,15 @@ def command(
     ] = None,
 ) -> None:
     """Build and upload the bundle, then create or update the three stacks."""
+    from objbackup.deploy.alarms import AlarmOptions
     from objbackup.deploy.plan import DeployOptions
 
+    if alarm_email and alarm_topic_arn:
+        raise typer.BadParameter(
+            "alarms notify one target: an email (through a topic deploy creates) or an "
+            "existing topic",
+            param_hint="--alarm-email / --alarm-topic-arn",
+        )
     include, exclude = _key_filter(include_prefix, exclude_prefix, all_keys)
     deploy_options = DeployOptions(
         source_bucket,
@@ -195,6 +231,10 @@ def command(
         batch_size=batch_size,
         batching_window=batching_window,
         replicator_memory=replicator_memory,
+        # The --max-lag callback has turned the duration into seconds already.
+        alarms=AlarmOptions(
+            alarm_email, alarm_topic_arn, None if max_lag is None else int(max_lag)
+        ),
     )
     run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 

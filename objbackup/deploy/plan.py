@@ -4,13 +4,14 @@ and the parameters of each. "No changes" is a plan whose every action is "none".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import EventBridgeStep, SourceReport
+from objbackup.deploy.alarms import AlarmOptions, AlarmSettings, resolve_alarms
 from objbackup.deploy.describe import StackInfo
 from objbackup.deploy.encryption import CopyEncryption, resolve_encryption
 from objbackup.deploy.errors import (
@@ -67,6 +68,8 @@ class DeployOptions:
     batch_size: int | None = None
     batching_window: int | None = None
     replicator_memory: int | None = None
+    # Who the alarms notify, and the backup lag they allow (objbackup/deploy/alarms.py).
+    alarms: AlarmOptions = field(default_factory=AlarmOptions)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class DeploySettings:
     # Kept backups the storage stack reattaches instead of creating a bucket and a table.
     kept: Attachment | None = None
     scale: Scale = field(default_factory=Scale)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
 
     def __post_init__(self) -> None:
         threshold = self.multipart_threshold
@@ -103,6 +107,7 @@ class DeploySettings:
             self.key_filter.check()
             self.encryption.check()
             self.scale.check()
+            self.alarms.check()
         except ValueError as exc:
             raise InvalidSetting(str(exc)) from None
 
@@ -187,6 +192,11 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
             options.batching_window,
             options.replicator_memory,
         ),
+        alarms=resolve_alarms(
+            options.alarms,
+            storage.parameters if storage else None,
+            current["replicator"].parameters if "replicator" in current else None,
+        ),
     )
 
 
@@ -195,10 +205,14 @@ def stack_parameters(
 ) -> dict[str, str]:
     """The parameters of one stack; the function stacks take theirs from the storage outputs."""
     if role == "storage":
-        return {
-            k.P_SOURCE_BUCKET: settings.source_bucket,
-            k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
-        } | storage_parameters(settings.kept)
+        return (
+            {
+                k.P_SOURCE_BUCKET: settings.source_bucket,
+                k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
+            }
+            | storage_parameters(settings.kept)
+            | settings.alarms.storage_parameters()
+        )
     parameters = {
         k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
         k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
@@ -216,6 +230,7 @@ def stack_parameters(
         parameters |= settings.key_filter.stack_parameters()
         parameters |= settings.encryption.stack_parameters()
         parameters |= settings.scale.stack_parameters()
+    parameters |= settings.alarms.stack_parameters(role, storage_outputs, settings.schedule)
     return parameters
 
 
@@ -389,6 +404,7 @@ class DeployPlan:
             "prune": None if self.prune is None else self.prune.to_json(),
             "encryption": settings.encryption.to_json(),
             "kept_backups": None if self.kept is None else self.kept.to_json(),
+            "alarms": settings.alarms.to_json(),
         }
 
 
@@ -408,6 +424,7 @@ def plan_deployment(
 ) -> DeployPlan:
     """Plan every stack. The function stacks' parameters come from the storage stack's current
     outputs; when it has none yet they are left to the deploy (None)."""
+    settings = replace(settings, alarms=replace(settings.alarms, deployment=names.name))
     storage = current.get("storage")
     outputs: Mapping[str, str] | None = None
     if storage is not None and storage.stable and storage.status not in RECREATE_STATES:
@@ -437,7 +454,7 @@ def plan_deployment(
         bundle_key=bundle_key,
         upload_bundle=not bundle_present,
         stacks=tuple(plans),
-        warnings=warnings,
+        warnings=warnings + settings.alarms.warnings(),
         source=source,
         eventbridge=eventbridge,
         prune=plan_prune(settings, current, prune_unfinished),

@@ -877,6 +877,8 @@ def close_all() -> None:
     close_dynamodb_query_cost_gap()
     close_dynamodb_transaction_cost_gap()
     close_unsupported_source_gap()
-    from objbackup.sandbox import costs  # the backlog's costs, kept apart from the gaps
+    from objbackup.sandbox import alarm_gaps, costs  # kept apart from the gaps
+
+    alarm_gaps.close_cloudformation_alarm_gap()
 
     costs.close_all()

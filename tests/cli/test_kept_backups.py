@@ -168,8 +168,9 @@ def test_a_lone_kept_bucket_is_left_alone_with_a_warning(cli: Cli) -> None:
     plan = cli.json("deploy", "--dry-run")
     assert plan["kept_backups"] is None
     assert plan["warnings"] == [
+        "alarms notify nobody: pass --alarm-email ADDRESS or --alarm-topic-arn ARN",
         "kept backups of objbackup that make no bucket-and-table pair are left alone: "
-        "backup bucket kept-alone (`objbackup teardown` deletes them)"
+        "backup bucket kept-alone (`objbackup teardown` deletes them)",
     ]
     cli.ok("deploy", "--yes")
     assert cli.json("status")["backup_bucket"] != "kept-alone"

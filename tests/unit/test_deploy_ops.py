@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import WaiterError
 from cfnlint.decode import decode_str
 
+from objbackup.deploy import alarms
 from objbackup.deploy import kept as kept_backups
 from objbackup.deploy import stacks as k
 from objbackup.deploy.errors import (
@@ -301,6 +302,7 @@ def test_parameter_and_output_names_match_the_templates() -> None:
         k.P_SOURCE_EVENTBRIDGE,
         kept_backups.P_KEPT_BACKUP_BUCKET,
         kept_backups.P_KEPT_TABLE,
+        alarms.P_ALARM_EMAIL,
     }
     for output in (
         k.O_SOURCE_BUCKET,

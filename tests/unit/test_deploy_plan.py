@@ -56,10 +56,16 @@ def deployed(source: str = "", retain: str = "3", grace: str = "10") -> dict[Any
         k.P_RETAIN: retain,
         k.P_GRACE: grace,
     }
+    # As deploy sets them without alarm options (objbackup/deploy/alarms.py).
+    alarms = {"AlarmTopicArn": "", "DeploymentName": "ob"}
     return {
         "storage": stack("storage", SourceBucketName=source),
-        "replicator": stack("replicator", **common, **Scale().stack_parameters()),
-        "cleaner": stack("cleaner", **common, Schedule="rate(1 minute)"),
+        "replicator": stack(
+            "replicator", **common, **Scale().stack_parameters(), **alarms, MaxLagSeconds="900"
+        ),
+        "cleaner": stack(
+            "cleaner", **common, **alarms, Schedule="rate(1 minute)", CleanCheckSeconds="60"
+        ),
     }
 
 
@@ -136,6 +142,7 @@ def test_stack_parameters() -> None:
     assert stack_parameters("storage", settings, {}, "b.zip") == {
         "SourceBucketName": "",
         "SourceEventBridgeByObjbackup": "false",
+        "AlarmEmail": "",
     }
     replicator = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
     common = {
@@ -149,9 +156,18 @@ def test_stack_parameters() -> None:
     }
     no_filter = {"IncludePrefixes": "", "ExcludePrefixes": "", "ObjectKeyPattern": ""}
     scale = {"MaximumConcurrency": "25", "BatchSize": "10", "BatchingWindow": "1"}
-    assert replicator == common | no_filter | scale | {"MemorySize": "512"}
+    alarms = {"AlarmTopicArn": "", "DeploymentName": "objbackup"}
+    assert replicator == common | no_filter | scale | alarms | {
+        "MemorySize": "512",
+        "MaxLagSeconds": "900",
+    }
     cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
-    assert cleaner == {**common, "Schedule": "cron(0 * * * ? *)"}
+    assert cleaner == {
+        **common,
+        "Schedule": "cron(0 * * * ? *)",
+        **alarms,
+        "CleanCheckSeconds": "86400",  # a cron schedule is checked daily
+    }
 
 
 def test_the_scale_is_set_kept_on_redeploy_and_shown_in_the_plan() -> None:

@@ -35,6 +35,7 @@ ENV_VARS = {
     "OBJBACKUP_RETAIN",
     "OBJBACKUP_GRACE_SECONDS",
     "OBJBACKUP_MULTIPART_THRESHOLD",
+    "OBJBACKUP_DEPLOYMENT",
 }
 
 # Resource types whose properties carry a PolicyDocument, and IAM roles' inline policies.
@@ -293,6 +294,7 @@ def test_storage_parameters_condition_and_outputs() -> None:
         "SourceEventBridgeByObjbackup",
         "KeptBackupBucketName",
         "KeptTableName",
+        "AlarmEmail",
     }
     recorded = template["Parameters"]["SourceEventBridgeByObjbackup"]
     assert (recorded["Default"], recorded["AllowedValues"]) == ("false", ["true", "false"])
@@ -312,6 +314,7 @@ def test_storage_parameters_condition_and_outputs() -> None:
         "TableName",
         "TableArn",
         "DisownedIndexName",
+        "AlarmTopicArn",
     }
     assert outputs["SourceBucketName"]["Value"] == {
         "Fn::If": ["CreateSourceBucket", {"Ref": "SourceBucket"}, {"Ref": "SourceBucketName"}]
@@ -516,6 +519,9 @@ def test_replicator_parameters_and_outputs() -> None:
         "MaximumConcurrency",
         "BatchSize",
         "BatchingWindow",
+        "AlarmTopicArn",
+        "MaxLagSeconds",
+        "DeploymentName",
     }
     for name in (
         "IncludePrefixes",
@@ -542,6 +548,7 @@ def test_replicator_parameters_and_outputs() -> None:
         "FunctionArn",
         "RuleName",
         "AlarmName",
+        "DashboardName",
     }
 
 
@@ -625,7 +632,8 @@ def test_object_events_rule() -> None:
 
 def test_dead_letter_alarm() -> None:
     template = load("replicator.yaml")
-    logical_id, alarm = one_resource(template, "AWS::CloudWatch::Alarm")
+    logical_id = "DeadLetterQueueAlarm"
+    alarm = resources(template, "AWS::CloudWatch::Alarm")[logical_id]
     properties = props(alarm)
     assert properties["Namespace"] == "AWS/SQS"
     assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
@@ -852,6 +860,7 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
         assert variables["OBJBACKUP_BACKUP_KMS_KEY"] == {"Ref": "BackupKmsKeyArn"}
         assert variables["OBJBACKUP_QUEUE_URL"] == {"Ref": "Queue"}
     assert variables["OBJBACKUP_DISOWNED_INDEX"] == INDEX_NAME
+    assert variables["OBJBACKUP_DEPLOYMENT"] == {"Ref": "DeploymentName"}
     assert variables["OBJBACKUP_SOURCE_BUCKET"] == {"Ref": "SourceBucketName"}
     assert variables["OBJBACKUP_BACKUP_BUCKET"] == {"Ref": "BackupBucketName"}
     assert variables["OBJBACKUP_TABLE"] == {"Ref": "TableName"}
@@ -916,6 +925,9 @@ def test_cleaner_parameters_and_outputs() -> None:
         "Schedule",
         "MemorySize",
         "Timeout",
+        "AlarmTopicArn",
+        "DeploymentName",
+        "CleanCheckSeconds",
     }
     assert parameters["Retain"]["Default"] == 3
     assert parameters["GraceSeconds"]["Default"] == 10
