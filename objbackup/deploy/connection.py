@@ -85,6 +85,17 @@ class Connection:
             self._clients[service] = self.session.client(service, **kwargs)
         return self._clients[service]
 
+    def one_shot_client(self, service: str) -> Any:
+        """A client that tries each call once: to probe an API the endpoint may not have."""
+        kwargs: dict[str, Any] = {
+            "region_name": self.region,
+            "config": _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})),
+        }
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        self.client(service)  # checks the credentials
+        return self.session.client(service, **kwargs)
+
     def _check_credentials(self) -> None:
         if self._checked:
             return
