@@ -160,3 +160,16 @@ def test_status_says_first_that_eventbridge_delivery_is_off(
     document = json.loads(cli("status", "--json").stdout)
     assert document["eventbridge_delivery"] is False
     assert cli("status", "--json").exit_code == 1
+
+
+def test_verify_reports_eventbridge_delivery_off(cli: Cli, deployed: dict[str, Any]) -> None:
+    assert cli.json("verify")["consistent"] is True
+    cli.client("s3").put_bucket_notification_configuration(
+        Bucket=deployed["source_bucket"], NotificationConfiguration={}
+    )
+    result = cli("verify", "--json")
+    assert result.exit_code == 1
+    finding = json.loads(result.stdout)["findings"][0]
+    assert finding["kind"] == "eventbridge-delivery-off" and finding["severity"] == "error"
+    repaired = json.loads(cli("verify", "--repair", "--json").stdout)["findings"][0]
+    assert not repaired["repaired"] and "objbackup status" in repaired["action"]
