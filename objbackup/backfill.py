@@ -36,6 +36,7 @@ from objbackup.progress import Progress, no_progress
 from objbackup.records import ACTIVE
 from objbackup.table import CopyTable
 from objbackup.unsupported import MAY_BE_ARCHIVED, check_source
+from objbackup.wording import counted
 
 BACKFILL_REASON = "Backfill"
 _BACKED_UP, _UNSUPPORTED, _TO_SEND = "backed-up", "unsupported", "to-send"
@@ -49,7 +50,9 @@ class SendFailed(ObjbackupError):
     hint = "run backfill again: objects already backed up are skipped"
 
     def __init__(self, failed: int, reason: str) -> None:
-        super().__init__(f"{failed} message(s) could not be sent to the replicator queue: {reason}")
+        super().__init__(
+            f"{counted(failed, 'message')} could not be sent to the replicator queue: {reason}"
+        )
         self.failed = failed
 
 

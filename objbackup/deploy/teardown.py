@@ -25,6 +25,7 @@ from objbackup.deploy.kept import KeptResource, deployed_attachment, find_kept, 
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
 from objbackup.deploy.stackops import EventCallback, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES
+from objbackup.wording import counted
 
 DELETE_OBJECTS_LIMIT = 1000
 ProgressCallback = Callable[[str, int, int], None]  # bucket, versions deleted so far, total
@@ -251,7 +252,7 @@ class Teardown:
             on_progress(bucket, done, max(expected, done))
             if failures and not deleted:
                 raise EmptyBucketFailed(
-                    f"{len(failures)} versions in bucket {bucket} could not be deleted "
+                    f"{counted(len(failures), 'version')} in bucket {bucket} could not be deleted "
                     f"(first: {failures[0]})",
                     "check the bucket's policy and object locks, then run teardown again",
                 )
