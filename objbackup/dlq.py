@@ -181,7 +181,7 @@ def failure_reason(logs: Any, log_group: str | None, message_id: str) -> str | N
         )
         for page in pages:
             for event in page.get("events", []):
-                line = _json_line(event.get("message", ""))
+                line = json_line(event.get("message", ""))
                 if line.get("message_id") == message_id and line.get("event") in _FAILURE_EVENTS:
                     error = line.get("error")
                     text = str(line.get("reason") or "")
@@ -193,7 +193,7 @@ def failure_reason(logs: Any, log_group: str | None, message_id: str) -> str | N
     return reason
 
 
-def _json_line(message: str) -> dict[str, Any]:
+def json_line(message: str) -> dict[str, Any]:
     """The JSON object of a log line (Lambda may prefix a line with a timestamp and level)."""
     start = message.find("{")
     if start < 0:

@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=False,
 )
 
+REASONS_LOOKED_UP = 50
 _JSON = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 
 
@@ -70,10 +71,17 @@ def run_list(g: Globals, as_json: bool) -> None:
     connection = g.connection()
     logs = connection.client("logs")
     group = log_group(deployment)
+    looked_up: list[str] = []
+
+    def reason_of(message_id: str) -> str | None:
+        # Each lookup searches the log group (FilterLogEvents): the first REASONS_LOOKED_UP only.
+        if len(looked_up) >= REASONS_LOOKED_UP:
+            return None
+        looked_up.append(message_id)
+        return failure_reason(logs, group, message_id)
+
     with render.working("Reading the dead-letter queue"):
-        letters = peek(
-            connection.client("sqs"), dlq, lambda message: failure_reason(logs, group, message)
-        )
+        letters = peek(connection.client("sqs"), dlq, reason_of)
     document = {"dlq_url": dlq, "count": len(letters), "messages": [m.to_json() for m in letters]}
     if as_json:
         render.print_json(document)

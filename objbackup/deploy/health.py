@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, with_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment
+from objbackup.dlq import json_line
 
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
 # ApproximateAgeOfOldestMessage is a CloudWatch metric (1-minute periods), not a queue attribute:
@@ -124,7 +125,7 @@ def last_clean(connection: Connection, cleaner_function: str | None) -> dict[str
                 limit=_LINES_READ,
             ).get("events", [])
             for event in events:
-                line = _json_line(str(event.get("message", "")))
+                line = json_line(str(event.get("message", "")))
                 if line.get("event") != "clean" or line.get("dry_run"):
                     continue
                 if newest is None or event["timestamp"] > newest["timestamp"]:
@@ -141,17 +142,6 @@ def last_clean(connection: Connection, cleaner_function: str | None) -> dict[str
         "deleted": newest.get("deleted"),
         "failed": failed,
     }
-
-
-def _json_line(message: str) -> dict[str, Any]:
-    start = message.find("{")
-    if start < 0:
-        return {}
-    try:
-        found = json.loads(message[start:])
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def alarm_states(connection: Connection, deployment: Deployment) -> list[dict[str, Any]] | None:
