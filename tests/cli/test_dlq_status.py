@@ -173,3 +173,13 @@ def test_verify_reports_eventbridge_delivery_off(cli: Cli, deployed: dict[str, A
     assert finding["kind"] == "eventbridge-delivery-off" and finding["severity"] == "error"
     repaired = json.loads(cli("verify", "--repair", "--json").stdout)["findings"][0]
     assert not repaired["repaired"] and "objbackup status" in repaired["action"]
+
+
+def test_queue_urls_are_given_on_the_endpoint() -> None:
+    from objbackup.deploy.status import reachable_queue_url
+
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/e2e-replicator-queue"
+    assert reachable_queue_url(url, "http://127.0.0.1:4566") == (
+        "http://127.0.0.1:4566/123456789012/e2e-replicator-queue"
+    )
+    assert reachable_queue_url(url, None) == url

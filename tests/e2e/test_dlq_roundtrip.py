@@ -56,7 +56,9 @@ def test_a_failing_event_goes_to_the_dlq_and_comes_back(
     )
     status = tools.objbackup("status").stdout
     assert "dead-letter depth  │ 1" in status
-    # The queue URLs status prints work with the AWS CLI against the sandbox.
+    # The queue URLs status prints are the sandbox's, and work with the AWS CLI there.
+    assert deployed["dlq_url"].startswith(tools.endpoint_url + "/"), deployed["dlq_url"]
+    assert deployed["queue_url"].startswith(tools.endpoint_url + "/"), deployed["queue_url"]
     tools.aws("sqs", "get-queue-attributes", "--queue-url", deployed["dlq_url"])
     listed = tools.objbackup_json("dlq")
     assert listed["count"] == 1
