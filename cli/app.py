@@ -16,6 +16,7 @@ from cli.commands import (
     backfill,
     clean,
     deploy,
+    dlq,
     listing,
     local,
     restore,
@@ -92,6 +93,7 @@ app.command("restore")(restore.command)
 app.command("undelete")(undelete.command)
 app.command("verify")(verify.command)
 app.command("backfill")(backfill.command)
+app.add_typer(dlq.app, name="dlq")
 app.command("sandbox")(local.sandbox)
 app.command("demo")(local.demo)
 

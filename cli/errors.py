@@ -11,6 +11,10 @@ from cli.context import Globals
 
 EXIT_FAILURE = 1
 _DEBUG_HINT = "run again with --debug for the traceback"
+# Typer carries its own copy of click: its usage error is BadParameter's base class.
+UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
 # Exceptions the command-line framework turns into exit codes itself (usage errors exit 2).
 _FRAMEWORK: tuple[type[BaseException], ...] = (
     typer.Exit,
@@ -83,9 +87,22 @@ class ObjbackupGroup(TyperGroup):
     """The app's group: maps any failure of a command to a message and exit code 1."""
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; a failure becomes a cause and a hint on stderr and exit code 1."""
+        """Run the command; a failure becomes a cause and a hint on stderr and exit code 1.
+
+        With `--json` the failure is also a JSON document on stdout, `{"error", "hint",
+        "exit_code"}`, usage errors (exit 2) included, so a script parses one format.
+        """
+        wants_json = _wants_json([*getattr(ctx, "_protected_args", []), *ctx.args])
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            if wants_json:
+                code = int(getattr(exc, "exit_code", 2))
+                exc.show()  # type: ignore[attr-defined]
+                where = getattr(getattr(exc, "ctx", None), "command_path", "objbackup")
+                _json_error(exc.format_message(), f"run `{where} --help`", code)  # type: ignore[attr-defined]
+                raise typer.Exit(code) from None
+            raise
         except _FRAMEWORK:
             raise
         except Exception as exc:
@@ -96,4 +113,17 @@ class ObjbackupGroup(TyperGroup):
 
             cause, hint = explain(exc)
             render.error(cause, hint)
+            if wants_json:
+                _json_error(cause, hint, EXIT_FAILURE)
             raise typer.Exit(EXIT_FAILURE) from None
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for --json (options end at `--`)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _json_error(cause: str, hint: str | None, exit_code: int) -> None:
+    from cli import render
+
+    render.print_json({"error": cause, "hint": hint, "exit_code": exit_code})

@@ -33,20 +33,30 @@ _STATUS_STYLES = (
 )
 
 
+# Output that is not a terminal (a pipe, a file, a script) is for pasting and parsing: rich
+# would wrap and fold it at 80 columns (or $COLUMNS), splitting names and timestamps.
+UNWRAPPED_WIDTH = 1_000_000
+
+
+def _console(err: bool) -> Console:
+    from rich.console import Console
+
+    console = Console(stderr=err, highlight=False)
+    if not console.is_terminal:
+        console.width = UNWRAPPED_WIDTH
+    return console
+
+
 @functools.cache
 def stderr() -> Console:
     """The console for messages, progress and prompts (one, so live displays and lines mix)."""
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
+    return _console(err=True)
 
 
 @functools.cache
 def stdout() -> Console:
     """The console for data: tables (JSON goes to stdout directly, unstyled)."""
-    from rich.console import Console
-
-    return Console(highlight=False)
+    return _console(err=False)
 
 
 def _text(value: Any, style: str = "") -> Text:
@@ -246,7 +256,11 @@ def deploy_plan(plan: DeployPlan) -> None:
     console = stderr()
     _show(console, f"Deploy {plan.name} to {plan.region}", table)
     settings = plan.settings
-    source = settings.source_bucket or "a new bucket"
+    storage = next((s for s in plan.stacks if s.role == "storage"), None)
+    existing = storage is not None and storage.action != "create"
+    source = settings.source_bucket or (
+        "the bucket objbackup created (unchanged)" if existing else "a new bucket"
+    )
     message(
         f"source: {source}; retain {settings.retain}; grace {settings.grace_seconds:g} s; "
         f"cleaner schedule {settings.schedule}"

@@ -70,10 +70,11 @@ def compact_timestamp(copy_timestamp: str) -> str:
 
 
 def pick_copy(records: list[CopyRecord], wanted: str | None) -> CopyRecord | None:
-    """The copy `wanted` names (timestamp, compact timestamp or copy name), or the default one.
+    """The copy `wanted` names, or the default one; AmbiguousCopy when it names several.
 
-    The default is the newest active copy, else the newest disowned one. `records` are newest
-    first, as `CopyTable.copies` returns them.
+    `wanted` is a copy timestamp, its compact form or a copy name, or any unique prefix of one
+    (what a paste or a shell completion leaves). The default is the newest active copy, else the
+    newest disowned one. `records` are newest first, as `CopyTable.copies` returns them.
     """
     usable = [r for r in records if r.status in (ACTIVE, DISOWNED)]
     if wanted is None:
@@ -81,14 +82,31 @@ def pick_copy(records: list[CopyRecord], wanted: str | None) -> CopyRecord | Non
         preferred = active or usable
         return preferred[0] if preferred else None
     wanted = wanted.strip()
-    for record in usable:
-        if wanted in (
-            record.copy_timestamp,
-            compact_timestamp(record.copy_timestamp),
-            record.copy_name,
-        ):
-            return record
-    return None
+    if not wanted:
+        return None
+
+    def names(record: CopyRecord) -> tuple[str, str, str]:
+        stamp = record.copy_timestamp
+        return (stamp, compact_timestamp(stamp), record.copy_name)
+
+    exact = [r for r in usable if wanted in names(r)]
+    if exact:
+        return exact[0]
+    matches = [r for r in usable if any(n.startswith(wanted) for n in names(r))]
+    if len(matches) > 1:
+        raise AmbiguousCopy(wanted, [r.copy_timestamp for r in matches])
+    return matches[0] if matches else None
+
+
+class AmbiguousCopy(RestoreError):
+    """`--copy` names several copies by a prefix; `candidates` are their copy timestamps."""
+
+    def __init__(self, wanted: str, candidates: list[str]) -> None:
+        super().__init__(
+            f"--copy {wanted} names {len(candidates)} copies: {', '.join(candidates)}",
+            "give more of the copy timestamp (as `objbackup list` shows it)",
+        )
+        self.candidates = candidates
 
 
 class Restorer:

@@ -105,6 +105,15 @@ def _nothing_to_undelete(source_object: str, records: list[CopyRecord]) -> Resto
             f"{source_object} cannot be undeleted: the cleaner is deleting its copies",
             "the grace period is over; no copy of it will remain",
         )
+    if not records:
+        # No record at all: the table cannot tell a key objbackup never backed up from one whose
+        # copies the cleaner deleted (records go with them), so both are named.
+        return RestoreError(
+            f"{source_object} has no copy to undelete: objbackup never backed it up, or the grace "
+            "period is over and its copies were cleaned",
+            "no copy of it remains; check the key (keys are case-sensitive) and "
+            "`objbackup list --disowned` for what can still be undeleted",
+        )
     return RestoreError(
         f"{source_object} has no disowned copy to undelete: the grace period is over",
         "no copy of it remains; `objbackup list --disowned` shows what can still be undeleted",

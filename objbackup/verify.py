@@ -58,8 +58,11 @@ CAME_BACK = "disowned-copies-of-present-object"
 UNRESOLVED_COPY = "unresolved-copy"
 FOREIGN_OBJECT = "foreign-object"
 UNSUPPORTED_OBJECT = "unsupported-object"
+# The source bucket no longer sends its events to EventBridge: nothing written since is backed up.
+DELIVERY_OFF = "eventbridge-delivery-off"
 # The order repairs run in: copies and records agree first, then counts, then new copies.
 KINDS = (
+    DELIVERY_OFF,
     ORPHAN_COPY,
     RECORD_WITHOUT_COPY,
     ABSENT_OBJECT,
@@ -191,6 +194,7 @@ class Verifier:
         progress: Progress = no_progress,
         clock: Clock | None = None,
         workers: int = DEFAULT_WORKERS,
+        check_delivery: bool = False,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -201,6 +205,7 @@ class Verifier:
         self.progress = progress
         self.clock = clock or (lambda: datetime.now(UTC))
         self.workers = workers
+        self.check_delivery = check_delivery
 
     def run(self, repair: bool = False, dry_run: bool = False) -> VerifyReport:
         """Check; with `repair`, fix each finding (with `dry_run`, only say how)."""
@@ -209,7 +214,7 @@ class Verifier:
             objects=sum(self.key_filter.matches(k) for k in state.source),
             copies=len(state.backup),
             records=sum(len(r) for r in state.records.values()),
-            findings=self._check(state),
+            findings=self._delivery() + self._check(state),
             repair=repair,
             dry_run=dry_run,
         )
@@ -270,6 +275,20 @@ class Verifier:
         return found
 
     # --- checking -----------------------------------------------------------------------------
+
+    def _delivery(self) -> list[Finding]:
+        """A finding when the source bucket's EventBridge delivery is off (with check_delivery)."""
+        if not self.check_delivery:
+            return []
+        bucket = self.settings.source_bucket
+        configuration = self.s3.get_bucket_notification_configuration(Bucket=bucket)
+        if "EventBridgeConfiguration" in configuration:
+            return []
+        detail = (
+            f"source bucket {bucket} does not send its events to EventBridge: nothing written "
+            "since it was turned off is backed up"
+        )
+        return [Finding(DELIVERY_OFF, None, None, detail)]
 
     def _check(self, state: _State) -> list[Finding]:
         findings: list[Finding] = []
@@ -479,6 +498,10 @@ class Verifier:
             return replace(f, action="left alone: delete it by hand if its object is gone")
         if f.kind == UNSUPPORTED_OBJECT:
             return replace(f, action="left alone: S3 cannot copy it as it is")
+        if f.kind == DELIVERY_OFF:
+            return replace(
+                f, action="left alone: `objbackup status` prints the command that turns it on"
+            )
         return replace(f, action="left alone: not made by objbackup")
 
     def _repair_orphan(self, f: Finding, dry_run: bool) -> Finding:

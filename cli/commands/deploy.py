@@ -269,7 +269,7 @@ def run(
     as_json: bool = False,
 ) -> None:
     """Plan; stop at "no changes" or a dry run, else show the plan, confirm, deploy, report."""
-    from cli import render
+    from cli import prompt, render
     from objbackup.deploy.deployer import Deployer
     from objbackup.deploy.describe import find_deployment
 
@@ -298,7 +298,11 @@ def run(
             "pass --yes to reattach them, or --fresh-backups to leave them alone",
         )
     question = "Deploy these changes and reattach the kept backups?" if reattach else None
-    if not yes and not render.confirm(question or "Deploy these changes?"):
+    if not yes and not prompt.confirm(
+        question or "Deploy these changes?",
+        "deploy needs a confirmation and there is no terminal to ask",
+        "pass --yes to deploy without asking (--dry-run shows the plan)",
+    ):
         raise typer.Abort()
     with render.working(f"Deploying {plan.name} to {plan.region}"):
         result = deployer.deploy(plan, on_event=render.stack_event)
@@ -328,7 +332,8 @@ def _pruned(report: PruneReport, retain: int) -> None:
     if report.left:
         render.message(
             f"{render.counted(report.left, 'long key')} no longer in the source keep more than "
-            f"{retain} copies; run `objbackup verify --repair` to find and prune them.",
+            f"{render.counted(retain, 'copy', 'copies')}; run `objbackup verify --repair` to find "
+            "and prune them.",
             "yellow",
         )
 

@@ -57,7 +57,13 @@ def command(
         ctx.fail("give --copy TIMESTAMP or --latest, not both")
     if to is not None and not to:
         ctx.fail("--to needs a non-empty key")
-    run(globals_of(ctx), object_key, copy, to, dry_run, yes, as_json)
+    from objbackup.restore import AmbiguousCopy
+
+    try:
+        run(globals_of(ctx), object_key, copy, to, dry_run, yes, as_json)
+    except AmbiguousCopy as exc:
+        # A usage error (exit 2): the command line names no single copy.
+        raise typer.BadParameter(f"{exc} ({exc.hint})", param_hint="'--copy'") from None
 
 
 def run(

@@ -1,4 +1,5 @@
-"""`objbackup status`: stacks, resources, settings, queue and dead-letter depth."""
+"""`objbackup status`: stacks, resources, settings, backlog and health; exit 1 when the source
+bucket no longer delivers its events to EventBridge (backups have silently stopped)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,17 @@ def command(
 
 def run(g: Globals, as_json: bool) -> None:
     """Describe the deployment and its queues; JSON or tables on stdout."""
-    from cli import render
+    from cli import render, render_status
     from objbackup.deploy.status import deployment_status
 
     document = deployment_status(g.connection())
-    render.print_json(document) if as_json else render.status(document)
+    stopped = document.get("eventbridge_delivery") is False
+    if as_json:
+        render.print_json(document)
+    else:
+        if stopped:
+            render_status.delivery_off(document)
+        render.status(document)
+        render_status.health(document)
+    if stopped:
+        raise typer.Exit(1)

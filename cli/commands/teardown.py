@@ -27,7 +27,7 @@ def command(
 
 def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
     """Count, show, stop on a dry run, confirm (unless `yes`), tear down with progress bars."""
-    from cli import render
+    from cli import prompt, render
     from objbackup.deploy.teardown import KEPT_ROLE, Teardown
 
     connection = g.connection()
@@ -47,13 +47,17 @@ def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> Non
         question = f"Destroy deployment {name}, its kept backups and {versions}?"
     else:
         question = f"Destroy deployment {name} and {versions}?"
-    if not yes and not render.confirm(question):
+    if not yes and not prompt.confirm(
+        question,
+        "teardown needs a confirmation and there is no terminal to ask",
+        "pass --yes to destroy without asking (--dry-run shows what would go)",
+    ):
         raise typer.Abort()
     with render.bucket_progress() as bars:
         result = teardown.run(plan, on_progress=bars.update, on_event=render.stack_event)
     render.message(
         f"Deployment {plan.deployment.name} in {plan.deployment.region} is gone "
-        f"({len(result.deleted_stacks)} stacks deleted).",
+        f"({render.counted(len(result.deleted_stacks), 'stack')} deleted).",
         "bold green",
     )
     if result.kept:

@@ -47,6 +47,7 @@ def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
         connection.client("sqs"),
         scope.queue_url,
         key_filter=scope.key_filter,
+        check_delivery=True,
     )
     with render_verify.phase_progress() as progress:
         verifier.progress = progress

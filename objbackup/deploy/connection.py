@@ -11,18 +11,35 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ProfileNotFound
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProfileNotFound
 
 from objbackup.deploy.errors import AwsSetupError
 from objbackup.deploy.stacks import DEFAULT_NAME, StackNames
 
+# An operator waits at the terminal: a connection is given 2 s (AWS answers in far less), and an
+# endpoint that cannot be reached is retried once (fail_fast_when_unreachable), while throttling
+# and 5xx answers keep standard mode's 8 attempts.
 _CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60
+    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=2, read_timeout=60
 )
 # A synchronous invoke waits for the function, whose timeout is at most 900 s.
 _LAMBDA_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=910
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=910
 )
+_UNREACHABLE_ATTEMPTS = 2
+
+
+def fail_fast_when_unreachable(
+    attempts: int, caught_exception: BaseException | None = None, **_: Any
+) -> bool | None:
+    """A `needs-retry` handler: False (no retry) once a connection failed twice, else None (the
+    retry handler decides). botocore stops retrying on a handler's False (endpoint._needs_retry);
+    a connect timeout has already waited its 2 s, so it is not retried at all."""
+    if isinstance(caught_exception, ConnectTimeoutError):
+        return False
+    if isinstance(caught_exception, EndpointConnectionError):
+        return False if attempts >= _UNREACHABLE_ATTEMPTS else None
+    return None
 
 
 class Connection:
@@ -82,8 +99,19 @@ class Connection:
             kwargs: dict[str, Any] = {"region_name": region, "config": config}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url
-            self._clients[service] = self.session.client(service, **kwargs)
+            self._clients[service] = _fail_fast(self.session.client(service, **kwargs))
         return self._clients[service]
+
+    def one_shot_client(self, service: str) -> Any:
+        """A client that tries each call once: to probe an API the endpoint may not have."""
+        kwargs: dict[str, Any] = {
+            "region_name": self.region,
+            "config": _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})),
+        }
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        self.client(service)  # checks the credentials
+        return _fail_fast(self.session.client(service, **kwargs))
 
     def _check_credentials(self) -> None:
         if self._checked:
@@ -95,3 +123,11 @@ class Connection:
                 "AWS_SECRET_ACCESS_KEY",
             )
         self._checked = True
+
+
+def _fail_fast(client: Any) -> Any:
+    # Handlers of a more specific event run first: register beside the retry handler's own
+    # `needs-retry.<service>`, ahead of it.
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(f"needs-retry.{service}", fail_fast_when_unreachable)
+    return client

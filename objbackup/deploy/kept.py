@@ -87,7 +87,9 @@ class KeptReport:
     @property
     def describe(self) -> str:
         when = f" from {self.kept_at}" if self.kept_at else ""
-        objects = f"{self.objects}{'+' if self.more_objects else ''} objects"
+        objects = f"{self.objects}{'+' if self.more_objects else ''} object" + (
+            "" if self.objects == 1 and not self.more_objects else "s"
+        )
         fate = (
             "they will be reattached (--fresh-backups creates new ones instead)"
             if self.action == "reattach"

@@ -1,9 +1,13 @@
 """`status`: the stacks' states, resource names, settings and queue depths, in the contract's
-JSON shape. Missing pieces (a stack not there, an output moto does not produce) are null."""
+JSON shape. Missing pieces (a stack not there, an output moto does not produce) are null.
+
+Health (objbackup.deploy.health) adds backup lag, the last clean, alarm states and whether the
+source bucket still delivers its events to EventBridge."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from botocore.exceptions import ClientError
 
@@ -34,14 +38,28 @@ def queue_depths(sqs: Any, url: str | None) -> tuple[int | None, int | None]:
     )
 
 
+def reachable_queue_url(url: str | None, endpoint_url: str | None) -> str | None:
+    """The queue URL on `endpoint_url`'s scheme and host (moto names another host), so the
+    URL `status` prints works with the AWS CLI there; unchanged without an endpoint."""
+    if url is None or not endpoint_url:
+        return url
+    endpoint, queue = urlsplit(endpoint_url), urlsplit(url)
+    return urlunsplit((endpoint.scheme, endpoint.netloc, queue.path, queue.query, ""))
+
+
 def deployment_status(
     connection: Connection, deployment: Deployment | None = None
 ) -> dict[str, Any]:
     """The `status --json` document of the deployment `connection` names."""
     deployment = deployment or find_deployment(connection)
+    from objbackup.deploy.health import health
+
     sqs = connection.client("sqs")
-    queue_depth, queue_in_flight = queue_depths(sqs, deployment.queue_url)
-    dlq_depth, dlq_in_flight = queue_depths(sqs, deployment.dlq_url)
+    queue_url = reachable_queue_url(deployment.queue_url, connection.endpoint_url)
+    dlq_url = reachable_queue_url(deployment.dlq_url, connection.endpoint_url)
+    queue_depth, queue_in_flight = queue_depths(sqs, queue_url)
+    dlq_depth, dlq_in_flight = queue_depths(sqs, dlq_url)
+    empty = queue_depth == 0 and queue_in_flight == 0
     return {
         "name": deployment.name,
         "region": deployment.region,
@@ -61,8 +79,8 @@ def deployment_status(
         "artifacts_bucket": deployment.artifacts_bucket,
         "table": deployment.table,
         "disowned_index": deployment.disowned_index,
-        "queue_url": deployment.queue_url,
-        "dlq_url": deployment.dlq_url,
+        "queue_url": queue_url,
+        "dlq_url": dlq_url,
         "queue_depth": queue_depth,
         "queue_in_flight": queue_in_flight,
         "dlq_depth": dlq_depth,
@@ -76,6 +94,7 @@ def deployment_status(
         "schedule": deployment.schedule,
         # The KMS key ARN copies are written with (None: SSE-S3).
         "backup_kms_key": deployment.parameter("replicator", P_BACKUP_KMS_KEY) or None,
+        **health(connection, deployment, queue_empty=empty),
     } | deployed_scale(
         deployment.stacks["replicator"].parameters if "replicator" in deployment.stacks else {}
     )

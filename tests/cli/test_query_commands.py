@@ -171,7 +171,7 @@ def test_clean_now_function_error_is_an_operational_failure(
     cli.client("dynamodb").delete_table(TableName=deployed["table"])  # the cleaner will raise
     result = cli("clean", "--now", "--json")
     assert result.exit_code == 1
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["exit_code"] == 1  # the error, as JSON, for scripts
     assert result.stderr.startswith(
         f"Error: function {deployed['cleaner_function']} failed: ResourceNotFoundException"
     )

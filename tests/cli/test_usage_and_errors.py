@@ -143,7 +143,14 @@ def test_not_deployed(moto_aws: None, args: list[str]) -> None:
         "Error: no objbackup deployment named objbackup in region us-east-1",
         "Hint: run `objbackup deploy` to create it, or check --name and --region",
     ]
-    assert result.stdout == ""
+    if "--json" in args:  # and for scripts, the same as a JSON document on stdout
+        assert json.loads(result.stdout) == {
+            "error": "no objbackup deployment named objbackup in region us-east-1",
+            "hint": "run `objbackup deploy` to create it, or check --name and --region",
+            "exit_code": 1,
+        }
+    else:
+        assert result.stdout == ""
 
 
 def test_name_and_region_come_from_the_environment_or_the_options(
@@ -249,7 +256,9 @@ def test_aws_client_error_shows_code_and_message(
     monkeypatch.setattr(status, "deployment_status", denied)
     result = CliRunner().invoke(app, ["status", "--json"])
     assert result.exit_code == 1
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["error"] == (
+        "AWS error AccessDenied in DescribeStacks: not for you"
+    )
     assert result.stderr.splitlines()[0] == (
         "Error: AWS error AccessDenied in DescribeStacks: not for you"
     )
@@ -351,7 +360,7 @@ def test_unreachable_endpoint(aws_credentials: None) -> None:
 
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = CliRunner().invoke(app, ["--endpoint-url", endpoint, "status", "--json"])
-    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.exit_code == 1 and json.loads(result.stdout)["exit_code"] == 1
     cause, hint = _one_cause_and_a_hint(result.stderr)
     assert endpoint in cause and "Could not connect" in cause
     assert "--endpoint-url" in hint
@@ -410,7 +419,11 @@ def test_expired_credentials(
     finally:
         server.shutdown()
         server.server_close()
-    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.exit_code == 1
+    assert (json.loads(result.stdout)["exit_code"] if "--json" in args else result.stdout) in (
+        1,
+        "",
+    )
     cause, hint = _one_cause_and_a_hint(result.stderr)
     assert cause.startswith(f"Error: AWS error {code} in ")
     assert cause.endswith("The security token included in the request is expired")
