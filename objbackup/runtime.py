@@ -128,7 +128,10 @@ class CleanerApp:
     def _scheduled(self, deadline: Deadline | None) -> CleanReport:
         cleaner, holder = self.cleaner, uuid.uuid4().hex
         now = cleaner.clock()
-        until = iso_now(now + timedelta(seconds=LEASE_SECONDS))
+        # Held for this invocation's time (Lambda ends it by then), so a killed run blocks no one
+        # for long; without a deadline, for longer than any run.
+        seconds = LEASE_SECONDS if deadline is None else min(LEASE_SECONDS, deadline.remaining())
+        until = iso_now(now + timedelta(seconds=seconds))
         if not cleaner.table.take_lease(SCHEDULED_LEASE, holder, iso_now(now), until):
             log_event(event="clean", skipped=SKIPPED)
             return CleanReport(dry_run=False, cutoff="", skipped=SKIPPED)

@@ -1,0 +1,152 @@
+"""The cleaner against a backlog of expired copies: peak memory, time and calls, per backlog size.
+
+    .venv/bin/python -m bench.clean_scale [--copies 10000 100000] [--json]
+
+moto runs in process (with the sandbox's gap closers), seeded through its backends directly.
+The peak is tracemalloc's highest traced memory during a run above what was traced when it began:
+the cleaner's own, botocore's parsing and moto's transient answers (moto's stored state only
+shrinks as the clean deletes). Runs repeat as the schedule would (each stops before its deadline)
+until nothing is left; calls are counted with botocore `before-call` events (retries inside
+botocore are not in them; there are none without faults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from moto import mock_aws
+
+from bench.report import Figure, breakdown, emit
+from objbackup.config import Settings
+from objbackup.naming import iso_now
+from objbackup.records import DISOWNED, CopyRecord
+from tests.harness import REGION, FakeClock, Harness, counting_calls
+
+ACCOUNT = "123456789012"  # moto's default account
+SETTINGS = Settings(source_bucket="src", backup_bucket="bak", table="copies")
+
+
+def _credentials() -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        os.environ[name] = value
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+
+
+def _records(copies: int) -> list[CopyRecord]:
+    disowned_at = iso_now(datetime.now(UTC) - timedelta(hours=1))
+    return [
+        CopyRecord(
+            source_object=f"invoices/{n // 3:07d}.pdf",
+            copy_timestamp=f"2026-10-0{1 + n % 3}T08:00:00Z~{n:032X}",
+            copy_name=f"invoices/{n // 3:07d}.pdf@2026100{1 + n % 3}T080000Z-{n:032X}",
+            status=DISOWNED,
+            disowned_at=disowned_at,
+            size=250_000,
+            etag=f"{n:032x}",
+            created_at="2026-10-01T08:00:01.000000Z",
+        )
+        for n in range(copies)
+    ]
+
+
+def _seed(system: Harness, copies: int) -> None:
+    """Write the copies and records straight into moto's backends (the clients would take long)."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.s3.models import s3_backends
+
+    s3 = s3_backends[ACCOUNT]["global"]
+    dynamodb = dynamodb_backends[ACCOUNT][REGION]
+    for record in _records(copies):
+        s3.put_object(system.settings.backup_bucket, record.copy_name, b"%PDF")
+        dynamodb.put_item(system.settings.table, record.to_item())
+
+
+def measure(copies: int) -> dict[str, Any]:
+    """Clean a backlog of `copies` in a fresh moto; the cleaner's figures."""
+    with mock_aws():
+        system = Harness.create(SETTINGS, clock=FakeClock(datetime.now(UTC)))
+        _seed(system, copies)
+        # Load the service models and paginators first: a one-off cost, not the backlog's.
+        system.s3.head_bucket(Bucket=SETTINGS.backup_bucket)
+        system.dynamodb.get_paginator("query")
+        cleaner = system.cleaner
+        deleted = failed = runs = 0
+        peak = 0
+        gc.collect()
+        tracemalloc.start()
+        started = time.perf_counter()
+        with counting_calls(system.s3, system.dynamodb) as calls:
+            while True:
+                base = tracemalloc.get_traced_memory()[0]
+                tracemalloc.reset_peak()
+                report = cleaner.run()
+                peak = max(peak, tracemalloc.get_traced_memory()[1] - base)
+                runs += 1
+                deleted, failed = deleted + report.deleted, failed + report.failed
+                if not report.stopped_early:
+                    break
+        seconds = time.perf_counter() - started
+        tracemalloc.stop()
+        if deleted != copies or system.backup_keys():
+            raise SystemExit(f"clean of {copies} deleted {deleted}, failed {failed}")
+    return {
+        "copies": copies,
+        "deleted": deleted,
+        "failed": failed,
+        "runs": runs,
+        "seconds": round(seconds, 1),
+        "peak_mib": round(peak / 2**20, 2),
+        "calls": dict(Counter(calls)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.clean_scale", description=__doc__)
+    parser.add_argument("--copies", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    _credentials()
+    figures: list[Figure] = []
+    results = []
+    for n in args.copies:
+        results.append(measure(n))
+        print(results[-1], file=sys.stderr, flush=True)
+    for result in results:
+        n, total = result["copies"], sum(result["calls"].values())
+        figures.append(
+            Figure(
+                f"clean {n:,} expired copies",
+                result["peak_mib"],
+                "MiB peak",
+                detail=(
+                    f"{result['seconds']} s, {result['runs']} run(s), {total:,} calls "
+                    f"({total / n:.4f} per copy: {breakdown(result['calls'])}); "
+                    f"deleted {result['deleted']:,}, failed {result['failed']}"
+                ),
+                extra=result,
+            )
+        )
+    if len(results) > 1:
+        ratio = results[-1]["peak_mib"] / max(results[0]["peak_mib"], 1e-9)
+        figures.append(Figure("peak memory, largest / smallest backlog", round(ratio, 2), "x", 1.2))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return emit("clean_scale", f"The cleaner at scale ({when})", figures, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
