@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench.clean_scale [--copies 10000 100000] [--json]
 
-moto runs in process (with the sandbox's gap closers), seeded through its backends directly.
-The peak is tracemalloc's highest traced memory during a run above what was traced when it began:
-the cleaner's own, botocore's parsing and moto's transient answers (moto's stored state only
-shrinks as the clean deletes). Runs repeat as the schedule would (each stops before its deadline)
+moto runs in a child process (a threaded moto server with the sandbox's gap closers), seeded
+through its backends directly, so this process holds only the cleaner and its clients: the peak is
+tracemalloc's highest traced memory during a run above what was traced when it began, the
+cleaner's own with botocore's parsing (moto in process would add its own O(table) Query answers).
+Runs repeat as the schedule would (each stops before its deadline)
 until nothing is left; calls are counted with botocore `before-call` events (retries inside
 botocore are not in them; there are none without faults).
 """
@@ -14,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
+import multiprocessing
 import os
+import socket
 import sys
+import threading
 import time
 import tracemalloc
 from collections import Counter
@@ -23,13 +28,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto import mock_aws
+import boto3
 
 from bench.report import Figure, breakdown, emit
+from objbackup.aws import RETRY_CONFIG
+from objbackup.clean import Cleaner
 from objbackup.config import Settings
 from objbackup.naming import iso_now
 from objbackup.records import DISOWNED, CopyRecord
-from tests.harness import REGION, FakeClock, Harness, counting_calls
+from objbackup.table import CopyTable
+from tests.harness import REGION, counting_calls, create_table
 
 ACCOUNT = "123456789012"  # moto's default account
 SETTINGS = Settings(source_bucket="src", backup_bucket="bak", table="copies")
@@ -64,33 +72,58 @@ def _records(copies: int) -> list[CopyRecord]:
     ]
 
 
-def _seed(system: Harness, copies: int) -> None:
-    """Write the copies and records straight into moto's backends (the clients would take long)."""
+def _serve(port: int, copies: int, ready: Any) -> None:
+    """The child: a moto server holding `copies` expired copies and their records."""
+    _credentials()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import s3_backends
+    from moto.server import ThreadedMotoServer
 
+    from objbackup.sandbox.gaps import close_all
+
+    close_all()
+    server = ThreadedMotoServer(port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket=SETTINGS.backup_bucket)
+    create_table(boto3.client("dynamodb", endpoint_url=url), SETTINGS.table)
+    # Straight into moto's backends: through the clients the seeding would take long.
     s3 = s3_backends[ACCOUNT]["global"]
     dynamodb = dynamodb_backends[ACCOUNT][REGION]
     for record in _records(copies):
-        s3.put_object(system.settings.backup_bucket, record.copy_name, b"%PDF")
-        dynamodb.put_item(system.settings.table, record.to_item())
+        s3.put_object(SETTINGS.backup_bucket, record.copy_name, b"%PDF")
+        dynamodb.put_item(SETTINGS.table, record.to_item())
+    ready.put(True)
+    threading.Event().wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def measure(copies: int) -> dict[str, Any]:
-    """Clean a backlog of `copies` in a fresh moto; the cleaner's figures."""
-    with mock_aws():
-        system = Harness.create(SETTINGS, clock=FakeClock(datetime.now(UTC)))
-        _seed(system, copies)
+    """Clean a backlog of `copies` in a fresh moto server; the cleaner's figures."""
+    port = _free_port()
+    ready: Any = multiprocessing.Queue()
+    child = multiprocessing.Process(target=_serve, args=(port, copies, ready), daemon=True)
+    child.start()
+    try:
+        ready.get(timeout=3600)
+        url = f"http://127.0.0.1:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, config=RETRY_CONFIG)
+        dynamodb = boto3.client("dynamodb", endpoint_url=url, config=RETRY_CONFIG)
         # Load the service models and paginators first: a one-off cost, not the backlog's.
-        system.s3.head_bucket(Bucket=SETTINGS.backup_bucket)
-        system.dynamodb.get_paginator("query")
-        cleaner = system.cleaner
-        deleted = failed = runs = 0
-        peak = 0
+        s3.head_bucket(Bucket=SETTINGS.backup_bucket)
+        dynamodb.get_paginator("query")
+        cleaner = Cleaner(SETTINGS, s3, CopyTable(dynamodb, SETTINGS.table))
+        deleted = failed = runs = peak = 0
         gc.collect()
         tracemalloc.start()
         started = time.perf_counter()
-        with counting_calls(system.s3, system.dynamodb) as calls:
+        with counting_calls(s3, dynamodb) as calls:
             while True:
                 base = tracemalloc.get_traced_memory()[0]
                 tracemalloc.reset_peak()
@@ -102,8 +135,11 @@ def measure(copies: int) -> dict[str, Any]:
                     break
         seconds = time.perf_counter() - started
         tracemalloc.stop()
-        if deleted != copies or system.backup_keys():
-            raise SystemExit(f"clean of {copies} deleted {deleted}, failed {failed}")
+    finally:
+        child.terminate()
+        child.join()
+    if deleted != copies:
+        raise SystemExit(f"clean of {copies} deleted {deleted}, failed {failed}")
     return {
         "copies": copies,
         "deleted": deleted,

@@ -297,8 +297,12 @@ class CopyTable:
     def _query(self, **kwargs: Any) -> Iterator[CopyRecord]:
         paginator = self.client.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, **kwargs):
-            for item in page.get("Items", []):
-                yield CopyRecord.from_item(item)
+            # Taken out of the page (which the paginator holds while it fetches the next) and let
+            # go item by item, so a consumer that streams holds at most one page.
+            items = page.pop("Items", [])
+            items.reverse()
+            while items:
+                yield CopyRecord.from_item(items.pop())
 
 
 def _claimed(record: CopyRecord, until: str | None) -> CopyRecord:
