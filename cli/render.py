@@ -183,6 +183,11 @@ def clean_report(report: CleanerReport) -> None:
         summary += f"; {report.failed} failed"
     message(summary + ".", "bold")
     lines([f"  {line}" for line in report.errors], "red")
+    omitted = report.extra.get("copies_omitted") or 0
+    if omitted:
+        message(f"  (and {counted(omitted, 'more copy', 'more copies')}, not listed)")
+    if report.stopped_early:
+        message("Stopped before the function's timeout; the next run goes on.", "yellow")
 
 
 # --- status -----------------------------------------------------------------------------------

@@ -15,4 +15,4 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     if _app is None:  # built on the first invocation, then reused by the warm container
         configure_lambda_logging()
         _app = CleanerApp.create()
-    return _app(event)
+    return _app(event, context)

@@ -1,23 +1,30 @@
-"""The cleaner: delete copies disowned for longer than the grace period, at the batch APIs' limits.
+"""The cleaner: delete copies disowned for longer than the grace period, streaming, at the batch
+APIs' limits, one record's failure never stopping the others.
 
-Expired records are found with a Query on `DisownedIndex` (paged to the end) and claimed: each is
-moved from `disowned` to `cleaning`, conditionally on being still disowned since the time read, 100
-per TransactWriteItems call. A record that `undelete` took back in the meantime fails its condition
-and is left alone, so the cleaner never deletes an active copy. Claimed copies leave the backup
-bucket 1000 keys per DeleteObjects call, and only then do their records leave the table 25 per
-BatchWriteItem call. A record whose copy could not be deleted stays claimed, and every run also
-finishes the records an earlier, interrupted run had claimed (the index's `cleaning` partition).
+A run reads `DisownedIndex` a chunk of 1,000 records at a time (pages are fetched as consumed) and
+forgets each chunk once handled, so its memory does not grow with the backlog. Per chunk: claim
+(`disowned` -> `cleaning`, conditional on still being disowned since the time read, 100 per
+TransactWriteItems; a record `undelete` took back is left alone), delete the claimed copies
+(objbackup.deletes: 1,000 per DeleteObjects, keys XML cannot carry one by one), then their
+records (25 per BatchWriteItem). Expired `disowned` records come first, then the `cleaning` ones
+whose claim has lapsed (a run that stopped, or a copy that failed): a claim is a lease of
+LEASE_SECONDS, longer than any run, so two runs never both own a record, each copy is deleted and
+counted by one run, and a record that keeps failing is retried once a lease, never first in line.
+A run stops before starting a chunk when its deadline is near, leaving the rest to the next run.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from objbackup.chunks import chunks
 from objbackup.config import Settings
+from objbackup.deadline import Deadline
+from objbackup.deletes import DELETE_OBJECTS_LIMIT, Target, delete_targets
 from objbackup.logs import log_event
 from objbackup.metrics import clean_metrics
 from objbackup.naming import iso_now
@@ -25,7 +32,16 @@ from objbackup.records import CLEANING, CopyRecord
 from objbackup.replicate import Clock, utc_now
 from objbackup.table import CopyTable
 
-DELETE_OBJECTS_LIMIT = 1000
+__all__ = ["DELETE_OBJECTS_LIMIT", "LEASE_SECONDS", "CleanReport", "Cleaner"]
+
+# A claim (and the scheduled runs' lease) outlives any run: Lambda stops a function after at most
+# 900 s (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html), and a run
+# without a Lambda deadline gives itself RUN_SECONDS.
+LEASE_SECONDS = 960.0
+RUN_SECONDS = 840.0
+# The report lists at most this many copies and errors (a synchronous invoke answers at most
+# 6 MB); the counts are always whole.
+LISTED = 1000
 
 
 @dataclass
@@ -39,6 +55,11 @@ class CleanReport:
     reclaimed: int = 0  # expired copies undelete took back before they could be claimed
     copies: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    copies_omitted: int = 0
+    errors_omitted: int = 0
+    stopped_early: bool = False  # the deadline came first; the next run goes on
+    remaining: int = 0  # at least this many records were read but left for the next run
+    skipped: str | None = None  # why the run did nothing (another scheduled clean is running)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,67 +70,130 @@ class CleanReport:
             "cutoff": self.cutoff,
             "errors": self.errors,
             "reclaimed": self.reclaimed,
+            "copies_omitted": self.copies_omitted,
+            "errors_omitted": self.errors_omitted,
+            "stopped_early": self.stopped_early,
+            "remaining": self.remaining,
+            "skipped": self.skipped,
         }
+
+    def list_copy(self, name: str) -> None:
+        if len(self.copies) < LISTED:
+            self.copies.append(name)
+        else:
+            self.copies_omitted += 1
+
+    def fail(self, name: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.errors) < LISTED:
+            self.errors.append(f"{name}: {reason}")
+        else:
+            self.errors_omitted += 1
 
 
 class Cleaner:
     """Deletes expired disowned copies and their records."""
 
     def __init__(
-        self, settings: Settings, s3: Any, table: CopyTable, clock: Clock = utc_now
+        self,
+        settings: Settings,
+        s3: Any,
+        table: CopyTable,
+        clock: Clock = utc_now,
+        chunk_size: int = DELETE_OBJECTS_LIMIT,
+        page_size: int | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
         self.table = table
         self.clock = clock
+        self.chunk_size = chunk_size
+        self.page_size = page_size
 
-    def run(self, grace_seconds: float | None = None, dry_run: bool = False) -> CleanReport:
+    def run(
+        self,
+        grace_seconds: float | None = None,
+        dry_run: bool = False,
+        deadline: Deadline | None = None,
+    ) -> CleanReport:
         """Clean copies disowned more than `grace_seconds` (default: the setting) ago."""
         started = time.perf_counter()
+        deadline = deadline or Deadline.after(RUN_SECONDS, 0.0)
         grace = self.settings.grace_seconds if grace_seconds is None else grace_seconds
-        cutoff = iso_now(self.clock() - timedelta(seconds=grace))
-        expired = list(self.table.disowned(before=cutoff))
-        # Claimed by an earlier run that stopped before finishing them: no undelete can take them.
-        unfinished = list(self.table.disowned(status=CLEANING))
+        now = self.clock()
+        cutoff = iso_now(now - timedelta(seconds=grace))
         report = CleanReport(dry_run=dry_run, cutoff=cutoff)
-        if dry_run:
-            report.copies = [r.copy_name for r in unfinished + expired]
-        else:
-            claimed = self.table.claim(expired)
-            report.reclaimed = len(expired) - len(claimed)
-            self._delete(unfinished + claimed, report)
+        until = iso_now(now + timedelta(seconds=LEASE_SECONDS))
+        lapsed = iso_now(now)
+        seen = {"expired": 0, "unfinished": 0}
+        # New expired records first: a claimed record whose copy failed waits out its lease.
+        for what, records in (
+            ("expired", self.table.disowned(before=cutoff, page_size=self.page_size)),
+            ("unfinished", self._lapsed(lapsed)),
+        ):
+            # A Query that fails past its retries fails the run (the index cannot be read at
+            # all); what it had finished stays done.
+            seen[what] = self._stream(records, until, deadline, report)
+            if report.stopped_early:
+                break
         log_event(
             event="clean",
             dry_run=dry_run,
             cutoff=cutoff,
-            expired=len(expired),
-            unfinished=len(unfinished),
+            expired=seen["expired"],
+            unfinished=seen["unfinished"],
             reclaimed=report.reclaimed,
             deleted=report.deleted,
             failed=report.failed,
+            stopped_early=report.stopped_early,
+            remaining=report.remaining,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             **({} if dry_run else clean_metrics(self.clock(), report.deleted, report.failed)),
         )
         return report
 
-    def _delete(self, expired: list[CopyRecord], report: CleanReport) -> None:
-        gone: list[CopyRecord] = []
-        for chunk in chunks(expired, DELETE_OBJECTS_LIMIT):
-            response = self.s3.delete_objects(
-                Bucket=self.settings.backup_bucket,
-                Delete={"Objects": [{"Key": r.copy_name} for r in chunk], "Quiet": True},
-            )
-            errors = {e["Key"]: e for e in response.get("Errors", [])}
-            for record in chunk:
-                error = errors.get(record.copy_name)
-                if error is None:
-                    gone.append(record)
-                else:
-                    report.errors.append(f"{record.copy_name}: {error.get('Code')}")
+    def _lapsed(self, now: str) -> Iterator[CopyRecord]:
+        """Claimed records whose claim has lapsed (no run owns them any more)."""
+        for record in self.table.disowned(status=CLEANING, page_size=self.page_size):
+            if record.claimed_until is None or record.claimed_until < now:
+                yield record
+
+    def _stream(
+        self, records: Iterable[CopyRecord], until: str, deadline: Deadline, report: CleanReport
+    ) -> int:
+        """Handle `records` chunk by chunk until the deadline; returns how many were handled."""
+        handled = 0
+        for chunk in chunks(records, self.chunk_size):
+            if deadline.expired():
+                report.stopped_early = True
+                report.remaining += len(chunk)
+                break
+            handled += len(chunk)
+            if report.dry_run:
+                for record in chunk:
+                    report.list_copy(record.copy_name)
+            else:
+                self._clean(chunk, until, report)
+        return handled
+
+    def _clean(self, chunk: list[CopyRecord], until: str, report: CleanReport) -> None:
+        claim = self.table.claim_many(chunk, until)
+        report.reclaimed += len(claim.reclaimed)
+        for record, reason in claim.failed:
+            report.fail(record.copy_name, reason)
+        by_name = {r.copy_name: r for r in claim.claimed}
+        deleted = delete_targets(
+            self.s3, self.settings.backup_bucket, (Target(r.copy_name) for r in claim.claimed)
+        )
+        for target, reason in deleted.failed:
+            report.fail(target.key, reason)
         # A record leaves the table only once its copy has left the bucket.
-        left = self.table.delete_many(gone)
-        left_names = {r.copy_name for r in left}
-        report.errors += [f"{name}: record not deleted" for name in sorted(left_names)]
-        report.copies = [r.copy_name for r in gone if r.copy_name not in left_names]
-        report.deleted = len(report.copies)
-        report.failed = len(expired) - report.deleted
+        gone = [by_name[t.key] for t in deleted.deleted]
+        left = self.table.delete_records(gone)
+        for record, reason in left:
+            report.fail(record.copy_name, reason)
+        not_deleted = {r.copy_name for r, _ in left}
+        for record in gone:
+            if record.copy_name not in not_deleted:
+                report.deleted += 1
+                report.list_copy(record.copy_name)

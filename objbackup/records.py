@@ -26,6 +26,8 @@ class CopyRecord:
     etag: str | None = None
     version_id: str | None = None
     created_at: str | None = None
+    # Until when the cleaner run that claimed it owns it (a `cleaning` record); None: no lease.
+    claimed_until: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The copy's JSON shape of the CLI contract (keys may be added, never renamed)."""
@@ -54,6 +56,7 @@ class CopyRecord:
             ("etag", self.etag),
             ("version_id", self.version_id),
             ("created_at", self.created_at),
+            ("claimed_until", self.claimed_until),
         ):
             if value is not None:
                 item[name] = {"S": value}
@@ -79,6 +82,7 @@ class CopyRecord:
             etag=text("etag"),
             version_id=text("version_id"),
             created_at=text("created_at"),
+            claimed_until=text("claimed_until"),
         )
 
     def key(self) -> dict[str, dict[str, str]]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from objbackup.aws import Clients
 from objbackup.batch import KEY_WORKERS, is_sqs_batch, process_sqs_batch
-from objbackup.clean import Cleaner
+from objbackup.clean import LEASE_SECONDS, Cleaner, CleanReport
 from objbackup.config import Settings, check_grace
 from objbackup.continuation import Continuation
 from objbackup.deadline import Deadline
@@ -19,6 +20,7 @@ from objbackup.errors import MalformedEvent
 from objbackup.events import Kind, ObjectEvent, decode_invocation
 from objbackup.logs import log_event
 from objbackup.metrics import embed
+from objbackup.naming import iso_now
 from objbackup.replicate import Outcome, Replicator
 from objbackup.table import CopyTable
 
@@ -105,7 +107,13 @@ class CleanerApp:
         table = CopyTable(clients.dynamodb, settings.table, settings.disowned_index)
         return cls(settings, Cleaner(settings, clients.s3, table))
 
-    def __call__(self, event: Any) -> dict[str, Any]:
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """One clean; with a Lambda `context`, it stops in time (see objbackup.deadline).
+
+        Scheduled runs never overlap: each holds a lease in the table (see `CopyTable.take_lease`)
+        and a run that finds it held does nothing. A direct invoke (`clean --now`) runs beside
+        them; the claims keep each copy deleted and counted once.
+        """
         options = event if isinstance(event, Mapping) else {}
         grace = options.get("grace_seconds")
         if grace is not None:
@@ -117,6 +125,38 @@ class CleanerApp:
         if not isinstance(dry_run, bool):
             raise MalformedEvent(f"dry_run must be true or false, got {dry_run!r}")
         started = time.perf_counter()
-        report = self.cleaner.run(grace_seconds=grace, dry_run=dry_run).to_json()
-        report["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        return report
+        deadline = Deadline.from_context(context)
+        if is_scheduled(options):
+            report = self._scheduled(deadline)
+        else:
+            report = self.cleaner.run(grace_seconds=grace, dry_run=dry_run, deadline=deadline)
+        result = report.to_json()
+        result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return result
+
+    def _scheduled(self, deadline: Deadline | None) -> CleanReport:
+        cleaner, holder = self.cleaner, uuid.uuid4().hex
+        now = cleaner.clock()
+        # Held for this invocation's time (Lambda ends it by then), so a killed run blocks no one
+        # for long; without a deadline, for longer than any run.
+        seconds = LEASE_SECONDS if deadline is None else min(LEASE_SECONDS, deadline.remaining())
+        until = iso_now(now + timedelta(seconds=seconds))
+        if not cleaner.table.take_lease(SCHEDULED_LEASE, holder, iso_now(now), until):
+            log_event(event="clean", skipped=SKIPPED)
+            return CleanReport(dry_run=False, cutoff="", skipped=SKIPPED)
+        try:
+            return cleaner.run(deadline=deadline)
+        finally:
+            cleaner.table.release_lease(SCHEDULED_LEASE, holder, iso_now(cleaner.clock()))
+
+
+SCHEDULED_LEASE = "scheduled-clean"
+SKIPPED = "another scheduled clean is running"
+
+
+def is_scheduled(event: Mapping[str, Any]) -> bool:
+    """Whether an EventBridge schedule rule sent `event` (its Scheduled Event payload).
+
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html
+    """
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"

@@ -52,6 +52,7 @@ def run(g: Globals, dry_run: bool, as_json: bool, invoke: Invoke | None = None) 
     if report.failed:
         render.error(
             f"{render.counted(report.failed, 'copy', 'copies')} could not be deleted",
-            "they stay disowned and the next run retries them; see the errors above",
+            "a later run retries them (a claimed copy once its 16-minute claim lapses); "
+            "see the errors above",
         )
         raise typer.Exit(1)

@@ -21,6 +21,12 @@ class CleanerReport:
     cutoff: str | None = None
     errors: list[str] = field(default_factory=list)
     duration_ms: float | None = None
+    # Keys later cleaners add; an older cleaner's report leaves them at their defaults.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.extra.get("stopped_early") is True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +37,7 @@ class CleanerReport:
             "cutoff": self.cutoff,
             "errors": list(self.errors),
             "duration_ms": self.duration_ms,
+            **self.extra,
         }
 
 
@@ -59,7 +66,19 @@ def parse_report(function: str, payload: Any) -> CleanerReport:
         cutoff=cutoff if isinstance(cutoff, str) else None,
         errors=[str(e) for e in errors],
         duration_ms=float(duration) if isinstance(duration, int | float) else None,
+        extra={k: payload[k] for k in _EXTRA if k in payload},
     )
+
+
+# Passed through to `clean --now --json` as the cleaner wrote them.
+_EXTRA = (
+    "reclaimed",
+    "copies_omitted",
+    "errors_omitted",
+    "stopped_early",
+    "remaining",
+    "skipped",
+)
 
 
 def invoke_cleaner(lambda_client: Any, function: str, dry_run: bool = False) -> CleanerReport:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from objbackup.clean import LEASE_SECONDS
 from objbackup.deadline import Deadline, OutOfTime
 from objbackup.events import Kind
 from objbackup.runtime import ReplicatorApp
@@ -103,7 +104,13 @@ def clean(system: Harness) -> Action:
             system.replicator.handle(system.put(key, f"{key}{n}".encode()))
         system.replicator.handle(system.delete(key))
     system.clock.advance(60)
-    return lambda: system.cleaner.run()
+
+    def run() -> object:
+        # A crashed run's claims are taken over once their lease runs out (a later schedule).
+        system.clock.advance(LEASE_SECONDS + 1)
+        return system.cleaner.run()
+
+    return run
 
 
 SCENARIOS: dict[str, Scenario] = {
