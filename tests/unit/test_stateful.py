@@ -81,13 +81,10 @@ class Deliveries(RuleBasedStateMachine):
     def settle(self, data: st.DataObject) -> None:
         """Deliver every pending event: chaos to A, once and in order to B."""
         batch = list(self.pending)
+        # late redeliveries of events settled before (chosen knowing what is pending)
+        settled = self._redeliverable()
         self.pending.clear()
-        # late redeliveries of events settled before
-        late = (
-            data.draw(st.lists(st.sampled_from(self.delivered), max_size=3))
-            if self.delivered
-            else []
-        )
+        late = data.draw(st.lists(st.sampled_from(settled), max_size=3)) if settled else []
         deliveries = data.draw(
             st.permutations(batch + batch[: data.draw(st.integers(0, len(batch)))] + late)
         )
@@ -112,6 +109,10 @@ class Deliveries(RuleBasedStateMachine):
         # test_late_duplicate_after_clean_keeps_invariants); exact equality is promised only for
         # redeliveries that arrive before the clean.
         self.delivered.clear()
+
+    def _redeliverable(self) -> list[ObjectEvent]:
+        """The settled events a settle may redeliver late: all of them, here."""
+        return self.delivered
 
     def _deliver_batch(self, events: list[ObjectEvent], data: st.DataObject) -> None:
         """Hand `events` to the concurrent batch handler as one SQS batch (different keys at
@@ -189,6 +190,17 @@ class VersionedDeliveries(Deliveries):
         # a second copy of the same bytes (a documented limit). So a key's writes and deletes are
         # never delivered in one settle.
         return any(e.key == key and e.kind is kind for e in self.pending)
+
+    def _redeliverable(self) -> list[ObjectEvent]:
+        # The same limit reached through a late redelivery: a delete settled before, redelivered
+        # in a settle that also delivers a create of its key written since, is a delete handled
+        # while the create of the version now current is still to come. The batch handler runs a
+        # key's events in position order, so whenever the two share an SQS batch the older delete
+        # runs first and backs the new version up under its own position (found by the
+        # concurrent-batch delivery rule; a shuffle putting the delete first reached it before).
+        # Such deletes are left out of that settle's late redeliveries, nothing else is.
+        creating = {e.key for e in self.pending if e.kind is Kind.CREATED}
+        return [e for e in self.delivered if e.kind is Kind.CREATED or e.key not in creating]
 
     @rule(key=st.sampled_from(VERSIONED_KEYS), body=st.sampled_from(CONTENTS))
     def write(self, key: str, body: bytes) -> None:
