@@ -22,6 +22,20 @@ _async_invoke: Callable[[str, dict[str, Any]], None] | None = None
 _executor: Any = None
 
 
+def _check_copies(check: Callable[[Any], None]) -> None:
+    """Run `check` on every CopyObject and UploadPartCopy request before moto handles it."""
+    from moto.s3.responses import S3Response
+
+    for name in ("copy_object", "upload_part_copy"):
+        original = getattr(S3Response, name)
+
+        def guarded(self: Any, _original: Any = original) -> Any:
+            check(self)
+            return _original(self)
+
+        setattr(S3Response, name, guarded)
+
+
 def close_copy_source_if_match_gap() -> None:
     """moto 5.2 ignores `x-amz-copy-source-if-match` on CopyObject and UploadPartCopy; S3 answers
     412 PreconditionFailed when the source's ETag differs. The replicator relies on it to copy
@@ -29,7 +43,6 @@ def close_copy_source_if_match_gap() -> None:
     if "copy-source-if-match" in _applied:
         return
     from moto.s3.exceptions import PreconditionFailed
-    from moto.s3.responses import S3Response
 
     def check(response: Any) -> None:
         wanted = response.headers.get("x-amz-copy-source-if-match")
@@ -45,14 +58,7 @@ def close_copy_source_if_match_gap() -> None:
         if found is not None and found.etag.strip('"') != str(wanted).strip('"'):
             raise PreconditionFailed(failed_condition="x-amz-copy-source-If-Match")
 
-    for name in ("copy_object", "upload_part_copy"):
-        original = getattr(S3Response, name)
-
-        def guarded(self: Any, _original: Any = original) -> Any:
-            check(self)
-            return _original(self)
-
-        setattr(S3Response, name, guarded)
+    _check_copies(check)
     _applied.add("copy-source-if-match")
 
 
@@ -664,14 +670,7 @@ def close_unsupported_source_gap() -> None:
         if getattr(found, _SSE_C_ALGORITHM, None) and not response.headers.get(customer):
             raise S3ClientError("InvalidRequest", _SSE_C_REFUSAL)
 
-    for name in ("copy_object", "upload_part_copy"):
-        original = getattr(S3Response, name)
-
-        def guarded(self: Any, _original: Any = original) -> Any:
-            refuse(self)
-            return _original(self)
-
-        setattr(S3Response, name, guarded)
+    _check_copies(refuse)
 
     original_put = S3Response.put_object
 
