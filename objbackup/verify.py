@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -48,34 +49,30 @@ from objbackup.resurface import came_back
 from objbackup.table import CopyTable
 from objbackup.unsupported import check_source, refusal
 
-ORPHAN_COPY = "orphan-copy"
-RECORD_WITHOUT_COPY = "record-without-copy"
-MISSING_COPY = "missing-copy"
-STALE_COPY = "stale-copy"
-OVER_RETENTION = "over-retention"
-ABSENT_OBJECT = "copies-of-absent-object"
-CAME_BACK = "disowned-copies-of-present-object"
-UNRESOLVED_COPY = "unresolved-copy"
-FOREIGN_OBJECT = "foreign-object"
-UNSUPPORTED_OBJECT = "unsupported-object"
-# The source bucket no longer sends its events to EventBridge: nothing written since is backed up.
-DELIVERY_OFF = "eventbridge-delivery-off"
-# The order repairs run in: copies and records agree first, then counts, then new copies.
-KINDS = (
-    DELIVERY_OFF,
-    ORPHAN_COPY,
-    RECORD_WITHOUT_COPY,
-    ABSENT_OBJECT,
-    CAME_BACK,
-    OVER_RETENTION,
-    MISSING_COPY,
-    STALE_COPY,
-    UNSUPPORTED_OBJECT,
-    UNRESOLVED_COPY,
-    FOREIGN_OBJECT,
-)
+
+class FindingKind(StrEnum):
+    """What a finding is about. Members are listed in the order repairs run: the source bucket's
+    delivery first, then copies and records agree, then counts, then new copies."""
+
+    # The source bucket no longer sends its events to EventBridge: nothing written since is
+    # backed up.
+    DELIVERY_OFF = "eventbridge-delivery-off"
+    ORPHAN_COPY = "orphan-copy"
+    RECORD_WITHOUT_COPY = "record-without-copy"
+    ABSENT_OBJECT = "copies-of-absent-object"
+    CAME_BACK = "disowned-copies-of-present-object"
+    OVER_RETENTION = "over-retention"
+    MISSING_COPY = "missing-copy"
+    STALE_COPY = "stale-copy"
+    UNSUPPORTED_OBJECT = "unsupported-object"
+    UNRESOLVED_COPY = "unresolved-copy"
+    FOREIGN_OBJECT = "foreign-object"
+
+
 # Findings no repair can or should fix: reported, but the deployment is not in error for them.
-WARNINGS = frozenset({UNSUPPORTED_OBJECT, FOREIGN_OBJECT})
+WARNINGS = frozenset({FindingKind.UNSUPPORTED_OBJECT, FindingKind.FOREIGN_OBJECT})
+# Findings a new copy of the object repairs.
+_NEEDS_A_COPY = frozenset({FindingKind.MISSING_COPY, FindingKind.STALE_COPY})
 ERROR = "error"
 WARNING = "warning"
 
@@ -94,7 +91,7 @@ def _reason(exc: Exception) -> str:
 class Finding:
     """One inconsistency, and what repair did (or would do) about it."""
 
-    kind: str
+    kind: FindingKind
     object: str | None
     copy_name: str | None
     detail: str
@@ -288,7 +285,7 @@ class Verifier:
             f"source bucket {bucket} does not send its events to EventBridge: nothing written "
             "since it was turned off is backed up"
         )
-        return [Finding(DELIVERY_OFF, None, None, detail)]
+        return [Finding(FindingKind.DELIVERY_OFF, None, None, detail)]
 
     def _check(self, state: _State) -> list[Finding]:
         findings: list[Finding] = []
@@ -298,7 +295,7 @@ class Verifier:
                 if r.copy_name not in state.backup:
                     findings.append(
                         Finding(
-                            RECORD_WITHOUT_COPY,
+                            FindingKind.RECORD_WITHOUT_COPY,
                             key,
                             r.copy_name,
                             f"{r.status} record {r.copy_timestamp} names a copy that is not in "
@@ -310,12 +307,17 @@ class Verifier:
             owner = state.resolved.get(name)
             if parsed is None:
                 findings.append(
-                    Finding(FOREIGN_OBJECT, None, name, "not an objbackup copy name; no record")
+                    Finding(
+                        FindingKind.FOREIGN_OBJECT,
+                        None,
+                        name,
+                        "not an objbackup copy name; no record",
+                    )
                 )
             elif owner is None:
                 findings.append(
                     Finding(
-                        UNRESOLVED_COPY,
+                        FindingKind.UNRESOLVED_COPY,
                         None,
                         name,
                         "hashed copy name of a long key found neither in the source (its versions "
@@ -324,19 +326,17 @@ class Verifier:
                     )
                 )
             else:
-                findings.append(Finding(ORPHAN_COPY, owner, name, "copy has no record"))
+                findings.append(Finding(FindingKind.ORPHAN_COPY, owner, name, "copy has no record"))
         for key in sorted(set(state.source) | set(state.records)):
             findings += self._check_key(key, state)
         back = self._check_came_back(state)
         # Reactivating the copies is the repair; it sends the object's event itself if needed.
         resolved = {f.object for f in back}
         findings = [
-            f
-            for f in findings
-            if f.kind not in (MISSING_COPY, STALE_COPY) or f.object not in resolved
+            f for f in findings if f.kind not in _NEEDS_A_COPY or f.object not in resolved
         ] + back
         findings = self._unsupported(findings)
-        order = {kind: i for i, kind in enumerate(KINDS)}
+        order = {kind: i for i, kind in enumerate(FindingKind)}
         return sorted(findings, key=lambda f: order[f.kind])
 
     def _check_key(self, key: str, state: _State) -> list[Finding]:
@@ -352,7 +352,7 @@ class Verifier:
                 return []
             return [
                 Finding(
-                    ABSENT_OBJECT,
+                    FindingKind.ABSENT_OBJECT,
                     key,
                     None,
                     f"{len(active)} active cop{'y' if len(active) == 1 else 'ies'} of an object "
@@ -362,11 +362,13 @@ class Verifier:
         findings: list[Finding] = []
         matched = self.key_filter.matches(key)
         if matched and not active:
-            findings.append(Finding(MISSING_COPY, key, None, "object has no active copy"))
+            findings.append(
+                Finding(FindingKind.MISSING_COPY, key, None, "object has no active copy")
+            )
         elif matched and active[0].etag is not None and active[0].etag != obj.etag:
             findings.append(
                 Finding(
-                    STALE_COPY,
+                    FindingKind.STALE_COPY,
                     key,
                     active[0].copy_name,
                     f"newest copy has ETag {active[0].etag}, the object {obj.etag}",
@@ -375,7 +377,7 @@ class Verifier:
         if len(active) > self.settings.retain:
             findings.append(
                 Finding(
-                    OVER_RETENTION,
+                    FindingKind.OVER_RETENTION,
                     key,
                     None,
                     f"{len(active)} active copies, retain is {self.settings.retain}",
@@ -389,7 +391,7 @@ class Verifier:
         Only those objects are HEADed (ListObjectsV2 tells neither a restore nor an archive tier
         nor SSE-C), so a consistent deployment costs no request more.
         """
-        candidates = [f for f in findings if f.kind in (MISSING_COPY, STALE_COPY)]
+        candidates = [f for f in findings if f.kind in _NEEDS_A_COPY]
         bucket = self.settings.source_bucket
         reasons: dict[str, str] = {}
         heads = ordered_map(
@@ -403,13 +405,17 @@ class Verifier:
             return findings
         result = []
         for f in findings:
-            reason = reasons.get(f.object or "") if f.kind in (MISSING_COPY, STALE_COPY) else None
+            reason = reasons.get(f.object or "") if f.kind in _NEEDS_A_COPY else None
             if reason is None:
                 result.append(f)
                 continue
-            outcome = "it has no copy" if f.kind == MISSING_COPY else "the newest copy is older"
+            outcome = (
+                "it has no copy"
+                if f.kind == FindingKind.MISSING_COPY
+                else "the newest copy is older"
+            )
             detail = f"{reason}: S3 cannot copy it, so {outcome}"
-            result.append(Finding(UNSUPPORTED_OBJECT, f.object, f.copy_name, detail))
+            result.append(Finding(FindingKind.UNSUPPORTED_OBJECT, f.object, f.copy_name, detail))
         return result
 
     def _check_came_back(self, state: _State) -> list[Finding]:
@@ -435,7 +441,7 @@ class Verifier:
             if back:
                 findings.append(
                     Finding(
-                        CAME_BACK,
+                        FindingKind.CAME_BACK,
                         key,
                         None,
                         f"{len(back)} cop{'y' if len(back) == 1 else 'ies'} disowned while the "
@@ -463,7 +469,7 @@ class Verifier:
         unsent = dict(sender.failed)
         return [
             replace(f, repaired=False, action=_FAILED.format(unsent[f.object]))
-            if f.kind in (MISSING_COPY, STALE_COPY) and f.repaired and f.object in unsent
+            if f.kind in _NEEDS_A_COPY and f.repaired and f.object in unsent
             else f
             for f in repaired
         ]
@@ -471,17 +477,17 @@ class Verifier:
     def _repair_one(
         self, f: Finding, state: _State, dry_run: bool, sender: QueueSender | None
     ) -> Finding:
-        if f.kind == CAME_BACK:
+        if f.kind == FindingKind.CAME_BACK:
             return self._repair_came_back(f, dry_run, sender)
         handler = {
-            ORPHAN_COPY: self._repair_orphan,
-            RECORD_WITHOUT_COPY: self._repair_record,
-            ABSENT_OBJECT: self._repair_absent,
-            OVER_RETENTION: self._repair_retention,
+            FindingKind.ORPHAN_COPY: self._repair_orphan,
+            FindingKind.RECORD_WITHOUT_COPY: self._repair_record,
+            FindingKind.ABSENT_OBJECT: self._repair_absent,
+            FindingKind.OVER_RETENTION: self._repair_retention,
         }.get(f.kind)
         if handler is not None:
             return handler(f, dry_run)
-        if f.kind in (MISSING_COPY, STALE_COPY):
+        if f.kind in _NEEDS_A_COPY:
             obj = state.source[f.object or ""]
             if sender is None:
                 return replace(f, action="left alone: no replicator queue to send it through")
@@ -489,16 +495,16 @@ class Verifier:
                 return replace(f, action="would send an Object Created event to the queue")
             # A stale newest copy may sit above the object's LastModified (a multipart upload's
             # LastModified is its start): place the new copy at the current time instead.
-            when = self.clock() if f.kind == STALE_COPY else None
+            when = self.clock() if f.kind == FindingKind.STALE_COPY else None
             sender.add(created_event(self.settings.source_bucket, obj, when))
             return replace(
                 f, repaired=True, action="sent an Object Created event to the replicator queue"
             )
-        if f.kind == UNRESOLVED_COPY:
+        if f.kind == FindingKind.UNRESOLVED_COPY:
             return replace(f, action="left alone: delete it by hand if its object is gone")
-        if f.kind == UNSUPPORTED_OBJECT:
+        if f.kind == FindingKind.UNSUPPORTED_OBJECT:
             return replace(f, action="left alone: S3 cannot copy it as it is")
-        if f.kind == DELIVERY_OFF:
+        if f.kind == FindingKind.DELIVERY_OFF:
             return replace(
                 f, action="left alone: `objbackup status` prints the command that turns it on"
             )
