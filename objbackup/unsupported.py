@@ -29,8 +29,6 @@ from objbackup.aws import error_code, is_not_found
 from objbackup.errors import ObjbackupError
 
 ARCHIVED_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
-# Storage classes ListObjectsV2 reports for objects that may be archived (a HEAD tells).
-MAY_BE_ARCHIVED = ARCHIVED_CLASSES | {"INTELLIGENT_TIERING"}
 _ARCHIVED_CODES = frozenset({"InvalidObjectState", "ObjectNotInActiveTierError"})
 SSE_C = "encrypted with a customer-provided key (SSE-C), which objbackup does not have"
 
