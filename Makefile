@@ -58,9 +58,7 @@ test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/pytest -n 2 --dist loadfile -q tests/unit tests/cli \
 		--ignore=tests/unit/test_stateful.py --ignore=tests/unit/test_races.py
 
-# test-min is not part of `make test` yet: on the floors it fails 3 tests (the CLI's fail-fast
-# connection retries hang on botocore 1.41.1; typer 0.19.1 words one usage error differently).
-test: lint checkov unit
+test: lint checkov unit test-min
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_calls

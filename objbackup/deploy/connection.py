@@ -31,15 +31,18 @@ _UNREACHABLE_ATTEMPTS = 2
 
 def fail_fast_when_unreachable(
     attempts: int, caught_exception: BaseException | None = None, **_: Any
-) -> bool | None:
-    """A `needs-retry` handler: False (no retry) once a connection failed twice, else None (the
-    retry handler decides). botocore stops retrying on a handler's False (endpoint._needs_retry);
-    a connect timeout has already waited its 2 s, so it is not retried at all."""
+) -> None:
+    """A `needs-retry` handler that ends the call once a connection failed twice (a connect
+    timeout at once: it has already waited its 2 s), else leaves the retry handler to decide.
+
+    It ends the call by raising the connection error: an exception raised by a handler leaves
+    botocore's event emitter and the endpoint's retry loop alike. Returning False would not do on
+    every botocore the floors allow: on 1.41.1 `Endpoint._needs_retry` takes a handler's False for
+    a delay of 0 s and retries forever (later releases stop on it)."""
     if isinstance(caught_exception, ConnectTimeoutError):
-        return False
-    if isinstance(caught_exception, EndpointConnectionError):
-        return False if attempts >= _UNREACHABLE_ATTEMPTS else None
-    return None
+        raise caught_exception
+    if isinstance(caught_exception, EndpointConnectionError) and attempts >= _UNREACHABLE_ATTEMPTS:
+        raise caught_exception
 
 
 class Connection:
