@@ -134,7 +134,7 @@ class CloudWatchShipper:
         flush_every: float = FLUSH_EVERY,
     ) -> None:
         self._logs = logs
-        self._cloudwatch = cloudwatch
+        self.cloudwatch = cloudwatch
         self._flush_every = flush_every
         self._pending: list[tuple[str, str, int, str]] = []
         self._lock = threading.Lock()
@@ -248,7 +248,7 @@ class CloudWatchShipper:
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), _MAX_DATA):
                 try:
-                    self._cloudwatch.put_metric_data(
+                    self.cloudwatch.put_metric_data(
                         Namespace=namespace, MetricData=data[start : start + _MAX_DATA]
                     )
                     self.metrics += len(data[start : start + _MAX_DATA])

@@ -3,8 +3,8 @@
 On top of moto it closes the gaps listed in DESIGN.md (gaps.py), runs deployed functions from
 their uploaded bundle (executor.py), polls SQS event source mappings (pollers.py) and fires
 schedule rules (scheduler.py), and sends the functions' output to CloudWatch Logs and their
-embedded metrics to CloudWatch (cloudwatch.py). Every client, the CLI included, talks to it over
-HTTP.
+embedded metrics to CloudWatch (cloudwatch.py), with the queues' AWS/SQS metrics
+(sqs_metrics.py). Every client, the CLI included, talks to it over HTTP.
 """
 
 from __future__ import annotations
@@ -89,12 +89,14 @@ class Sandbox:
         from objbackup.sandbox.executor import LambdaExecutor
         from objbackup.sandbox.pollers import MappingPollers
         from objbackup.sandbox.scheduler import Scheduler
+        from objbackup.sandbox.sqs_metrics import QueueMetrics
 
         _quiet_moto()
         gaps.close_all()
         self.server = _bound_server(self.host, self.port)
         self.port = int(self.server._server.server_address[1])  # the one bound, for port 0
         self.shipper = CloudWatchShipper.for_endpoint(self.endpoint_url, self.region).start()
+        self.queue_metrics = QueueMetrics(self.shipper.cloudwatch, self.region).start()
         self.executor = LambdaExecutor(
             self.endpoint_url,
             self.region,
@@ -122,6 +124,8 @@ class Sandbox:
             self.executor.close()
         if hasattr(self, "pollers"):
             self.pollers.stop()
+        if hasattr(self, "queue_metrics"):
+            self.queue_metrics.stop()
         if hasattr(self, "shipper"):
             self.shipper.stop()  # the last lines, while the server still answers
         if hasattr(self, "server"):

@@ -5,11 +5,17 @@ CloudWatch metrics."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
 from tests.sandbox.conftest import function_zip
 from tests.sandbox.test_sandbox_gaps import _role
@@ -31,7 +37,10 @@ def handler(event, context):
             "CloudWatchMetrics": [{
                 "Namespace": "objbackup-test",
                 "Dimensions": [["Deployment"]],
-                "Metrics": [{"Name": "Talked", "Unit": "Count"}, {"Name": "Sizes", "Unit": "Bytes"}],
+                "Metrics": [
+                    {"Name": "Talked", "Unit": "Count"},
+                    {"Name": "Sizes", "Unit": "Bytes"},
+                ],
             }],
         },
     }))
@@ -140,3 +149,54 @@ def test_a_timed_out_invocation_logs_lambdas_timeout_lines(client: Client) -> No
     assert lines[-1].startswith("REPORT RequestId: ")
     assert lines[-1].endswith("Status: timeout"), lines[-1]
     assert lines[-2].startswith("END RequestId: ")
+
+
+def _cli(sandbox: Sandbox, *args: str) -> str:
+    env = {**os.environ, **sandbox.environment(), "OBJBACKUP_NAME": "logs", "COLUMNS": "200"}
+    env.pop("AWS_PROFILE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.timeout(300)
+def test_status_in_the_sandbox_shows_backup_lag_and_the_last_clean(
+    sandbox: Sandbox, client: Client
+) -> None:
+    """On AWS, SQS publishes the queue's age and the cleaner's report line reaches its log group:
+    status reads both. The sandbox does the same, so neither is "unknown" there."""
+    _cli(sandbox, "deploy", "--yes", "--grace", "0")
+    status = json.loads(_cli(sandbox, "status", "--json"))
+    assert status["last_clean"] is None
+    # Hold the queue's messages: stop the replicator's event source mapping and its pollers.
+    mapping = client("lambda").list_event_source_mappings(
+        FunctionName=status["replicator_function"]
+    )["EventSourceMappings"][0]["UUID"]
+    client("lambda").update_event_source_mapping(UUID=mapping, Enabled=False)
+    wait_for(lambda: mapping not in sandbox.pollers._threads, 30, "the mapping's pollers to stop")
+    client("sqs").send_message(QueueUrl=status["queue_url"], MessageBody="{}")
+
+    def lagging() -> dict[str, Any] | None:
+        found: dict[str, Any] = json.loads(_cli(sandbox, "status", "--json"))
+        return found if found["backup_lag_seconds"] is not None else None
+
+    assert wait_for(lagging, 60, "a backup lag in status")["backup_lag_seconds"] >= 0
+
+    _cli(sandbox, "clean", "--now")
+
+    def cleaned() -> dict[str, Any] | None:
+        found: dict[str, Any] = json.loads(_cli(sandbox, "status", "--json"))
+        return found if found["last_clean"] is not None else None
+
+    clean = wait_for(cleaned, 60, "the last clean in status")["last_clean"]
+    assert clean["outcome"] == "ok" and clean["failed"] == 0
+    text = _cli(sandbox, "status")
+    assert re.search(r"backup lag +│ [\d.]+ s", text), text
+    assert re.search(r"last clean +│ \d{4}-\d\d-\d\dT[\d:]+Z \(ok\)", text), text
+    # The same line through `objbackup logs`, its EMF document parsed.
+    lines = [json.loads(line) for line in _cli(sandbox, "logs", "cleaner", "--json").splitlines()]
+    reports = [line for line in lines if line["emf"] and '"clean"' in line["message"]]
+    assert reports and reports[-1]["emf"]["CleanSucceeded"] == 1
+    assert any(line["message"].startswith("REPORT RequestId: ") for line in lines)
