@@ -200,3 +200,9 @@ def test_status_in_the_sandbox_shows_backup_lag_and_the_last_clean(
     reports = [line for line in lines if line["emf"] and '"clean"' in line["message"]]
     assert reports and reports[-1]["emf"]["CleanSucceeded"] == 1
     assert any(line["message"].startswith("REPORT RequestId: ") for line in lines)
+    # Teardown deletes the log groups with the stacks; no late line of a stopped instance brings
+    # one back (the shipper creates a group only for a new instance's stream).
+    _cli(sandbox, "teardown", "--yes")
+    sandbox.shipper.flush()
+    groups = client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/logs-")
+    assert groups["logGroups"] == []
