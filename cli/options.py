@@ -96,3 +96,16 @@ def endpoint_url(value: str | None) -> str | None:
     if not value.startswith(("http://", "https://")):
         raise typer.BadParameter(f"{value!r} is not an http:// or https:// URL")
     return value
+
+
+def since(value: str | None) -> str | None:
+    """`logs --since`: a duration back from now (10m, 2h, 1d) or an ISO time."""
+    from datetime import UTC, datetime
+
+    from objbackup.deploy.function_logs import parse_since
+
+    def check(text: str) -> str:
+        parse_since(text, datetime.now(UTC))
+        return text
+
+    return _checked(check)(value)

@@ -112,7 +112,8 @@ class FunctionFailed(DeployError):
     def __init__(self, function: str, error_type: str, message: str) -> None:
         super().__init__(
             f"function {function} failed: {error_type}: {message}",
-            f"see the function's logs in CloudWatch Logs (/aws/lambda/{function})",
+            f"see its log lines: `objbackup logs --since 15m` (CloudWatch Logs "
+            f"/aws/lambda/{function})",
         )
         self.function = function
         self.error_type = error_type

@@ -6,7 +6,9 @@ isolated from the CLI's imports: it sees the unpacked bundle, boto3's directory 
 configured environment, pointed at the sandbox's endpoint. A worker that overruns the function's
 Timeout or MemorySize is killed, as Lambda kills such an instance, and the invocation fails with
 Lambda's answer; the handler's context counts down to that moment. Workers of a function that
-was deleted, or whose code or configuration changed, are stopped.
+was deleted, or whose code or configuration changed, are stopped. With a CloudWatchShipper, a
+worker's output (the handler's lines and Lambda's START, END and REPORT lines) goes to the
+function's log group, one log stream per worker, as Lambda's instances write theirs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import queue
 import shutil
@@ -26,8 +29,12 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from objbackup.sandbox.cloudwatch import CloudWatchShipper
 
 _RUNNER = Path(__file__).with_name("runner.py")
 # How often a busy worker's memory is read. VmHWM (the peak resident set) is read, not VmRSS,
@@ -81,6 +88,11 @@ class _Worker:
     code_dir: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
     busy: bool = False
+    # The function's log group and this instance's stream, and the thread that reads its output.
+    group: str = ""
+    stream: str = ""
+    pump: threading.Thread | None = None
+    peak_kb: int = 0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -103,7 +115,10 @@ class LambdaExecutor:
         log: IO[str] | None = None,
         fault_rate: float = 0.0,
         fault_log: str | None = None,
+        shipper: CloudWatchShipper | None = None,
     ) -> None:
+        self.shipper = shipper
+        self._log_lock = threading.Lock()
         self.fault_rate = fault_rate
         self.fault_log = fault_log
         self.endpoint_url = endpoint_url
@@ -227,6 +242,7 @@ class LambdaExecutor:
                 answer.update(json.loads(line))
             done.set()
 
+        began = time.monotonic()
         with worker.lock:
             worker.busy = True
             try:
@@ -247,14 +263,44 @@ class LambdaExecutor:
             killed = self._watch(worker, spec, done)
             worker.busy = False
         if killed == "memory":
+            self._ended(worker, spec, request_id, began, "Runtime.OutOfMemory")
             return Invocation(None, out_of_memory(request_id))
         if killed == "timeout":
+            self._ended(worker, spec, request_id, began, None)
             return Invocation(None, timed_out(request_id, spec.timeout))
         if "result" in answer:
             return Invocation(answer["result"])
         if "error" in answer:
             return Invocation(None, answer["error"])
-        return Invocation(None, _exited(worker, request_id))
+        exited = _exited(worker, request_id)
+        self._ended(worker, spec, request_id, began, "Runtime.ExitError")
+        return Invocation(None, exited)
+
+    def _ended(
+        self, worker: _Worker, spec: FunctionSpec, request_id: str, began: float, error: str | None
+    ) -> None:
+        """Lambda's lines for an instance it stopped mid-invocation (the runner wrote none):
+        a timeout's "Task timed out" line, END, and REPORT with its Status. After the
+        instance's last output, so the stream keeps its order."""
+        if self.shipper is None:
+            return
+        if worker.pump is not None:
+            worker.pump.join(timeout=2)
+        elapsed = (time.monotonic() - began) * 1000
+        lines = []
+        if error is None:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+            lines.append(f"{now}Z {request_id} Task timed out after {spec.timeout:.2f} seconds")
+        lines.append(f"END RequestId: {request_id}")
+        status = "Status: timeout" if error is None else f"Status: error\tError Type: {error}"
+        lines.append(
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms\t"
+            f"Billed Duration: {max(1, math.ceil(elapsed))} ms\t"
+            f"Memory Size: {spec.memory_mb} MB\t"
+            f"Max Memory Used: {math.ceil((worker.peak_kb or 0) / 1024)} MB\t{status}"
+        )
+        for line in lines:
+            self.shipper.put(worker.group, worker.stream, int(time.time() * 1000), line)
 
     def _watch(self, worker: _Worker, spec: FunctionSpec, done: threading.Event) -> str | None:
         """Wait for the answer; kill the worker if it overruns its Timeout or MemorySize.
@@ -264,6 +310,8 @@ class LambdaExecutor:
         while True:
             finished = done.wait(_WATCH_EVERY)
             peak = peak_rss_kb(worker.process.pid)
+            if peak is not None:
+                worker.peak_kb = peak
             if peak is not None and peak > limit_kb:
                 _kill(worker)
                 return "memory"
@@ -297,6 +345,9 @@ class LambdaExecutor:
             env["OBJBACKUP_SANDBOX_FAULT_RATE"] = repr(self.fault_rate)
             env["OBJBACKUP_SANDBOX_FAULT_LOG"] = self.fault_log or ""
 
+        # With a shipper the output is read here (and copied to the log, if any); else it goes
+        # straight to the log.
+        output: Any = subprocess.PIPE if self.shipper is not None else self.log
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and runner
             [
                 sys.executable,
@@ -308,19 +359,40 @@ class LambdaExecutor:
                 spec.name,
             ],
             stdin=subprocess.PIPE,
-            stdout=self.log or subprocess.DEVNULL,
-            stderr=self.log or subprocess.DEVNULL,
+            stdout=output or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if output is not None else subprocess.DEVNULL,
             cwd=code_dir,
             env=env,
             text=True,
+            errors="replace",  # a handler's undecodable bytes must not stop its log lines
             pass_fds=(write_fd,),
         )
         os.close(write_fd)
         worker = _Worker(process, os.fdopen(read_fd, "r"), spec.version_key, code_dir)
+        if self.shipper is not None:
+            from objbackup.sandbox.cloudwatch import log_group, log_stream
+
+            worker.group, worker.stream = log_group(spec.name), log_stream()
+            worker.pump = threading.Thread(
+                target=self._pump, args=(worker,), name=f"output-{spec.name}", daemon=True
+            )
+            worker.pump.start()
         with self._lock:
             self._workers = [w for w in self._workers if w.alive()]
             self._workers.append(worker)
         return worker
+
+    def _pump(self, worker: _Worker) -> None:
+        """Each line the worker writes, stamped as it is read, to its log stream (and the log)."""
+        assert worker.process.stdout is not None and self.shipper is not None
+        for line in worker.process.stdout:
+            stamp = int(time.time() * 1000)
+            if self.log is not None:
+                with self._log_lock:
+                    self.log.write(line)
+                    self.log.flush()
+            self.shipper.put(worker.group, worker.stream, stamp, line.rstrip("\n"))
+        worker.process.stdout.close()
 
     def _unpack(self, spec: FunctionSpec) -> Path:
         target = self._root / spec.code_hash

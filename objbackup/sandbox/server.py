@@ -2,7 +2,9 @@
 
 On top of moto it closes the gaps listed in DESIGN.md (gaps.py), runs deployed functions from
 their uploaded bundle (executor.py), polls SQS event source mappings (pollers.py) and fires
-schedule rules (scheduler.py). Every client, the CLI included, talks to it over HTTP.
+schedule rules (scheduler.py), and sends the functions' output to CloudWatch Logs and their
+embedded metrics to CloudWatch (cloudwatch.py), with the queues' AWS/SQS metrics
+(sqs_metrics.py). Every client, the CLI included, talks to it over HTTP.
 """
 
 from __future__ import annotations
@@ -83,14 +85,18 @@ class Sandbox:
 
     def _start(self) -> Sandbox:
         from objbackup.sandbox import gaps
+        from objbackup.sandbox.cloudwatch import CloudWatchShipper
         from objbackup.sandbox.executor import LambdaExecutor
         from objbackup.sandbox.pollers import MappingPollers
         from objbackup.sandbox.scheduler import Scheduler
+        from objbackup.sandbox.sqs_metrics import QueueMetrics
 
         _quiet_moto()
         gaps.close_all()
         self.server = _bound_server(self.host, self.port)
         self.port = int(self.server._server.server_address[1])  # the one bound, for port 0
+        self.shipper = CloudWatchShipper.for_endpoint(self.endpoint_url, self.region).start()
+        self.queue_metrics = QueueMetrics(self.shipper.cloudwatch, self.region).start()
         self.executor = LambdaExecutor(
             self.endpoint_url,
             self.region,
@@ -98,6 +104,7 @@ class Sandbox:
             log=self.function_log,
             fault_rate=self.fault_rate,
             fault_log=self.fault_log,
+            shipper=self.shipper,
         )
         gaps.install_lambda_executor(self.executor)
         self.pollers = MappingPollers(
@@ -117,6 +124,10 @@ class Sandbox:
             self.executor.close()
         if hasattr(self, "pollers"):
             self.pollers.stop()
+        if hasattr(self, "queue_metrics"):
+            self.queue_metrics.stop()
+        if hasattr(self, "shipper"):
+            self.shipper.stop()  # the last lines, while the server still answers
         if hasattr(self, "server"):
             self.server.stop()
 

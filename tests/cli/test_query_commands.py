@@ -176,6 +176,7 @@ def test_clean_now_function_error_is_an_operational_failure(
         f"Error: function {deployed['cleaner_function']} failed: ResourceNotFoundException"
     )
     assert f"/aws/lambda/{deployed['cleaner_function']}" in result.stderr
+    assert "Hint: see its log lines: `objbackup logs --since 15m`" in result.stderr
 
 
 def test_clean_now_without_a_cleaner_stack(cli: Cli, deployed: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ so a denied permission, the commoner cause on AWS, cannot be played here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -66,6 +67,21 @@ def test_a_failing_event_goes_to_the_dlq_and_comes_back(
     assert letter["key"] == KEY and letter["event"] == "created"
     assert letter["receive_count"] >= 1
     assert tools.active(KEY) == []
+    # The sandbox ships the replicator's output to its log group, as Lambda does: `dlq` finds
+    # the failure there, and the AWS CLI and `objbackup logs` read the same lines.
+    assert "NoSuchBucket" in (letter["reason"] or ""), letter
+    group = f"/aws/lambda/{deployed['replicator_function']}"
+    found = tools.aws_json(
+        "logs", "filter-log-events", "--log-group-name", group,
+        "--filter-pattern", f'"{letter["message_id"]}"',
+    )["events"]  # fmt: skip
+    assert found and all(letter["message_id"] in e["message"] for e in found)
+    assert all(e["logStreamName"].split("/")[3].startswith("[$LATEST]") for e in found)
+    ours = [
+        json.loads(line)
+        for line in tools.objbackup("logs", "replicator", "--json").stdout.splitlines()
+    ]
+    assert {e["message"] for e in found} <= {line["message"] for line in ours}
 
     # The cause is removed; the redrive brings the event back and the object is backed up.
     tools.aws("s3api", "create-bucket", "--bucket", backup)

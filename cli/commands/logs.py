@@ -1,0 +1,78 @@
+"""`objbackup logs`: the functions' log lines, both interleaved by time, as `sam logs` shows them;
+`--follow` keeps polling until Ctrl-C."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from cli import options
+from cli.context import Globals, globals_of
+
+
+class Function(StrEnum):
+    """The functions whose logs can be read."""
+
+    replicator = "replicator"
+    cleaner = "cleaner"
+
+
+def command(
+    ctx: typer.Context,
+    function: Annotated[
+        Function | None,
+        typer.Argument(help="Only this function's lines (default: both, interleaved by time)."),
+    ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            callback=options.since,
+            help="From this long ago (90s, 10m, 2h, 1d) or this ISO time (2026-01-31T12:00Z).",
+        ),
+    ] = "10m",
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line on stdout.")
+    ] = False,
+) -> None:
+    """Print the replicator's and the cleaner's log lines from CloudWatch Logs."""
+    run(globals_of(ctx), function.value if function else None, since, follow, as_json)
+
+
+def run(g: Globals, only: str | None, since: str, follow: bool, as_json: bool) -> None:
+    """Read (or follow) the chosen functions' log groups; notes on stderr, lines on stdout."""
+    from cli import render
+    from objbackup.deploy import function_logs as fl
+    from objbackup.deploy.describe import find_deployment
+
+    connection = g.connection()
+    chosen, absent = fl.sources(find_deployment(connection), only)
+    for function in absent:
+        render.message(fl.absent_note(function), "yellow")
+    logs = connection.client("logs")
+    start = fl.since_ms(since)
+
+    def emit(line: fl.LogLine) -> None:
+        fl.print_lines([line], as_json, sys.stdout.write)
+        sys.stdout.flush()
+
+    def missing(source: fl.Source) -> None:
+        render.message(fl.missing_note(source), "yellow")
+
+    if not follow:
+        batch = fl.read(logs, chosen, start)
+        for source in batch.missing:
+            missing(source)
+        fl.print_lines(batch.lines, as_json, sys.stdout.write)
+        sys.stdout.flush()
+        return
+    try:
+        fl.follow(logs, chosen, start, emit, missing, wait=fl.wait)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

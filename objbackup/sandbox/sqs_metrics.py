@@ -1,0 +1,92 @@
+"""The AWS/SQS metrics SQS publishes and moto does not: each queue's ApproximateAgeOfOldestMessage
+and ApproximateNumberOfMessagesVisible, put in CloudWatch by the sandbox as SQS would.
+
+SQS reports them per queue (dimension QueueName), the age in seconds and only while the queue holds
+a message ("Available CloudWatch metrics for Amazon SQS",
+https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
+SQS publishes every minute; the sandbox does more often, so that `status` (which reads the newest
+datapoint, objbackup/deploy/health.py) sees a backlog within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+LOG = logging.getLogger("objbackup.sandbox")
+ACCOUNT = "123456789012"
+PUBLISH_EVERY = 5.0
+_MAX_DATA = 20  # MetricDatum per PutMetricData call, as in cloudwatch.py
+
+
+def queue_data(queues: list[Any], now_ms: int) -> list[dict[str, Any]]:
+    """The AWS/SQS MetricData for moto's `queues` at `now_ms`."""
+    when = datetime.fromtimestamp(now_ms / 1000, UTC)
+    data: list[dict[str, Any]] = []
+    for queue in queues:
+        messages = list(queue._messages)
+        dimensions = [{"Name": "QueueName", "Value": str(queue.name)}]
+        visible = sum(1 for m in messages if now_ms > m.visible_at and not now_ms < m.delayed_until)
+        data.append(
+            {
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": dimensions,
+                "Timestamp": when,
+                "Value": float(visible),
+                "Unit": "Count",
+            }
+        )
+        sent = [m.sent_timestamp for m in messages if m.sent_timestamp is not None]
+        if sent:
+            data.append(
+                {
+                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "Dimensions": dimensions,
+                    "Timestamp": when,
+                    "Value": max(0.0, (now_ms - min(sent)) / 1000),
+                    "Unit": "Seconds",
+                }
+            )
+    return data
+
+
+class QueueMetrics:
+    """Publishes every queue's AWS/SQS metrics of the region every `every` seconds."""
+
+    def __init__(self, cloudwatch: Any, region: str, every: float = PUBLISH_EVERY) -> None:
+        self._cloudwatch = cloudwatch
+        self.region = region
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqs-metrics", daemon=True)
+
+    def start(self) -> QueueMetrics:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def publish(self) -> int:
+        """Put the metrics of every queue now; returns how many datapoints were put."""
+        from moto.sqs.models import sqs_backends
+
+        queues = list(sqs_backends[ACCOUNT][self.region].queues.values())
+        data = queue_data(queues, int(time.time() * 1000))
+        for start in range(0, len(data), _MAX_DATA):
+            self._cloudwatch.put_metric_data(
+                Namespace="AWS/SQS", MetricData=data[start : start + _MAX_DATA]
+            )
+        return len(data)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.publish()
+            except Exception:
+                LOG.exception("publishing the queues' AWS/SQS metrics failed")
