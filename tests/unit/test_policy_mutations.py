@@ -8,39 +8,27 @@ copies, the cleaner deleting them) passes; with any one statement removed, or on
 from it, the flow fails somewhere. The mutations moto cannot make fail are listed in SURVIVORS
 with the reason, and the test checks that list is exact: a new unneeded permission fails here.
 
-moto's access control evaluates identity policies only, with `Resource` matched against the ARN
-moto computes ("Allow" needs a matching action and resource; moto/iam/access_control.py). Its
-DynamoDB responses authorise every request against "*" and TransactWriteItems by its own name;
-`dynamodb_as_aws` authorises them as AWS does instead: by the table's (or index's) ARN, and a
-transaction per item ("Actions, resources, and condition keys for Amazon DynamoDB", Service
-Authorization Reference: TransactWriteItems needs the item-level actions of its items); and
-`delete_objects_as_aws` authorises S3's DeleteObjects per key, as AWS does. Access control is
-moto's documented switch: requests beyond INITIAL_NO_AUTH_ACTION_COUNT are authenticated and
-authorised (moto docs, "IAM-like Access Control", docs/docs/iam.rst).
+moto's access control evaluates identity policies only; tests/iam_access.py has it authorise
+DynamoDB and S3's DeleteObjects as AWS does (by the table's ARN, per key).
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto import settings as moto_settings
-from moto.core.authorization import ActionAuthenticatorMixin
-from moto.iam.access_control import IAMRequest, S3IAMRequest
 
 from objbackup.aws import Clients
 from objbackup.config import Settings
 from objbackup.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.gaps import close_all
 from tests.harness import REGION, Harness
+from tests.iam_access import ALLOW_ALL, enforce, user_keys
 from tests.unit.test_batch import sqs_batch
 from tests.unit.test_least_privilege import (
     BACKUP_KEY,
@@ -49,12 +37,9 @@ from tests.unit.test_least_privilege import (
     PART,
     SOURCE_KEY,
     THRESHOLD,
-    Call,
     Renderer,
     _kms_encrypted,
-    _table,
     _unversioned,
-    dynamodb_needs,
     stack_name,
 )
 from tests.unit.test_templates import load, props, resources
@@ -171,81 +156,6 @@ def mutations() -> list[Mutation]:
     return found
 
 
-# --------------------------------------------------------------------------------------------
-# moto with its access control on, DynamoDB authorised as AWS does
-# --------------------------------------------------------------------------------------------
-
-
-def dynamodb_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Authorise DynamoDB requests per (item action, table ARN), as AWS does; see the module
-    docstring. Other services keep moto's own authorisation."""
-    original = IAMRequest.check_action_permitted
-
-    def check(self: IAMRequest, resource: str) -> None:
-        if not self._action.startswith("dynamodb:"):
-            original(self, resource)
-            return
-        operation = self._action.split(":", 1)[1]
-        params = json.loads(self._body or b"{}")
-        try:
-            needs = dynamodb_needs(Call("dynamodb", operation, params))
-        except AssertionError:  # an operation the functions do not call (the test's own setup)
-            table = params.get("TableName")
-            needs = [(self._action, _table(table) if table else "*")]
-        for action, arn in needs:
-            self._action = action
-            original(self, arn)
-
-    monkeypatch.setattr(IAMRequest, "check_action_permitted", check)
-
-
-def delete_objects_as_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto authorises DeleteObjects by s3:DeleteObject on the bucket's ARN; AWS per key, on
-    each object's ARN (S3 API reference, DeleteObjects: "you must have the s3:DeleteObject ...
-    permission"), which is what a role scoped to `bucket/*` is granted."""
-    original = S3IAMRequest.check_action_permitted
-
-    def check(self: S3IAMRequest, resource: str) -> None:
-        if self._action != "s3:DeleteObject" or "/" in resource.split(":::", 1)[1]:
-            original(self, resource)
-            return
-        keys = re.findall(rb"<Key>(.*?)</Key>", self._body or b"")
-        for key in keys or [b""]:
-            original(self, f"{resource}/{html.unescape(key.decode())}")
-
-    monkeypatch.setattr(S3IAMRequest, "check_action_permitted", check)
-
-
-@contextmanager
-def access_control(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto refuses what the caller's policies do not allow, from the next request on."""
-    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
-    dynamodb_as_aws(monkeypatch)
-    delete_objects_as_aws(monkeypatch)
-    yield
-
-
-def _admin_keys(iam: Any) -> dict[str, str]:
-    """The test's own identity (setup and checks), allowed everything, as an IAM user."""
-    iam.create_user(UserName="test-admin")
-    iam.put_user_policy(
-        UserName="test-admin",
-        PolicyName="all",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-            }
-        ),
-    )
-    key = iam.create_access_key(UserName="test-admin")["AccessKey"]
-    return {
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
-
-
 def _role_session(iam: Any, sts: Any, role: str, statements: list[Statement]) -> boto3.Session:
     arn = iam.create_role(RoleName=f"ob-{role}", AssumeRolePolicyDocument=json.dumps(TRUST))[
         "Role"
@@ -278,7 +188,7 @@ def run_flow(monkeypatch: pytest.MonkeyPatch, mutation: Mutation | None, kms: bo
         close_all()
         iam = boto3.client("iam", region_name=REGION)
         sts = boto3.client("sts", region_name=REGION)
-        for name, value in _admin_keys(iam).items():
+        for name, value in user_keys(iam, "test-admin", ALLOW_ALL).items():
             env.setenv(name, value)
         for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
             env.delenv(name, raising=False)
@@ -295,7 +205,7 @@ def run_flow(monkeypatch: pytest.MonkeyPatch, mutation: Mutation | None, kms: bo
             if mutation is not None and mutation.role == role:
                 statements = mutation.apply(statements)
             sessions[role] = _role_session(iam, sts, role, statements)
-        with access_control(env):
+        with enforce(env):
             harness = Harness.create(settings)
             return _failure(harness, scenario, sessions)
 
