@@ -19,6 +19,7 @@ from cli.commands import (
     dlq,
     listing,
     local,
+    policy,
     restore,
     status,
     teardown,
@@ -94,6 +95,7 @@ app.command("undelete")(undelete.command)
 app.command("verify")(verify.command)
 app.command("backfill")(backfill.command)
 app.add_typer(dlq.app, name="dlq")
+app.command("policy")(policy.command)
 app.command("sandbox")(local.sandbox)
 app.command("demo")(local.demo)
 
