@@ -20,6 +20,7 @@ from cli.commands import (
     listing,
     local,
     logs,
+    policy,
     restore,
     status,
     teardown,
@@ -96,6 +97,7 @@ app.command("verify")(verify.command)
 app.command("backfill")(backfill.command)
 app.add_typer(dlq.app, name="dlq")
 app.command("logs")(logs.command)
+app.command("policy")(policy.command)
 app.command("sandbox")(local.sandbox)
 app.command("demo")(local.demo)
 
