@@ -2,7 +2,9 @@
 
 On top of moto it closes the gaps listed in DESIGN.md (gaps.py), runs deployed functions from
 their uploaded bundle (executor.py), polls SQS event source mappings (pollers.py) and fires
-schedule rules (scheduler.py). Every client, the CLI included, talks to it over HTTP.
+schedule rules (scheduler.py). Every client, the CLI included, talks to it over HTTP. IAM is
+enforced (access.py): functions run under their execution roles, the operator's credentials act
+as the account's administrator.
 """
 
 from __future__ import annotations
@@ -82,13 +84,15 @@ class Sandbox:
             raise
 
     def _start(self) -> Sandbox:
-        from objbackup.sandbox import gaps
+        from objbackup.sandbox import access, gaps
         from objbackup.sandbox.executor import LambdaExecutor
         from objbackup.sandbox.pollers import MappingPollers
         from objbackup.sandbox.scheduler import Scheduler
 
         _quiet_moto()
         gaps.close_all()
+        access.enforce()
+        self._enforcing = True
         self.server = _bound_server(self.host, self.port)
         self.port = int(self.server._server.server_address[1])  # the one bound, for port 0
         self.executor = LambdaExecutor(
@@ -119,6 +123,11 @@ class Sandbox:
             self.pollers.stop()
         if hasattr(self, "server"):
             self.server.stop()
+        if getattr(self, "_enforcing", False):
+            from objbackup.sandbox import access
+
+            access.relax()
+            self._enforcing = False
 
     def __enter__(self) -> Sandbox:
         return self.start()
