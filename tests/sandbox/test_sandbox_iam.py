@@ -386,3 +386,12 @@ def test_reading_an_sse_kms_object_needs_decrypt_and_a_kms_multipart_upload_both
     grant("kms:GenerateDataKey", "kms:Decrypt")
     assert upload() == "OK"
     assert s3.get_object(Bucket="kms-read", Key="k")["Body"].read() == b"v"
+
+
+def test_keys_of_a_deleted_role_are_refused(client: Client, sandbox: Sandbox) -> None:
+    role = _role(client, "doomed", _allow("s3:ListAllMyBuckets", "*"))
+    s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
+    assert _code(s3.list_buckets) == "OK"
+    client("iam").delete_role_policy(RoleName="doomed", PolicyName="policy")
+    client("iam").delete_role(RoleName="doomed")
+    assert _code(s3.list_buckets) == "AccessDenied"
