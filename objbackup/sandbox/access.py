@@ -12,6 +12,12 @@ says what AWS authorises (each with its source below): DynamoDB requests on thei
 a batch or transaction on each table and item, DeleteObjects on each key, a copy's read of its
 source, and the KMS permissions S3 uses on the caller's behalf for SSE-KMS objects. Signatures
 are not verified (the key id and session token name the principal).
+
+moto switches its access control on with INITIAL_NO_AUTH_ACTION_COUNT ("IAM-like Access
+Control", https://github.com/getmoto/moto/blob/master/docs/docs/iam.rst), for every key alike: an
+unknown key is then refused (InvalidClientTokenId). The sandbox hooks the same check instead
+(ActionAuthenticatorMixin._authenticate_and_authorize_action), so that it can let the operator's
+keys through; with the sandbox stopped, moto's own behaviour is back.
 """
 
 from __future__ import annotations
