@@ -113,20 +113,21 @@ def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:
 
 
 def _json_protocol(response: Any) -> bool:
-    """Whether the service speaks AWS JSON (DynamoDB, KMS, Logs...) rather than query or XML."""
-    content_type = str(response.headers.get("Content-Type", ""))
-    return "x-amz-json" in content_type and response.service_name != "sqs"
+    """Whether the service speaks AWS JSON (DynamoDB, KMS, SQS...) rather than query or XML."""
+    return "x-amz-json" in str(response.headers.get("Content-Type", ""))
 
 
 def _deny(request: Any, action: str, resource: str, json_protocol: bool) -> None:
-    """moto's refusal, in the JSON shape JSON services answer ("AccessDeniedException", e.g.
-    DynamoDB's "Common Errors", https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/CommonErrors.html)."""
+    """moto's refusal, in the JSON shape JSON services answer ("AccessDeniedException", HTTP 400,
+    e.g. DynamoDB's "Common Errors",
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/CommonErrors.html). SQS, JSON
+    but query-compatible, names it by its query code, which botocore reports: AccessDenied."""
     if not json_protocol:
         request._raise_access_denied()
     from moto.core.exceptions import JsonRESTError
 
     raise JsonRESTError(
-        "AccessDeniedException",
+        "AccessDenied" if request._service == "sqs" else "AccessDeniedException",
         f"User: {request._access_key.arn} is not authorized to perform: {action} on resource: "
         f"{resource} because no identity-based policy allows the {action} action",
     )

@@ -392,3 +392,15 @@ def test_keys_of_a_deleted_role_are_refused(client: Client, sandbox: Sandbox) ->
     client("iam").delete_role_policy(RoleName="doomed", PolicyName="policy")
     client("iam").delete_role(RoleName="doomed")
     assert _code(s3.list_buckets) == "AccessDenied"
+
+
+def test_a_role_may_send_to_its_own_queue_only(client: Client, sandbox: Sandbox) -> None:
+    """As the replicator's continuations: SQS (JSON, query-compatible) refuses with the query
+    code botocore reports, AccessDenied."""
+    sqs = client("sqs")
+    own, other = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("own-q", "other-q"))
+    arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:own-q"
+    role = _role(client, "sender", _allow("sqs:SendMessage", arn))
+    as_role = _as_role(client, sandbox, role).client("sqs", endpoint_url=sandbox.endpoint_url)
+    assert _code(lambda: as_role.send_message(QueueUrl=own, MessageBody="m")) == "OK"
+    assert _code(lambda: as_role.send_message(QueueUrl=other, MessageBody="m")) == "AccessDenied"
