@@ -6,9 +6,11 @@ isolated from the CLI's imports: it sees the unpacked bundle, boto3's directory 
 configured environment, pointed at the sandbox's endpoint. A worker that overruns the function's
 Timeout or MemorySize is killed, as Lambda kills such an instance, and the invocation fails with
 Lambda's answer; the handler's context counts down to that moment. Workers of a function that
-was deleted, or whose code or configuration changed, are stopped. With a CloudWatchShipper, a
-worker's output (the handler's lines and Lambda's START, END and REPORT lines) goes to the
-function's log group, one log stream per worker, as Lambda's instances write theirs.
+was deleted, or whose code or configuration changed, are stopped. A worker runs with the
+credentials of its function's execution role (credentials.py), and is retired before they expire.
+With a CloudWatchShipper, a worker's output (the handler's lines and Lambda's START, END and
+REPORT lines) goes to the function's log group, one log stream per worker, as Lambda's instances
+write theirs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from objbackup.sandbox.cloudwatch import CloudWatchShipper
 
+from objbackup.sandbox.credentials import OPERATOR, RENEW_BEFORE_SECONDS, RoleSessions, Session
+
 _RUNNER = Path(__file__).with_name("runner.py")
 # How often a busy worker's memory is read. VmHWM (the peak resident set) is read, not VmRSS,
 # so a peak between two reads is still seen: the invocation fails, if later than Lambda would.
@@ -52,6 +56,7 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout: float
     memory_mb: int = 128
+    role: str = ""
 
     @property
     def code_hash(self) -> str:
@@ -60,7 +65,7 @@ class FunctionSpec:
     @property
     def version_key(self) -> str:
         digest = hashlib.sha256(self.code)
-        settings = [self.handler, self.environment, self.timeout, self.memory_mb]
+        settings = [self.handler, self.environment, self.timeout, self.memory_mb, self.role]
         digest.update(json.dumps(settings, sort_keys=True).encode())
         return f"{self.name}:{digest.hexdigest()[:16]}"
 
@@ -86,6 +91,7 @@ class _Worker:
     results: IO[str]
     key: str
     code_dir: Path
+    session: Session = OPERATOR
     lock: threading.Lock = field(default_factory=threading.Lock)
     busy: bool = False
     # The function's log group and this instance's stream, and the thread that reads its output.
@@ -116,9 +122,13 @@ class LambdaExecutor:
         fault_rate: float = 0.0,
         fault_log: str | None = None,
         shipper: CloudWatchShipper | None = None,
+        sessions: RoleSessions | None = None,
+        renew_before: float = RENEW_BEFORE_SECONDS,
     ) -> None:
         self.shipper = shipper
         self._log_lock = threading.Lock()
+        self.sessions = sessions or RoleSessions(endpoint_url, region)
+        self.renew_before = renew_before
         self.fault_rate = fault_rate
         self.fault_log = fault_log
         self.endpoint_url = endpoint_url
@@ -228,8 +238,11 @@ class LambdaExecutor:
                 worker = idle.get_nowait()
             except queue.Empty:
                 return self._start(spec)
-            if worker.alive():
+            if not worker.alive():
+                continue
+            if worker.session.usable_for(spec.timeout, time.time(), self.renew_before):
                 return worker
+            worker.kill()  # its credentials could expire mid-invocation: a fresh instance
 
     def _call(self, worker: _Worker, spec: FunctionSpec, event: Any) -> Invocation:
         answer: dict[str, Any] = {}
@@ -323,6 +336,7 @@ class LambdaExecutor:
 
     def _start(self, spec: FunctionSpec) -> _Worker:
         code_dir = self._unpack(spec)
+        session = self.sessions.session(spec.role, spec.name)
         read_fd, write_fd = os.pipe()
         env = {
             **{k: str(v) for k, v in spec.environment.items()},
@@ -333,9 +347,7 @@ class LambdaExecutor:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox",
-            "AWS_SESSION_TOKEN": "sandbox",
+            **session.environment,
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
@@ -368,7 +380,7 @@ class LambdaExecutor:
             pass_fds=(write_fd,),
         )
         os.close(write_fd)
-        worker = _Worker(process, os.fdopen(read_fd, "r"), spec.version_key, code_dir)
+        worker = _Worker(process, os.fdopen(read_fd, "r"), spec.version_key, code_dir, session)
         if self.shipper is not None:
             from objbackup.sandbox.cloudwatch import log_group, log_stream
 
@@ -414,6 +426,7 @@ def spec_of(function: Any) -> FunctionSpec:
         environment={str(k): str(v) for k, v in (function.environment_vars or {}).items()},
         timeout=float(function.timeout or 3),
         memory_mb=int(function.memory_size or 128),
+        role=str(function.role or ""),
     )
 
 

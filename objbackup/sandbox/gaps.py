@@ -876,8 +876,9 @@ def close_all() -> None:
     close_dynamodb_query_cost_gap()
     close_dynamodb_transaction_cost_gap()
     close_unsupported_source_gap()
-    from objbackup.sandbox import alarm_gaps, costs  # kept apart from the gaps
+    from objbackup.sandbox import alarm_gaps, costs, iam_gaps  # kept apart from the gaps
 
     alarm_gaps.close_cloudformation_alarm_gap()
+    iam_gaps.close_cloudformation_inline_policy_gap()
 
     costs.close_all()

@@ -4,7 +4,9 @@ On top of moto it closes the gaps listed in DESIGN.md (gaps.py), runs deployed f
 their uploaded bundle (executor.py), polls SQS event source mappings (pollers.py) and fires
 schedule rules (scheduler.py), and sends the functions' output to CloudWatch Logs and their
 embedded metrics to CloudWatch (cloudwatch.py), with the queues' AWS/SQS metrics
-(sqs_metrics.py). Every client, the CLI included, talks to it over HTTP.
+(sqs_metrics.py). Every client, the CLI included, talks to it over HTTP. IAM is enforced
+(access.py): functions run under their execution roles, the operator's credentials act as the
+account's administrator.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class Sandbox:
             raise
 
     def _start(self) -> Sandbox:
-        from objbackup.sandbox import gaps
+        from objbackup.sandbox import access, gaps
         from objbackup.sandbox.cloudwatch import CloudWatchShipper
         from objbackup.sandbox.executor import LambdaExecutor
         from objbackup.sandbox.pollers import MappingPollers
@@ -93,6 +95,8 @@ class Sandbox:
 
         _quiet_moto()
         gaps.close_all()
+        access.enforce()
+        self._enforcing = True
         self.server = _bound_server(self.host, self.port)
         self.port = int(self.server._server.server_address[1])  # the one bound, for port 0
         self.shipper = CloudWatchShipper.for_endpoint(self.endpoint_url, self.region).start()
@@ -130,6 +134,11 @@ class Sandbox:
             self.shipper.stop()  # the last lines, while the server still answers
         if hasattr(self, "server"):
             self.server.stop()
+        if getattr(self, "_enforcing", False):
+            from objbackup.sandbox import access
+
+            access.relax()
+            self._enforcing = False
 
     def __enter__(self) -> Sandbox:
         return self.start()

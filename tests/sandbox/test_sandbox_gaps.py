@@ -179,6 +179,13 @@ def _role(client: Client) -> str:
             ],
         }
         role = iam.create_role(RoleName="sandbox-test", AssumeRolePolicyDocument=json.dumps(trust))
+        # The sandbox enforces the role: its functions write to the tests' "-out" buckets only.
+        writes = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*-out/*"}
+        iam.put_role_policy(
+            RoleName="sandbox-test",
+            PolicyName="write-out",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [writes]}),
+        )
         return str(role["Role"]["Arn"])
 
 
