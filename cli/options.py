@@ -36,6 +36,13 @@ batching_window = _checked(scale.check_batching_window)
 replicator_memory = _checked(scale.check_memory)
 
 
+def storage_class(value: str | None) -> str | None:
+    """An S3 storage class copies may be written in, as S3 spells it (any case accepted)."""
+    from objbackup.storage_class import check_storage_class
+
+    return _checked(check_storage_class)(value)
+
+
 def prefixes(values: list[str] | None) -> list[str] | None:
     """Repeated --include-prefix / --exclude-prefix values, each non-empty and comma-free."""
     from objbackup.filters import check_prefix
