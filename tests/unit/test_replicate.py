@@ -220,13 +220,6 @@ def test_copies_are_written_in_the_storage_class_on_both_copy_paths(
     assert system.read_backup(record.copy_name) == b"c" * 1024
 
 
-def test_copies_of_a_source_in_another_class_are_written_in_standard(system: Harness) -> None:
-    system.replicator.handle(system.put("ia.txt", b"i", StorageClass="STANDARD_IA"))
-    [record] = system.copies("ia.txt")
-    listed = system.s3.list_objects_v2(Bucket=system.settings.backup_bucket)["Contents"]
-    assert [o["StorageClass"] for o in listed if o["Key"] == record.copy_name] == ["STANDARD"]
-
-
 def test_multipart_copy_of_overwritten_object_is_refused(system: Harness) -> None:
     system = system.with_settings(multipart_threshold=1)
     stale = system.put("big", b"a" * 2048)
