@@ -17,6 +17,7 @@ from cli.commands import (
     clean,
     deploy,
     dlq,
+    estimate,
     listing,
     local,
     logs,
@@ -95,6 +96,7 @@ app.command("restore")(restore.command)
 app.command("undelete")(undelete.command)
 app.command("verify")(verify.command)
 app.command("backfill")(backfill.command)
+app.command("estimate")(estimate.command)
 app.add_typer(dlq.app, name="dlq")
 app.command("logs")(logs.command)
 app.command("policy")(policy.command)

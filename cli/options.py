@@ -36,6 +36,25 @@ batching_window = _checked(scale.check_batching_window)
 replicator_memory = _checked(scale.check_memory)
 
 
+def size(value: str | None) -> str | None:
+    """A size (1MB, 512KiB, 2048) as its number of bytes, in text: Typer keeps the type."""
+    from objbackup.estimate import parse_size
+
+    if value is None:
+        return None
+    try:
+        return str(parse_size(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def storage_class(value: str | None) -> str | None:
+    """An S3 storage class copies may be written in, as S3 spells it (any case accepted)."""
+    from objbackup.storage_class import check_storage_class
+
+    return _checked(check_storage_class)(value)
+
+
 def prefixes(values: list[str] | None) -> list[str] | None:
     """Repeated --include-prefix / --exclude-prefix values, each non-empty and comma-free."""
     from objbackup.filters import check_prefix

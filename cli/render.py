@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from objbackup.storage_class import RESTORE_NOTES
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -231,6 +233,7 @@ def status(document: Mapping[str, Any]) -> None:
         ("exclude prefixes", ", ".join(document.get("exclude_prefixes") or []) or "(none)", ""),
         ("rule lets by", document.get("rule_keys"), ""),
         ("copy encryption", document.get("backup_kms_key") or "SSE-S3", ""),
+        ("copy storage class", document.get("storage_class"), ""),
         ("concurrency", document.get("concurrency"), ""),
         ("batch size", document.get("batch_size"), ""),
         ("batch window (s)", document.get("batching_window"), ""),
@@ -272,6 +275,10 @@ def deploy_plan(plan: DeployPlan) -> None:
     )
     message(f"backs up: {settings.key_filter.describe()}")
     message(f"encryption: {settings.encryption.describe()}")
+    message(
+        f"storage class: copies in {settings.storage_class} "
+        f"({RESTORE_NOTES[settings.storage_class]})"
+    )
     message(f"scale: {settings.scale.describe()}")
     message(f"alarms: {settings.alarms.describe()}", "" if settings.alarms.notifies else "yellow")
     if plan.source is not None:

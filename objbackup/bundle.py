@@ -17,7 +17,7 @@ HANDLER_MODULES = ("replicator", "cleaner")
 REPLICATOR_HANDLER = "replicator.handler"
 CLEANER_HANDLER = "cleaner.handler"
 # Parts of the core that only the CLI uses; the functions never import them.
-_CLI_ONLY = ("objbackup/sandbox", "objbackup/deploy")
+_CLI_ONLY = ("objbackup/sandbox", "objbackup/deploy", "objbackup/estimate.py")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from objbackup.errors import ConfigError
 from objbackup.filters import KeyFilter
+from objbackup.storage_class import DEFAULT_STORAGE_CLASS, STORAGE_CLASSES
 
 ENV_SOURCE_BUCKET = "OBJBACKUP_SOURCE_BUCKET"
 ENV_BACKUP_BUCKET = "OBJBACKUP_BACKUP_BUCKET"
@@ -29,6 +30,8 @@ ENV_INCLUDE_PREFIXES = "OBJBACKUP_INCLUDE_PREFIXES"
 ENV_EXCLUDE_PREFIXES = "OBJBACKUP_EXCLUDE_PREFIXES"
 # The KMS key ARN copies are written with ("" or unset: the backup bucket's default, SSE-S3).
 ENV_BACKUP_KMS_KEY = "OBJBACKUP_BACKUP_KMS_KEY"
+# The S3 storage class copies are written in (unset: STANDARD; objbackup.storage_class).
+ENV_STORAGE_CLASS = "OBJBACKUP_STORAGE_CLASS"
 # The replicator's own queue, which a big copy the deadline stopped is re-sent to (unset: none;
 # it is redelivered instead: objbackup.continuation).
 ENV_QUEUE_URL = "OBJBACKUP_QUEUE_URL"
@@ -72,6 +75,7 @@ class Settings:
     key_filter: KeyFilter = field(default_factory=KeyFilter)
     backup_kms_key: str | None = None
     queue_url: str | None = None
+    storage_class: str = DEFAULT_STORAGE_CLASS
 
     def __post_init__(self) -> None:
         for setting, value in (
@@ -101,6 +105,11 @@ class Settings:
             raise ConfigError(
                 ENV_PART_BYTES, f"must be 1 to {MAX_COPY_OBJECT_BYTES} bytes, got {self.part_bytes}"
             )
+        if self.storage_class not in STORAGE_CLASSES:
+            raise ConfigError(
+                ENV_STORAGE_CLASS,
+                f"must be one of {', '.join(STORAGE_CLASSES)}, got {self.storage_class!r}",
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +131,7 @@ class Settings:
             ),
             backup_kms_key=env.get(ENV_BACKUP_KMS_KEY, "").strip() or None,
             queue_url=env.get(ENV_QUEUE_URL, "").strip() or None,
+            storage_class=env.get(ENV_STORAGE_CLASS, "").strip() or DEFAULT_STORAGE_CLASS,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -138,6 +148,7 @@ class Settings:
             ENV_INCLUDE_PREFIXES: ",".join(self.key_filter.include),
             ENV_EXCLUDE_PREFIXES: ",".join(self.key_filter.exclude),
             ENV_BACKUP_KMS_KEY: self.backup_kms_key or "",
+            ENV_STORAGE_CLASS: self.storage_class,
         }
         if self.part_bytes is not None:
             env[ENV_PART_BYTES] = str(self.part_bytes)

@@ -8,7 +8,10 @@ deadline, resumes on redelivery); restore uses s3transfer's managed copy.
 
 With a KMS key, every copy is written with SSE-KMS under that key (CopyObject's and
 CreateMultipartUpload's `ServerSideEncryption`/`SSEKMSKeyId`); without one it takes the
-destination bucket's default encryption.
+destination bucket's default encryption. A storage class goes on the same two calls
+(`StorageClass`; UploadPartCopy has none, the upload's class holds); without one CopyObject
+writes STANDARD whatever the source's class ("If you don't specify, S3 Standard is the default
+storage class", CopyObject, x-amz-storage-class, S3 API Reference), which is what restore wants.
 
 Restore points the same copier the other way and may add a condition on the destination (absent,
 or still at the ETag the operator confirmed), so a write landing after the check is never
@@ -106,15 +109,16 @@ class Copier:
         kms_key: str | None = None,
         part_bytes: int | None = None,
         resumable: bool = False,
+        storage_class: str | None = None,
     ) -> None:
         self.s3 = s3
         self.backup_bucket = backup_bucket
         self.multipart_threshold = multipart_threshold
-        # Both calls that create the copy take these (s3transfer passes them to
-        # CreateMultipartUpload); UploadPartCopy inherits the upload's encryption.
-        self.encryption: dict[str, str] = (
+        # How the copy is written: both calls that create it take these (s3transfer passes them
+        # to CreateMultipartUpload); UploadPartCopy inherits the upload's encryption and class.
+        self.written_as: dict[str, str] = (
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
-        )
+        ) | ({"StorageClass": storage_class} if storage_class else {})
         self.part_bytes = part_bytes
         self.resumable = resumable
         self.part_workers = MAX_PART_CONCURRENCY
@@ -195,7 +199,7 @@ class Copier:
     def _single(
         self, bucket: str, key: str, name: str, etag: str | None, target: TargetCondition | None
     ) -> None:
-        extra: dict[str, Any] = (target.params() if target else {}) | self.encryption
+        extra: dict[str, Any] = (target.params() if target else {}) | self.written_as
         if etag:
             extra["CopySourceIfMatch"] = f'"{etag}"'
         self.s3.copy_object(
@@ -232,7 +236,7 @@ class Copier:
         # pass them to CreateMultipartUpload, newer ones apply them only under REPLACE.
         extra["MetadataDirective"] = "REPLACE"
         extra["TaggingDirective"] = "REPLACE"
-        extra |= self.encryption
+        extra |= self.written_as
         part = max(self.part_bytes or DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
         if self.resumable and target is None:
             source = {"Bucket": bucket, "Key": key}

@@ -93,6 +93,7 @@ class Replicator:
             settings.backup_kms_key,
             part_bytes=settings.part_bytes,
             resumable=True,
+            storage_class=settings.storage_class,
         )
         self.clock = clock
 

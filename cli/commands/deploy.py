@@ -142,6 +142,17 @@ def command(
             f"{DEFAULT_MEMORY}, or the deployed value).",
         ),
     ] = None,
+    storage_class: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-class",
+            metavar="CLASS",
+            callback=options.storage_class,
+            help="S3 storage class of every copy: STANDARD, STANDARD_IA, INTELLIGENT_TIERING or "
+            "GLACIER_IR, all restored at once (default: STANDARD, or the deployed value; "
+            "see README, Cost).",
+        ),
+    ] = None,
     fresh_backups: Annotated[
         bool,
         typer.Option(
@@ -231,6 +242,7 @@ def command(
         batch_size=batch_size,
         batching_window=batching_window,
         replicator_memory=replicator_memory,
+        storage_class=storage_class,
         # The --max-lag callback has turned the duration into seconds already.
         alarms=AlarmOptions(
             alarm_email, alarm_topic_arn, None if max_lag is None else int(max_lag)

@@ -25,6 +25,7 @@ from objbackup.deploy.scale import Scale
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
 from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
+from objbackup.storage_class import DEFAULT_STORAGE_CLASS, check_storage_class
 
 Action = Literal["create", "update", "none"]
 
@@ -68,6 +69,8 @@ class DeployOptions:
     batch_size: int | None = None
     batching_window: int | None = None
     replicator_memory: int | None = None
+    # The S3 storage class copies are written in (objbackup/storage_class.py).
+    storage_class: str | None = None
     # Who the alarms notify, and the backup lag they allow (objbackup/deploy/alarms.py).
     alarms: AlarmOptions = field(default_factory=AlarmOptions)
 
@@ -93,6 +96,7 @@ class DeploySettings:
     kept: Attachment | None = None
     scale: Scale = field(default_factory=Scale)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    storage_class: str = DEFAULT_STORAGE_CLASS
 
     def __post_init__(self) -> None:
         threshold = self.multipart_threshold
@@ -108,6 +112,8 @@ class DeploySettings:
             self.encryption.check()
             self.scale.check()
             self.alarms.check()
+            if check_storage_class(self.storage_class) != self.storage_class:
+                raise ValueError(f"storage class {self.storage_class!r} is not spelled as S3 does")
         except ValueError as exc:
             raise InvalidSetting(str(exc)) from None
 
@@ -197,6 +203,9 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
             storage.parameters if storage else None,
             current["replicator"].parameters if "replicator" in current else None,
         ),
+        storage_class=options.storage_class
+        or deployed("replicator", k.P_STORAGE_CLASS)
+        or DEFAULT_STORAGE_CLASS,
     )
 
 
@@ -230,6 +239,7 @@ def stack_parameters(
         parameters |= settings.key_filter.stack_parameters()
         parameters |= settings.encryption.stack_parameters()
         parameters |= settings.scale.stack_parameters()
+        parameters[k.P_STORAGE_CLASS] = settings.storage_class
     parameters |= settings.alarms.stack_parameters(role, storage_outputs, settings.schedule)
     return parameters
 
@@ -380,6 +390,7 @@ class DeployPlan:
                 "include_prefixes": list(settings.key_filter.include),
                 "exclude_prefixes": list(settings.key_filter.exclude),
                 "multipart_threshold": settings.multipart_threshold,
+                "storage_class": settings.storage_class,
             }
             | settings.scale.to_json(),
             "stacks": [

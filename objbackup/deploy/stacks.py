@@ -28,6 +28,7 @@ P_GRACE = "GraceSeconds"
 P_SCHEDULE = "Schedule"
 P_SOURCE_EVENTBRIDGE = "SourceEventBridgeByObjbackup"
 P_MULTIPART_THRESHOLD = "MultipartThreshold"
+P_STORAGE_CLASS = "StorageClass"
 
 # Storage outputs
 O_SOURCE_BUCKET = "SourceBucketName"

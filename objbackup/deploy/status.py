@@ -15,7 +15,8 @@ from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, find_deployment
 from objbackup.deploy.encryption import P_BACKUP_KMS_KEY
 from objbackup.deploy.scale import deployed_scale
-from objbackup.deploy.stacks import ROLES
+from objbackup.deploy.stacks import P_STORAGE_CLASS, ROLES
+from objbackup.storage_class import DEFAULT_STORAGE_CLASS
 
 
 def queue_depths(sqs: Any, url: str | None) -> tuple[int | None, int | None]:
@@ -94,6 +95,13 @@ def deployment_status(
         "schedule": deployment.schedule,
         # The KMS key ARN copies are written with (None: SSE-S3).
         "backup_kms_key": deployment.parameter("replicator", P_BACKUP_KMS_KEY) or None,
+        # The class copies are written in; a replicator stack without the parameter writes
+        # STANDARD (the template's default). None: no replicator deployed.
+        "storage_class": (
+            deployment.parameter("replicator", P_STORAGE_CLASS) or DEFAULT_STORAGE_CLASS
+            if "replicator" in deployment.stacks
+            else None
+        ),
         **health(connection, deployment, queue_empty=empty),
     } | deployed_scale(
         deployment.stacks["replicator"].parameters if "replicator" in deployment.stacks else {}

@@ -93,6 +93,7 @@ def test_deploy_json_reports_the_plan_what_it_did_and_the_outputs(cli: Cli) -> N
         "batch_size": 10,
         "batching_window": 1,
         "replicator_memory": 512,
+        "storage_class": "STANDARD",
     }
     status = cli.json("status")
     assert created["outputs"]["storage"]["SourceBucketName"] == status["source_bucket"]

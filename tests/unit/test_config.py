@@ -83,8 +83,9 @@ def test_every_variable_is_read() -> None:
         Settings("s", "b", "t", retain=100, grace_seconds=0.25, multipart_threshold=5 * 1024**3),
         Settings("s", "b", "t", grace_seconds=86_400 * 14),
         Settings("s", "b", "t", backup_kms_key=KEY_ARN),
+        Settings("s", "b", "t", storage_class="GLACIER_IR"),
     ],
-    ids=["defaults", "minimums", "maximums", "two weeks", "backup KMS key"],
+    ids=["defaults", "minimums", "maximums", "two weeks", "backup KMS key", "storage class"],
 )
 def test_round_trip_through_the_environment(settings: Settings) -> None:
     env = settings.to_env()
@@ -169,3 +170,20 @@ def test_surrounding_whitespace_is_ignored() -> None:
     }
     settings = Settings.from_env(env)
     assert (settings.source_bucket, settings.backup_bucket, settings.retain) == ("src", "bak", 4)
+
+
+def test_the_storage_class_is_read_and_unset_means_standard() -> None:
+    from objbackup.config import ENV_STORAGE_CLASS
+
+    assert Settings.from_env(REQUIRED).storage_class == "STANDARD"
+    assert Settings.from_env(REQUIRED | {ENV_STORAGE_CLASS: " "}).storage_class == "STANDARD"
+    env = REQUIRED | {ENV_STORAGE_CLASS: "STANDARD_IA"}
+    assert Settings.from_env(env).storage_class == "STANDARD_IA"
+
+
+@pytest.mark.parametrize("raw", ["GLACIER", "DEEP_ARCHIVE", "standard_ia", "REDUCED_REDUNDANCY"])
+def test_a_storage_class_copies_may_not_be_written_in_is_refused(raw: str) -> None:
+    from objbackup.config import ENV_STORAGE_CLASS
+
+    with pytest.raises(ConfigError, match=ENV_STORAGE_CLASS):
+        Settings.from_env(REQUIRED | {ENV_STORAGE_CLASS: raw})

@@ -61,7 +61,12 @@ def deployed(source: str = "", retain: str = "3", grace: str = "10") -> dict[Any
     return {
         "storage": stack("storage", SourceBucketName=source),
         "replicator": stack(
-            "replicator", **common, **Scale().stack_parameters(), **alarms, MaxLagSeconds="900"
+            "replicator",
+            **common,
+            **Scale().stack_parameters(),
+            **alarms,
+            MaxLagSeconds="900",
+            StorageClass="STANDARD",
         ),
         "cleaner": stack(
             "cleaner", **common, **alarms, Schedule="rate(1 minute)", CleanCheckSeconds="60"
@@ -160,6 +165,7 @@ def test_stack_parameters() -> None:
     assert replicator == common | no_filter | scale | alarms | {
         "MemorySize": "512",
         "MaxLagSeconds": "900",
+        "StorageClass": "STANDARD",
     }
     cleaner = stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b.zip")
     assert cleaner == {
@@ -199,6 +205,28 @@ def test_the_scale_is_set_kept_on_redeploy_and_shown_in_the_plan() -> None:
     assert (as_json["concurrency"], as_json["batch_size"]) == (200, 100)
     assert (as_json["batching_window"], as_json["replicator_memory"]) == (5, 1024)
     assert resolve_settings(DeployOptions(), {}).scale == Scale(25, 10, 1, 512)
+
+
+def test_the_storage_class_is_set_kept_on_redeploy_and_shown_in_the_plan() -> None:
+    assert resolve_settings(DeployOptions(), {}).storage_class == "STANDARD"
+    settings = resolve_settings(DeployOptions(storage_class="STANDARD_IA"), {})
+    parameters = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
+    assert parameters[k.P_STORAGE_CLASS] == "STANDARD_IA"
+    assert k.P_STORAGE_CLASS not in stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b")
+    current = deployed() | {"replicator": stack("replicator", **parameters)}
+    assert resolve_settings(DeployOptions(), current).storage_class == "STANDARD_IA"
+    changed = resolve_settings(DeployOptions(storage_class="GLACIER_IR"), current)
+    wanted = stack_parameters("replicator", changed, STORAGE_OUTPUTS, "b.zip")
+    plan = plan_stack("replicator", "r", "T", wanted, current["replicator"], "T")
+    assert plan.reasons == ("StorageClass: STANDARD_IA -> GLACIER_IR",)
+    as_json = DeployPlan("n", "r", changed, "b.zip", False, ()).to_json()["settings"]
+    assert as_json["storage_class"] == "GLACIER_IR"
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE", "glacier_ir", "ONEZONE_IA"])
+def test_a_storage_class_restore_could_not_read_at_once_is_refused(storage_class: str) -> None:
+    with pytest.raises(InvalidSetting):
+        resolve_settings(DeployOptions(storage_class=storage_class), {})
 
 
 @pytest.mark.parametrize(

@@ -204,6 +204,22 @@ def test_copies_are_written_with_the_backup_kms_key_on_both_copy_paths(
     assert system.read_backup(record.copy_name) == b"s" * 1024
 
 
+@pytest.mark.parametrize("storage_class", ["STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"])
+@pytest.mark.parametrize("threshold", [1, 10_000_000], ids=["multipart", "single"])
+def test_copies_are_written_in_the_storage_class_on_both_copy_paths(
+    system: Harness, threshold: int, storage_class: str
+) -> None:
+    """The class is set on write (CopyObject, CreateMultipartUpload), whatever the source's."""
+    system = system.with_settings(multipart_threshold=threshold, storage_class=storage_class)
+    with counting_calls(system.s3) as calls:
+        system.replicator.handle(system.put("cold.txt", b"c" * 1024, StorageClass="STANDARD"))
+    assert ("s3.UploadPartCopy" in calls) == (threshold == 1)
+    [record] = system.copies("cold.txt")
+    head = system.s3.head_object(Bucket=system.settings.backup_bucket, Key=record.copy_name)
+    assert head["StorageClass"] == storage_class
+    assert system.read_backup(record.copy_name) == b"c" * 1024
+
+
 def test_multipart_copy_of_overwritten_object_is_refused(system: Harness) -> None:
     system = system.with_settings(multipart_threshold=1)
     stale = system.put("big", b"a" * 2048)

@@ -87,6 +87,26 @@ def test_restore_multipart_path_keeps_type_metadata_tags(system: Harness) -> Non
     ]
 
 
+@pytest.mark.parametrize("storage_class", ["STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"])
+@pytest.mark.parametrize("threshold", [1, 10_000_000], ids=["multipart", "single"])
+def test_restore_reads_a_copy_in_any_offered_class_back_into_standard(
+    system: Harness, threshold: int, storage_class: str
+) -> None:
+    """Copies in an instantly readable class are copied back as they are (no RestoreObject);
+    the restored object is STANDARD, CopyObject's and CreateMultipartUpload's default."""
+    system = system.with_settings(multipart_threshold=threshold, storage_class=storage_class)
+    write(system, KEY, b"z" * 300, ContentType="text/csv")
+    [copy] = system.active(KEY)
+    bak = system.s3.head_object(Bucket=system.settings.backup_bucket, Key=copy.copy_name)
+    assert bak["StorageClass"] == storage_class
+    r = restorer(system)
+    r.copy_back(r.plan(KEY, None, "back.txt").copy, "back.txt")
+    src = system.settings.source_bucket
+    listed = system.s3.list_objects_v2(Bucket=src, Prefix="back.txt")["Contents"]
+    assert [o["StorageClass"] for o in listed] == ["STANDARD"]
+    assert system.read_source("back.txt") == b"z" * 300
+
+
 def test_restore_picks_a_copy_by_timestamp_compact_form_or_name(system: Harness) -> None:
     for body in (b"one", b"two", b"three"):
         write(system, KEY, body)

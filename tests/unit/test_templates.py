@@ -516,6 +516,7 @@ def test_replicator_parameters_and_outputs() -> None:
         "ObjectKeyPattern",
         "SourceKmsKeyArns",
         "BackupKmsKeyArn",
+        "StorageClass",
         "MaximumConcurrency",
         "BatchSize",
         "BatchingWindow",
@@ -851,6 +852,7 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
         "OBJBACKUP_INCLUDE_PREFIXES",
         "OBJBACKUP_EXCLUDE_PREFIXES",
         "OBJBACKUP_BACKUP_KMS_KEY",
+        "OBJBACKUP_STORAGE_CLASS",
         "OBJBACKUP_QUEUE_URL",
     }
     assert set(variables) == ENV_VARS | (replicator_vars if suffix == "replicator" else set())
@@ -858,6 +860,7 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
         assert variables["OBJBACKUP_INCLUDE_PREFIXES"] == {"Ref": "IncludePrefixes"}
         assert variables["OBJBACKUP_EXCLUDE_PREFIXES"] == {"Ref": "ExcludePrefixes"}
         assert variables["OBJBACKUP_BACKUP_KMS_KEY"] == {"Ref": "BackupKmsKeyArn"}
+        assert variables["OBJBACKUP_STORAGE_CLASS"] == {"Ref": "StorageClass"}
         assert variables["OBJBACKUP_QUEUE_URL"] == {"Ref": "Queue"}
     assert variables["OBJBACKUP_DISOWNED_INDEX"] == INDEX_NAME
     assert variables["OBJBACKUP_DEPLOYMENT"] == {"Ref": "DeploymentName"}
@@ -958,3 +961,18 @@ def test_cleaner_schedule_invokes_the_function() -> None:
         "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
     }
     assert template["Outputs"]["RuleName"]["Value"] == {"Ref": rule_id}
+
+
+def test_copies_are_written_only_in_classes_restore_reads_at_once() -> None:
+    """deploy --storage-class: the template allows the classes objbackup offers, STANDARD by
+    default; the backup bucket has no Intelligent-Tiering configuration, so the opt-in Archive
+    and Deep Archive Access tiers stay off and an INTELLIGENT_TIERING copy stays readable."""
+    from objbackup.storage_class import DEFAULT_STORAGE_CLASS, REFUSED_CLASSES, STORAGE_CLASSES
+
+    parameter = load("replicator.yaml")["Parameters"]["StorageClass"]
+    assert parameter["Default"] == DEFAULT_STORAGE_CLASS
+    assert tuple(parameter["AllowedValues"]) == STORAGE_CLASSES
+    assert not REFUSED_CLASSES & set(parameter["AllowedValues"])
+    for resource in load("storage.yaml")["Resources"].values():
+        if resource["Type"] == "AWS::S3::Bucket":
+            assert "IntelligentTieringConfigurations" not in resource.get("Properties", {})
