@@ -1,6 +1,6 @@
 # Three entry points: `make demo` runs objbackup on an embedded sandbox, `make check` is the fast
 # loop before a commit (lint, types, the fast tests), `make test` runs every check (CI runs it).
-# Both create and use a local virtual environment; nothing is installed outside it.
+# Each creates and uses a local virtual environment; nothing is installed outside it.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
