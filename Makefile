@@ -1,11 +1,12 @@
-# Two entry points: `make demo` runs objbackup on an embedded sandbox, `make test` runs every check.
-# Both create and use a local virtual environment; nothing is installed outside it.
+# Three entry points: `make demo` runs objbackup on an embedded sandbox, `make check` is the fast
+# loop before a commit (lint, types, the fast tests), `make test` runs every check (CI runs it).
+# Each creates and uses a local virtual environment; nothing is installed outside it.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint checkov unit test-min bench clean venv
+.PHONY: demo check test lint checkov unit test-min bench clean venv
 CHECKOV_VENV := .venv-checkov
 
 venv: $(STAMP)
@@ -37,13 +38,19 @@ checkov: $(CHECKOV_VENV)/.installed
 		--compact --quiet --skip-download
 
 # Two workers, one per core; a test file stays on one worker so its module fixtures (a sandbox,
-# a deployment) are built once.
+# a deployment) are built once. The "ci" Hypothesis profile runs every property test's full count.
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15 --hypothesis-profile=ci
+
+# The fast loop: lint and types, then the tests marked neither slow nor e2e (tests/conftest.py marks
+# every sandbox-over-HTTP test e2e), with a tenth of the Hypothesis examples ("dev" profile).
+check: lint
+	$(BIN)/pytest -n 2 --dist loadfile -q -m "not slow and not e2e" --hypothesis-profile=dev
 
 # The lowest releases pyproject.toml allows, pinned by constraints/minimum.txt (build backend too),
-# in a virtual environment of their own: a floor set too low fails here. Unit and CLI tests, less
-# the long randomised ones (stateful, races), which make the same calls as the rest: ~4 CPU-min.
+# in a virtual environment of their own: a floor set too low fails here. The unit and CLI tests of
+# `make check` (not slow, not e2e, the dev Hypothesis profile), less the long randomised ones
+# (stateful, races): they make the same calls as the rest.
 MIN_VENV := .venv-min
 MINIMUM  := constraints/minimum.txt
 
@@ -56,6 +63,7 @@ $(MIN_VENV)/.installed: pyproject.toml $(MINIMUM)
 
 test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/pytest -n 2 --dist loadfile -q tests/unit tests/cli \
+		-m "not slow and not e2e" --hypothesis-profile=dev \
 		--ignore=tests/unit/test_stateful.py --ignore=tests/unit/test_races.py
 
 test: lint checkov unit test-min

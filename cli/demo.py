@@ -2,8 +2,9 @@
 
 It starts a sandbox on a free port and then does what a user would: the `objbackup` commands run
 as the user would type them (each shown before it runs), and the object writes and deletes go
-through boto3 as the user's application would make them. Every step is checked; the first failed
-check ends the demo (after tearing down) with exit code 1.
+through boto3 as the user's application would make them. Waiting for the replicator reads the
+table with boto3 (what `objbackup list --json` shows, without a process per look). Every step is
+checked; the first failed check ends the demo (after tearing down) with exit code 1.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Demo:
             region_name=region,
         )
         self.s3 = session.client("s3", endpoint_url=endpoint_url)
+        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+        self.table = ""
         self.deployed = False
 
     # --- running the user's commands ---
@@ -67,7 +70,13 @@ class Demo:
         return json.loads(self.objbackup(*args, "--json"))
 
     def copies(self) -> list[dict[str, Any]]:
-        copies: list[dict[str, Any]] = json.loads(self.quiet("list", KEY, "--json"))["copies"]
+        """The object's copies as `objbackup list KEY --json` shows them, read from the table."""
+        from objbackup.listing import list_copies
+        from objbackup.table import CopyTable
+
+        copies: list[dict[str, Any]] = list_copies(CopyTable(self.dynamodb, self.table), KEY)[
+            "copies"
+        ]
         return copies
 
     def quiet(self, *args: str) -> str:
@@ -83,9 +92,11 @@ class Demo:
             raise DemoFailed(f"objbackup {' '.join(args)} exited {done.returncode}: {done.stderr}")
         return done.stdout
 
-    def _newest_is(self, etag: str) -> list[dict[str, Any]] | None:
+    def _newest_is(self, etag: str, retain: int) -> list[dict[str, Any]] | None:
+        """The copies once the newest is `etag` and the oldest beyond `retain` are pruned (the
+        replicator records the new copy before it prunes: a look in between sees one more)."""
         copies = self.copies()
-        return copies if copies and copies[0]["etag"] == etag else None
+        return copies if copies and copies[0]["etag"] == etag and len(copies) <= retain else None
 
     def _all_disowned(self) -> list[dict[str, Any]] | None:
         copies = self.copies()
@@ -115,16 +126,20 @@ class Demo:
             f"stacks {', '.join(f'{k} {v}' for k, v in stacks.items())}",
         )
         source, backup = status["source_bucket"], status["backup_bucket"]
+        self.table = status["table"]
         grace = float(status["grace_seconds"])
+        retain = int(status["retain"])
 
         self.step(f"2. Write five versions of {KEY!r}")
         for version in range(1, 6):
             etag = self.s3.put_object(
                 Bucket=source, Key=KEY, Body=f"quarter,total\nq4,{version}00\n".encode()
             )["ETag"].strip('"')
-            copies = _poll(partial(self._newest_is, etag), f"version {version} to be backed up")
+            copies = _poll(
+                partial(self._newest_is, etag, retain), f"version {version} to be backed up"
+            )
             self.check(
-                len(copies) == min(version, 3),
+                len(copies) == min(version, retain),
                 f"version {version} backed up; {len(copies)} copies kept",
             )
 
@@ -142,21 +157,32 @@ class Demo:
         self.step("4. Delete the object: its copies are disowned, not deleted")
         self.s3.delete_object(Bucket=source, Key=KEY)
         copies = _poll(self._all_disowned, "the copies to be disowned")
-        self.console.print(Text(self.objbackup("list", "--disowned"), style="cyan"), soft_wrap=True)
         self.check(len(copies) == 3, "all three copies are disowned")
+        last = max(_parse(c["disowned_at"]) for c in copies)
 
         self.step(f"5. A clean inside the {grace:g} s grace period keeps them")
         report = self.objbackup_json("clean", "--now")
-        self.check(report["deleted"] == 0, "clean --now deleted nothing")
-        self.check(len(self.copies()) == 3, "the three copies are still there")
+        early = report["deleted"]
+        ended = (datetime.now(UTC) - last).total_seconds()
+        if ended < grace:
+            # The clean ended inside the grace period, so it must have kept every copy.
+            self.check(early == 0, "clean --now deleted nothing")
+            self.check(len(self.copies()) == 3, "the three copies are still there")
+        else:
+            # A loaded machine can get here after the grace period: the clean may then delete.
+            self.console.print(
+                f"  [yellow]the clean ended {ended:.0f} s after the delete, past the grace "
+                f"period: it was free to delete (deleted {early})[/yellow]"
+            )
+        self.console.print(Text(self.objbackup("list", "--disowned"), style="cyan"), soft_wrap=True)
 
         self.step("6. Wait out the grace period, then clean")
-        last = max(_parse(c["disowned_at"]) for c in copies)
         wait = max(0.0, grace + 0.5 - (datetime.now(UTC) - last).total_seconds())
         with self.console.status(f"waiting {wait:.0f} s for the grace period to pass"):
             time.sleep(wait)  # the demo shows the grace period passing; nothing to poll for
         report = self.objbackup_json("clean", "--now")
-        self.check(report["deleted"] == 3, f"clean --now deleted {report['deleted']} copies")
+        deleted = early + report["deleted"]
+        self.check(deleted == 3, f"clean --now deleted {deleted} copies")
         self.check(self.copies() == [], "no copy of the object is left in the table")
         listed = self.s3.list_objects_v2(Bucket=backup).get("Contents", [])
         self.check(listed == [], "the backup bucket is empty")

@@ -1,18 +1,34 @@
-"""Shared fixtures: moto in process, fake credentials, and a guard against any DynamoDB Scan."""
+"""Shared fixtures: moto in process, fake credentials, and a guard against any DynamoDB Scan;
+the suite's markers (e2e by folder or fixture) and Hypothesis profiles (tests/profiles.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.client import BaseClient
 from moto import mock_aws
 
+import tests.profiles  # noqa: F401 - registers the "ci" and "dev" Hypothesis profiles
 from objbackup.sandbox.gaps import close_all
 from tests.harness import REGION, Harness
 
 SCANS: list[str] = []
+# Tests that run a sandbox over HTTP: every test of these folders, and any test elsewhere that asks
+# for one of these fixtures, is marked e2e (so `make check`'s `-m "not e2e"` leaves it out).
+E2E_FOLDERS = ("e2e", "sandbox")
+E2E_FIXTURES = frozenset({"tools", "sandbox", "e2e_sandbox"})
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark e2e by where a test lives or what it uses, so new sandbox tests need no mark."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if folder in E2E_FOLDERS or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session", autouse=True)

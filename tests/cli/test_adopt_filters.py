@@ -193,6 +193,7 @@ def test_teardown_never_empties_an_adopted_bucket(cli: Cli) -> None:
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["kept-data"]
 
 
+@pytest.mark.slow  # several deploys
 def test_filters_reach_the_rule_the_function_and_status(cli: Cli) -> None:
     cli.ok("deploy", "--yes", "--include-prefix", "keep/", "--exclude-prefix", "keep/tmp/")
     status = cli.json("status")

@@ -29,6 +29,7 @@ def test_without_a_target_the_plan_says_alarms_notify_nobody(cli: Cli) -> None:
     }
 
 
+@pytest.mark.slow  # several deploys
 def test_an_alarm_email_creates_a_topic_every_alarm_parameter_names(cli: Cli) -> None:
     created = cli.json("deploy", "--yes", "--alarm-email", "ops@example.com", "--max-lag", "5m")
     assert NOBODY not in created["warnings"]

@@ -110,6 +110,7 @@ def test_deploy_json_reports_the_plan_what_it_did_and_the_outputs(cli: Cli) -> N
     assert cli.json("status") == status
 
 
+@pytest.mark.slow  # several deploys
 def test_update_changes_only_what_was_asked_and_reaches_the_functions(cli: Cli) -> None:
     cli.ok("deploy", "--yes")
     first = cli.json("status")

@@ -43,6 +43,7 @@ def tables(cli: Cli) -> list[str]:
     return names
 
 
+@pytest.mark.slow  # deploys, tears down, deploys again
 def test_a_deploy_after_keep_backups_reattaches_the_old_copies(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_deploy_after_keep_backups_reattaches_the_old_copies(
     assert cli.json("status")["backup_bucket"] == old["backup_bucket"]
 
 
+@pytest.mark.slow  # deploys, tears down, deploys again
 def test_fresh_backups_creates_new_ones_and_leaves_the_kept_alone(cli: Cli) -> None:
     old = keep(cli)
     dry = cli.ok("deploy", "--fresh-backups", "--dry-run")
@@ -126,6 +128,7 @@ def test_fresh_backups_creates_new_ones_and_leaves_the_kept_alone(cli: Cli) -> N
     assert bucket_names(cli) == set() and tables(cli) == []
 
 
+@pytest.mark.slow  # deploys and tears down twice
 def test_teardown_without_a_deployment_deletes_the_kept_backups(cli: Cli) -> None:
     old = keep(cli)
     asked = cli("teardown", input="n\n")

@@ -18,6 +18,7 @@ def _replicator_threshold(cli: Cli) -> str:
     return value
 
 
+@pytest.mark.slow  # several deploys
 def test_threshold_reaches_the_replicator_and_is_kept_by_later_deploys(cli: Cli) -> None:
     cli.ok("deploy", "--yes")
     assert _replicator_threshold(cli) == str(1024**3)  # the template's default

@@ -52,6 +52,7 @@ def write_versions(cli: Cli, status: dict[str, Any], keys: list[str], versions: 
         replicate(cli, status)
 
 
+@pytest.mark.slow  # several deploys
 def test_lowering_retain_prunes_every_object_in_the_deploy(cli: Cli) -> None:
     cli.ok("deploy", "--yes", "--retain", "5")
     status = cli.json("status")
@@ -95,6 +96,7 @@ def test_lowering_retain_prunes_every_object_in_the_deploy(cli: Cli) -> None:
     assert "No changes" in cli.ok("deploy", "--yes").stderr
 
 
+@pytest.mark.slow  # several deploys
 def test_a_prune_cut_short_is_finished_by_the_next_deploy(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,7 @@ def _deployed_scale(cli: Cli) -> tuple[int, int, int, int]:
     )
 
 
+@pytest.mark.slow  # several deploys
 def test_the_scale_reaches_the_mapping_and_the_function_and_is_kept(cli: Cli) -> None:
     cli.ok("deploy", "--yes")
     assert _deployed_scale(cli) == (25, 10, 1, 512)

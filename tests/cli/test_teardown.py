@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.cli.conftest import Cli
 
 
@@ -44,6 +46,7 @@ def test_teardown_dry_run_says_what_goes_and_deletes_nothing(cli: Cli) -> None:
     assert s3.list_objects_v2(Bucket=status["source_bucket"])["KeyCount"] == 1
 
 
+@pytest.mark.slow  # a deployment full of versions, torn down
 def test_teardown_empties_every_version_and_delete_marker(cli: Cli) -> None:
     status = deploy(cli)
     s3, source = cli.client("s3"), status["source_bucket"]

@@ -1,5 +1,12 @@
 """End-to-end fixtures: `objbackup sandbox` in its own process, and the tools a user would run
-against it (the AWS CLI from the `awscli` package, and the `objbackup` console script)."""
+against it (the AWS CLI from the `awscli` package, and the `objbackup` console script).
+
+One sandbox serves a whole run (one per xdist worker: `--dist loadfile` keeps a module on one);
+each test module deploys under a name of its own (`e2e-<module>`), so modules share no stack,
+bucket or table, and its deployment is torn down when the module ends. The actions go through the
+AWS CLI and `objbackup` as a user's would; waiting for their effects polls with boto3 in this
+process (`table_copies`, `queue_depth`), not with a process per poll.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,19 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from objbackup.deploy.stacks import O_TABLE
+from objbackup.deploy.validate import MAX_NAME_LENGTH
 from objbackup.sandbox.server import free_port
+from objbackup.table import CopyTable
 
 BIN = Path(sys.executable).parent
 
@@ -25,6 +38,9 @@ class Tools:
 
     endpoint_url: str
     env: dict[str, str]
+    # The deployment name (OBJBACKUP_NAME) and the sandbox's log (the functions' JSON lines).
+    name: str = "e2e"
+    sandbox_log: Path = field(default_factory=lambda: Path(os.devnull))
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 180
@@ -68,24 +84,80 @@ class Tools:
         listed = self.aws_json("s3api", "list-objects-v2", "--bucket", bucket)
         return sorted(o["Key"] for o in listed.get("Contents", []))
 
+    def own(self, names: list[str]) -> list[str]:
+        """The names CloudFormation generated for this module's deployment (`<name>-...`)."""
+        return sorted(n for n in names if n.lower().startswith(f"{self.name.lower()}-"))
+
+    # --- polling: boto3 in this process, one HTTP request per look, no process per poll ---
+
+    def client(self, service: str) -> Any:
+        return _client(self.endpoint_url, self.env["AWS_REGION"], service)
+
+    def table_copies(self, key: str) -> list[dict[str, Any]]:
+        """The key's copies as `objbackup list KEY --json` shows them, read from the deployment's
+        table with boto3 (a Query, as `list` makes); [] while no deployment exists."""
+        try:
+            described = self.client("cloudformation").describe_stacks(
+                StackName=f"{self.name}-storage"
+            )
+        except ClientError:
+            return []
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
+        table = CopyTable(self.client("dynamodb"), outputs[O_TABLE])
+        return [record.to_json() for record in table.copies(key)]
+
+    def table_active(self, key: str) -> list[dict[str, Any]]:
+        """The key's active copies, newest first, read with boto3."""
+        return [c for c in self.table_copies(key) if c["status"] == "active"]
+
+    def queue_depth(self, queue_url: str) -> int:
+        """Messages waiting in the queue (`status`'s `queue_depth` and `dlq_depth`)."""
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
     def queue_settled(self, queue_url: str) -> bool:
         """No message waiting and none in flight: every delivery has been handled."""
-        attributes = self.aws_json(
-            "sqs",
-            "get-queue-attributes",
-            "--queue-url",
-            queue_url,
-            "--attribute-names",
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
         )["Attributes"]
         return all(value == "0" for value in attributes.values())
 
 
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
+@cache
+def _client(endpoint_url: str, region: str, service: str) -> Any:
+    return boto3.Session(
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+        region_name=region,
+    ).client(service, endpoint_url=endpoint_url)
+
+
+@dataclass(frozen=True)
+class SandboxProcess:
+    """The run's `objbackup sandbox`: where it listens, its environment, and its log."""
+
+    endpoint_url: str
+    env: dict[str, str]
+    log: Path
+
+
+def deployment_name(module: str) -> str:
+    """`e2e-<module>` from a test module's name: test_scenario -> e2e-scenario."""
+    stem = module.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    return f"e2e-{stem}"[:MAX_NAME_LENGTH].rstrip("-")
+
+
+@pytest.fixture(scope="session")
+def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """One `objbackup sandbox` process for every e2e module of this run (of this worker)."""
     port = free_port()
-    home = tmp_path_factory.mktemp("home")
+    home = tmp_path_factory.mktemp("sandbox")
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": str(home),
@@ -94,13 +166,13 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "sandbox",
         "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "OBJBACKUP_NAME": "e2e",
         "LANG": "C.UTF-8",
     }
     # A worktree run with PYTHONPATH=$PWD tests its own code, not the venv's installed copy.
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    log = (home / "sandbox.log").open("w")
+    path = home / "sandbox.log"
+    log = path.open("w")
     process = subprocess.Popen(
         [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
         env=env,
@@ -112,7 +184,7 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
         assert process.stdout is not None
         ready = process.stdout.readline()
         assert "ready" in ready, f"sandbox did not start: {ready!r}"
-        yield Tools(f"http://127.0.0.1:{port}", env)
+        yield SandboxProcess(f"http://127.0.0.1:{port}", env, path)
     finally:
         process.terminate()
         try:
@@ -120,3 +192,22 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tools]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def tools(
+    e2e_sandbox: SandboxProcess,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Tools]:
+    """The user's tools for one module: its own HOME and deployment name on the run's sandbox."""
+    name = deployment_name(request.module.__name__)
+    env = {
+        **e2e_sandbox.env,
+        "HOME": str(tmp_path_factory.mktemp("home")),
+        "OBJBACKUP_NAME": name,
+    }
+    tools = Tools(e2e_sandbox.endpoint_url, env, name, e2e_sandbox.log)
+    yield tools
+    # Leave the shared sandbox without this module's deployment (exit 1 if none is left: fine).
+    tools.objbackup("teardown", "--yes", check=False)

@@ -64,7 +64,8 @@ def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Pat
     assert planned["eventbridge"]["action"] == "turn on"
     assert planned["eventbridge"]["kept"]["QueueConfigurations"] == 1
     assert _notifications(tools) == before
-    assert tools.aws_json("cloudformation", "list-stacks")["StackSummaries"] == []
+    stacks = tools.aws_json("cloudformation", "list-stacks")["StackSummaries"]
+    assert tools.own([s["StackName"] for s in stacks]) == []
 
     tools.objbackup("deploy", "--yes", *adopt)
     status = tools.objbackup_json("status")
@@ -78,7 +79,9 @@ def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Pat
     # event delivered before it has been handled too.
     for key in ("keep/tmp/scratch.txt", "other/elsewhere.txt", "keep/report.txt"):
         tools.aws("s3", "cp", str(body), f"s3://{BUCKET}/{key}")
-    wait_for(lambda: len(tools.copies("keep/report.txt")) == 1, what="keep/report.txt backed up")
+    wait_for(
+        lambda: len(tools.table_copies("keep/report.txt")) == 1, what="keep/report.txt backed up"
+    )
     wait_for(lambda: tools.queue_settled(status["queue_url"]), what="the queue to settle")
     assert tools.copies("keep/tmp/scratch.txt") == []
     assert tools.copies("other/elsewhere.txt") == []
@@ -96,7 +99,8 @@ def test_adopt_a_bucket_with_a_filter_then_tear_down(tools: Tools, tmp_path: Pat
         "other/elsewhere.txt",
     ]
     buckets = [b["Name"] for b in tools.aws_json("s3api", "list-buckets").get("Buckets", [])]
-    assert buckets == [BUCKET]
+    assert BUCKET in buckets and tools.own(buckets) == []
+    assert status["backup_bucket"] not in buckets
     after = _notifications(tools)
     assert "EventBridgeConfiguration" not in after  # objbackup turned it on, so it turned it off
     assert [q["Id"] for q in after["QueueConfigurations"]] == ["theirs"]

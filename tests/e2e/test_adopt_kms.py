@@ -44,7 +44,7 @@ def test_copies_of_an_sse_kms_bucket_are_encrypted_with_its_key(
     body = tmp_path / "ledger.csv"
     body.write_text("1,2,3\n")
     tools.aws("s3", "cp", str(body), f"s3://{BUCKET}/ledger.csv")
-    wait_for(lambda: len(tools.copies("ledger.csv")) == 1, what="ledger.csv backed up")
+    wait_for(lambda: len(tools.table_copies("ledger.csv")) == 1, what="ledger.csv backed up")
     (copy,) = tools.copies("ledger.csv")
     head = tools.aws_json(
         "s3api", "head-object", "--bucket", status["backup_bucket"], "--key", copy["copy_name"]

@@ -51,7 +51,7 @@ def test_a_failing_event_goes_to_the_dlq_and_comes_back(
     )  # fmt: skip
     # Five deliveries fail (maxReceiveCount 5), then SQS moves the message to the DLQ.
     wait_for(
-        lambda: tools.objbackup_json("status")["dlq_depth"] == 1 or None,
+        lambda: tools.queue_depth(deployed["dlq_url"]) == 1,
         timeout=120,
         what="the failing event in the dead-letter queue",
     )
@@ -90,8 +90,8 @@ def test_a_failing_event_goes_to_the_dlq_and_comes_back(
     moved = tools.objbackup_json("dlq", "redrive")
     assert moved["moved"] == 1 or moved["method"] == "message-move-task"
     copies = wait_for(
-        lambda: tools.active(KEY) or None, timeout=60, what=f"a copy of {KEY} after the redrive"
+        lambda: tools.table_active(KEY), timeout=60, what=f"a copy of {KEY} after the redrive"
     )
-    assert len(copies) == 1
+    assert len(copies) == 1 and tools.active(KEY) == copies
     assert tools.objbackup_json("status")["dlq_depth"] == 0
     assert tools.objbackup_json("dlq")["count"] == 0

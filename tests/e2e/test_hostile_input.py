@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -99,7 +98,7 @@ def _tags(s3: Any, bucket: str, key: str) -> dict[str, str]:
 def _function_log(tools: Tools) -> list[dict[str, Any]]:
     """The JSON lines the deployed functions wrote (the sandbox's stderr, where they go)."""
     lines = []
-    for line in (Path(tools.env["HOME"]) / "sandbox.log").read_text(errors="replace").splitlines():
+    for line in tools.sandbox_log.read_text(errors="replace").splitlines():
         try:
             parsed = json.loads(line)
         except ValueError:
@@ -117,9 +116,10 @@ def test_hostile_object_is_backed_up_exactly(
     put = s3.put_object(Bucket=source, Key=case.key, Body=case.body, **case.extra)
     etag = put["ETag"].strip('"')
     [copy] = wait_for(
-        lambda: (a := tools.active(case.key)) and a[0]["etag"] == etag and a,
+        lambda: (a := tools.table_active(case.key)) and a[0]["etag"] == etag and a,
         what=f"the copy of {case.key[:40]!r}",
     )
+    assert tools.active(case.key) == [copy], "`objbackup list` shows what the table holds"
     assert copy["size"] == len(case.body)
     name = copy["copy_name"]
     assert len(name.encode("utf-8")) <= MAX_KEY_BYTES
@@ -182,15 +182,8 @@ def short_visibility(tools: Tools, deployed: dict[str, Any]) -> None:
 
 def _dead_letters(tools: Tools, dlq: str) -> dict[str, str]:
     """Message id -> body of the dead-letter queue's messages (left visible for the next look)."""
-    received = tools.aws_json(
-        "sqs",
-        "receive-message",
-        "--queue-url",
-        dlq,
-        "--max-number-of-messages",
-        "10",
-        "--visibility-timeout",
-        "0",
+    received = tools.client("sqs").receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0
     )
     return {m["MessageId"]: m["Body"] for m in received.get("Messages", [])}
 
@@ -250,9 +243,9 @@ def test_teardown_empties_and_deletes_buckets_holding_keys_xml_cannot_carry(
     )  # fmt: skip
     for _ in range(2):  # two versions of the key
         tools.aws("s3api", "put-object", "--bucket", source, "--key", key)
-    wait_for(lambda: len(tools.copies(key)) >= 1, what="a copy of the \\x01 key")
+    wait_for(lambda: len(tools.table_copies(key)) >= 1, what="a copy of the \\x01 key")
     tools.objbackup("teardown", "--yes")
     buckets = {b["Name"] for b in tools.aws_json("s3api", "list-buckets").get("Buckets", [])}
     assert not buckets & {source, backup}
     stacks = tools.aws_json("cloudformation", "describe-stacks").get("Stacks", [])
-    assert [s["StackName"] for s in stacks if s["StackName"].startswith("e2e-")] == []
+    assert tools.own([s["StackName"] for s in stacks]) == []

@@ -23,14 +23,15 @@ def test_kept_backups_are_reattached_then_deleted(tools: Tools, tmp_path: Path) 
     tools.aws(
         "s3api", "put-object", "--bucket", old["source_bucket"], "--key", KEY, "--body", str(body)
     )
-    wait_for(lambda: tools.active(KEY), what="the object backed up")
+    wait_for(lambda: tools.table_active(KEY), what="the object backed up")
+    assert len(tools.active(KEY)) == 1
 
     tools.objbackup("teardown", "--keep-backups", "--yes")
     found = tools.aws_json(
         "resourcegroupstaggingapi",
         "get-resources",
         "--tag-filters",
-        "Key=objbackup:backups-of,Values=e2e-storage",
+        f"Key=objbackup:backups-of,Values={tools.name}-storage",
     )["ResourceTagMappingList"]
     arns = sorted(mapping["ResourceARN"] for mapping in found)
     assert [arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1] for arn in arns] == sorted(
@@ -45,5 +46,7 @@ def test_kept_backups_are_reattached_then_deleted(tools: Tools, tmp_path: Path) 
     assert len(tools.copies(KEY)) == 1
 
     tools.objbackup("teardown", "--yes")
-    assert tools.aws_json("s3api", "list-buckets").get("Buckets", []) == []
-    assert tools.aws_json("dynamodb", "list-tables")["TableNames"] == []
+    buckets = [b["Name"] for b in tools.aws_json("s3api", "list-buckets").get("Buckets", [])]
+    assert tools.own(buckets) == [] and old["backup_bucket"] not in buckets
+    tables = tools.aws_json("dynamodb", "list-tables")["TableNames"]
+    assert tools.own(tables) == [] and old["table"] not in tables

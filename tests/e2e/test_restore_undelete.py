@@ -29,7 +29,7 @@ def _read(tools: Tools, bucket: str, key: str, tmp_path: Path) -> str:
 
 
 def _newest_is(tools: Tools, key: str, etag: str) -> bool:
-    active = tools.active(key)
+    active = tools.table_active(key)
     return bool(active) and active[0]["etag"] == etag
 
 
@@ -83,7 +83,7 @@ def test_undelete_inside_the_grace_period(
     _write_versions(tools, deployed, tmp_path, 4)
     tools.aws("s3", "rm", f"s3://{source}/{KEY}")
     wait_for(
-        lambda: (c := tools.copies(KEY)) and all(x["status"] == "disowned" for x in c),
+        lambda: (c := tools.table_copies(KEY)) and all(x["status"] == "disowned" for x in c),
         what="copies disowned",
     )
     dry = tools.objbackup_json("undelete", KEY, "--dry-run")
@@ -105,10 +105,10 @@ def test_undelete_inside_the_grace_period(
     # The copy-back is a write like any other: the replicator backs it up and prunes to 3.
     etag = head["ETag"].strip('"')
     wait_for(
-        lambda: (a := tools.active(KEY)) and a[0]["etag"] == etag and len(a) == 3,
+        lambda: (a := tools.table_active(KEY)) and a[0]["etag"] == etag and len(a) == 3,
         what="the restored object backed up",
     )
-    wait_for(lambda: len(tools.copies(KEY)) == 3, what="pruning back to 3 copies")
+    wait_for(lambda: len(tools.table_copies(KEY)) == 3, what="pruning back to 3 copies")
     assert tools.objbackup_json("list", "--disowned")["disowned"] == []
     _at_rest(tools, deployed, KEY, "version 4\n", tmp_path)
 
@@ -142,10 +142,10 @@ def test_restore_an_older_copy_over_the_object_and_beside_it(
     assert _read(tools, source, KEY, tmp_path) == content
     etag = _head(tools, source, KEY)["ETag"].strip('"')
     wait_for(
-        lambda: (a := tools.active(KEY)) and a[0]["etag"] == etag,
+        lambda: (a := tools.table_active(KEY)) and a[0]["etag"] == etag,
         what="the restored content backed up as the newest copy",
     )
-    wait_for(lambda: len(tools.copies(KEY)) == 3, what="pruning back to 3 copies")
+    wait_for(lambda: len(tools.table_copies(KEY)) == 3, what="pruning back to 3 copies")
     _at_rest(tools, deployed, KEY, content, tmp_path)
 
 
@@ -157,9 +157,9 @@ def test_undelete_after_the_clean_has_nothing_left(
     body = tmp_path / "s.txt"
     body.write_text("short")
     tools.aws("s3", "cp", str(body), f"s3://{source}/{key}")
-    wait_for(lambda: len(tools.active(key)) == 1, what="the copy")
+    wait_for(lambda: len(tools.table_active(key)) == 1, what="the copy")
     tools.aws("s3", "rm", f"s3://{source}/{key}")
-    wait_for(lambda: tools.active(key) == [] and tools.copies(key), what="disowned")
+    wait_for(lambda: tools.table_active(key) == [] and tools.table_copies(key), what="disowned")
     # The deployment's grace is 600 s: invoke the deployed cleaner with a grace of 0 instead.
     tools.aws(
         "lambda",

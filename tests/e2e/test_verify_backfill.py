@@ -62,6 +62,7 @@ def test_backfill_backs_up_what_predates_the_deployment_once(
 
     sent = tools.objbackup_json("backfill")
     assert (sent["listed"], sent["sent"], sent["skipped"]) == (3, 3, 0)
+    wait_for(lambda: all(tools.table_active(k) for k in KEYS[:3]), timeout=90, what="the copies")
     wait_for(lambda: _consistent(tools), timeout=90, what="the backfilled copies")
     for key in KEYS[:3]:
         [copy] = tools.active(key)
@@ -107,6 +108,7 @@ def test_verify_repair_fixes_damage_done_with_the_aws_cli(
         "record-without-copy": "deleted the record",
         "missing-copy": "sent an Object Created event to the replicator queue",
     }
-    wait_for(lambda: _consistent(tools), timeout=90, what="the re-sent copy")
+    wait_for(lambda: tools.table_active(KEYS[0]), timeout=90, what="the re-sent copy")
+    wait_for(lambda: _consistent(tools), timeout=90, what="a consistent deployment again")
     [copy] = tools.active(KEYS[0])
     assert copy["copy_name"] == lost["copy_name"], "the same write, the same copy name"

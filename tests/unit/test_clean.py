@@ -23,6 +23,7 @@ from objbackup.runtime import SCHEDULED_LEASE, SKIPPED, CleanerApp
 from objbackup.table import CopyTable
 from tests.harness import REGION, Harness
 from tests.interleave import Actor, interleave
+from tests.profiles import examples
 
 SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 
@@ -214,7 +215,7 @@ FAULT_KINDS = st.sampled_from(["throttle", "5xx", "denied", "malformed"])
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -291,6 +292,7 @@ def run_two_cleans(schedule: list[int]) -> tuple[list[str], list[CleanReport]]:
     return trace, reports
 
 
+@pytest.mark.slow  # every boundary of both cleans: minutes; the random interleavings stay fast
 @pytest.mark.usefixtures("aws_credentials")
 def test_two_cleans_at_every_call_boundary_count_each_copy_once() -> None:
     with mock_aws():
@@ -302,7 +304,7 @@ def test_two_cleans_at_every_call_boundary_count_each_copy_once() -> None:
 
 
 @settings(
-    max_examples=20,
+    max_examples=examples(20),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -143,6 +143,7 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
 
 
+@pytest.mark.slow  # a crash before and after every AWS call of each path
 @pytest.mark.usefixtures("aws_credentials")
 @pytest.mark.parametrize("name", list(SCENARIOS))
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -197,6 +198,7 @@ def _batch_reference() -> tuple[Any, int]:
         return system.snapshot(KEYS), sum(calls.values())
 
 
+@pytest.mark.slow  # a crash at every call of a concurrent batch
 @pytest.mark.usefixtures("aws_credentials")
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_crash_in_one_key_of_a_concurrent_batch_fails_its_message_alone(when: str) -> None:

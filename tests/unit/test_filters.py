@@ -26,6 +26,7 @@ from objbackup.filters import (
 from objbackup.logs import LOGGER
 from objbackup.runtime import ReplicatorApp
 from tests.harness import Harness
+from tests.profiles import examples
 from tests.unit.test_batch import sqs_record, to_eventbridge
 
 BUCKET = "my-data"
@@ -187,7 +188,7 @@ def check_rule(key_filter: KeyFilter, key: str, encoding: str) -> None:
         assert not passes, f"the rule lets {key!r} ({encoding}) through, which {key_filter} skips"
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     include=st.lists(PREFIX, max_size=3),
     exclude=st.lists(PREFIX, max_size=3),

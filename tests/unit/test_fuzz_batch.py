@@ -15,6 +15,7 @@ from objbackup.events import decode_invocation
 from objbackup.logs import LOGGER
 from objbackup.runtime import ReplicatorApp
 from tests.harness import Harness
+from tests.profiles import examples
 from tests.unit.test_batch import sqs_batch, to_eventbridge
 
 JSON = st.recursive(
@@ -60,7 +61,7 @@ def app_and_good(
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -27,6 +27,7 @@ from objbackup.table import CopyTable
 from objbackup.undelete import Undeleter, UndeleteResult
 from tests.harness import REGION, Harness
 from tests.interleave import Actor, interleave
+from tests.profiles import examples
 
 KEY = "race/key.txt"
 pytestmark = pytest.mark.usefixtures("aws_credentials")
@@ -135,6 +136,7 @@ def run_undelete_race(schedule: list[int]) -> tuple[list[str], CleanReport]:
     return trace, report
 
 
+@pytest.mark.slow  # every boundary of both actors: minutes; the random interleavings stay fast
 def test_undelete_and_cleaner_at_every_call_boundary() -> None:
     # How many calls each makes alone bounds the splits worth trying.
     with mock_aws():
@@ -154,7 +156,7 @@ def test_undelete_and_cleaner_at_every_call_boundary() -> None:
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -191,6 +193,7 @@ def run_rewrite_race(schedule: list[int], late_delete: bool) -> list[str]:
     return trace
 
 
+@pytest.mark.slow  # every boundary of both actors
 def test_rewrite_during_grace_against_the_cleaner_at_every_call_boundary() -> None:
     with mock_aws():
         solo = run_rewrite_race([0] * 100, late_delete=False)
@@ -201,7 +204,7 @@ def test_rewrite_during_grace_against_the_cleaner_at_every_call_boundary() -> No
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

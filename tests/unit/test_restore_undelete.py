@@ -362,6 +362,7 @@ def _deleted_system() -> Harness:
     return system
 
 
+@pytest.mark.slow  # a crash at every call of undelete
 @pytest.mark.usefixtures("aws_credentials")
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_undelete_crash_at_every_call_then_rerun_converges(when: str) -> None:

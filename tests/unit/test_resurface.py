@@ -320,6 +320,7 @@ def _race(k: int) -> None:
     system.check_invariants({"k"})
 
 
+@pytest.mark.slow  # every interleaving of the race
 @pytest.mark.usefixtures("aws_credentials")
 def test_the_marker_event_racing_its_removal_leaves_no_copy_disowned() -> None:
     """Paused after finding the object gone, the marker's event lets the removal's event run: it

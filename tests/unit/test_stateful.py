@@ -29,6 +29,7 @@ from objbackup.config import Settings
 from objbackup.events import Kind, ObjectEvent
 from objbackup.verify import Verifier
 from tests.harness import FakeClock, Harness, crash_at
+from tests.profiles import examples
 from tests.unit.test_batch import sqs_batch
 
 KEYS = ["a", "dir/b c", "d+e%25f", "ünï"]
@@ -165,7 +166,7 @@ def test_chaotic_delivery_converges_to_clean_delivery() -> None:
     run_state_machine_as_test(
         Deliveries,
         settings=settings(
-            max_examples=60,
+            max_examples=examples(60),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -271,7 +272,7 @@ def test_chaotic_delivery_converges_on_a_versioned_source_with_markers_removed()
     run_state_machine_as_test(
         VersionedDeliveries,
         settings=settings(
-            max_examples=40,
+            max_examples=examples(40),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -19,6 +19,7 @@ from objbackup.records import DISOWNED, CopyRecord
 from objbackup.sandbox.gaps import archive_tier, close_all
 from objbackup.verify import Verifier, VerifyReport
 from tests.harness import REGION, FakeClock, Harness, counting_calls
+from tests.profiles import examples
 from tests.queue import create_queue, drain
 from tests.unit.test_unsupported import SSE_C
 
@@ -342,7 +343,7 @@ def fresh_worlds(aws_credentials: None) -> Iterator[None]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=examples(20),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
