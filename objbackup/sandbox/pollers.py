@@ -17,8 +17,12 @@ from objbackup.sandbox.executor import LambdaExecutor, spec_of
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
-IDLE_MIN = 0.05
-IDLE_MAX = 0.5
+# Lambda's pollers long-poll the queue ("Lambda polls the queue ... using long polling", Using
+# Lambda with Amazon SQS, https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html); a long poll
+# "returns messages as soon as they become available" and waits at most 20 seconds
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html).
+# An idle mapping therefore picks a message up at once, not after a sleep between empty receives.
+WAIT_SECONDS = 20
 
 
 class MappingPollers:
@@ -40,6 +44,7 @@ class MappingPollers:
         self._stop = threading.Event()
         self._threads: dict[str, list[threading.Thread]] = {}
         self._stops: dict[str, threading.Event] = {}
+        self._receiving: set[int | None] = set()  # the pollers now inside a long poll
         self._watcher = threading.Thread(target=self._watch, name="esm-watcher", daemon=True)
         self._sqs = boto3.client(
             "sqs",
@@ -57,9 +62,10 @@ class MappingPollers:
         for event in self._stops.values():
             event.set()
         # One deadline for all: the threads are daemons, so a straggler cannot hold the exit.
+        # A poller waiting in its long poll has no invocation to finish: it is not waited for.
         deadline = time.monotonic() + 5
         for thread in [self._watcher, *(t for ts in list(self._threads.values()) for t in ts)]:
-            if thread.is_alive():
+            if thread.is_alive() and thread.ident not in self._receiving:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _mappings(self) -> dict[str, Any]:
@@ -105,17 +111,12 @@ class MappingPollers:
     def _poll(self, esm: Any, stop: threading.Event) -> None:
         queue_arn = str(esm.event_source_arn)
         queue_url: str | None = None
-        idle = IDLE_MIN
         while not stop.is_set():
             try:
                 if queue_url is None:
                     name = queue_arn.rsplit(":", 1)[-1]
                     queue_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
-                if self._poll_once(esm, queue_url, queue_arn):
-                    idle = IDLE_MIN
-                else:
-                    stop.wait(idle)
-                    idle = min(IDLE_MAX, idle * 2)
+                self._poll_once(esm, queue_url, queue_arn, stop)
             except self._sqs.exceptions.QueueDoesNotExist:
                 # Torn down: the watcher stops this poller once the mapping is gone too.
                 queue_url = None
@@ -126,21 +127,35 @@ class MappingPollers:
                 LOG.exception("poller for %s failed; retrying", queue_arn)
                 stop.wait(0.5)
 
-    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str) -> bool:
-        """Receive one batch and run it; False when the queue had nothing to give."""
-        # Short polls (backing off while idle), not long ones: moto fixes a receive's visibility
-        # timeout when the call starts, so a long poll begun before SetQueueAttributes would
-        # take a message with the old timeout.
-        received = self._sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
-            WaitTimeSeconds=0,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str, stop: threading.Event) -> bool:
+        """Long-poll one batch and run it; False when the queue had nothing to give."""
+        name = queue_arn.rsplit(":", 1)[-1]
+        visibility = _visibility_timeout(self.region, name)
+        me = threading.get_ident()
+        self._receiving.add(me)
+        try:
+            received = self._sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
+                WaitTimeSeconds=WAIT_SECONDS,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+        finally:
+            self._receiving.discard(me)
         messages = received.get("Messages", [])
         if not messages:
             return False
+        if stop.is_set() or not esm.enabled:
+            # The mapping was disabled or deleted during the long poll: hand the batch back
+            # rather than invoke a function the mapping no longer feeds.
+            self._set_visibility(queue_url, messages, 0)
+            return False
+        now = _visibility_timeout(self.region, name)
+        if now is not None and now != visibility:
+            # moto fixes a receive's visibility timeout when the call starts; SQS applies the
+            # queue's timeout at the moment of receipt, so one changed mid-poll is applied here.
+            self._set_visibility(queue_url, messages, now)
         from moto.awslambda.models import lambda_backends
 
         function = lambda_backends[ACCOUNT][self.region].get_function(esm.function_arn)
@@ -156,6 +171,23 @@ class MappingPollers:
                 ],
             )
         return True
+
+    def _set_visibility(self, queue_url: str, messages: list[dict[str, Any]], seconds: int) -> None:
+        self._sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                for n, m in enumerate(messages)
+            ],
+        )
+
+
+def _visibility_timeout(region: str, queue_name: str) -> int | None:
+    """The queue's VisibilityTimeout now, read in process (None once the queue is gone)."""
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[ACCOUNT][region].queues.get(queue_name)
+    return None if queue is None else int(getattr(queue, "visibility_timeout", 0))
 
 
 def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
