@@ -17,12 +17,16 @@ from objbackup.sandbox.executor import LambdaExecutor, spec_of
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
-# Lambda's pollers long-poll the queue ("Lambda polls the queue ... using long polling", Using
-# Lambda with Amazon SQS, https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html); a long poll
-# "returns messages as soon as they become available" and waits at most 20 seconds
-# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html).
-# An idle mapping therefore picks a message up at once, not after a sleep between empty receives.
-WAIT_SECONDS = 20
+# Lambda's pollers long-poll the queue (Using Lambda with Amazon SQS,
+# https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), and a long poll "returns messages
+# as soon as they become available" (Amazon SQS short and long polling,
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html):
+# an idle mapping takes a message as it arrives, not after a sleep between empty receives.
+# The sandbox's pollers do the waiting in process, on moto's queue (woken by each SendMessage),
+# and then receive without waiting, not inside a long ReceiveMessage: moto fixes a receive's
+# visibility timeout when the call starts, and a receive begun before the mapping was disabled
+# would still take messages (each counting towards maxReceiveCount).
+RECHECK_SECONDS = 1.0  # messages made visible by time (a visibility timeout ending) wake no one
 
 
 class MappingPollers:
@@ -44,7 +48,7 @@ class MappingPollers:
         self._stop = threading.Event()
         self._threads: dict[str, list[threading.Thread]] = {}
         self._stops: dict[str, threading.Event] = {}
-        self._receiving: set[int | None] = set()  # the pollers now inside a long poll
+        self._waiting: set[int | None] = set()  # the pollers now waiting for a message
         self._watcher = threading.Thread(target=self._watch, name="esm-watcher", daemon=True)
         self._sqs = boto3.client(
             "sqs",
@@ -62,10 +66,9 @@ class MappingPollers:
         for event in self._stops.values():
             event.set()
         # One deadline for all: the threads are daemons, so a straggler cannot hold the exit.
-        # A poller waiting in its long poll has no invocation to finish: it is not waited for.
         deadline = time.monotonic() + 5
         for thread in [self._watcher, *(t for ts in list(self._threads.values()) for t in ts)]:
-            if thread.is_alive() and thread.ident not in self._receiving:
+            if thread.is_alive():
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _mappings(self) -> dict[str, Any]:
@@ -128,34 +131,23 @@ class MappingPollers:
                 stop.wait(0.5)
 
     def _poll_once(self, esm: Any, queue_url: str, queue_arn: str, stop: threading.Event) -> bool:
-        """Long-poll one batch and run it; False when the queue had nothing to give."""
-        name = queue_arn.rsplit(":", 1)[-1]
-        visibility = _visibility_timeout(self.region, name)
-        me = threading.get_ident()
-        self._receiving.add(me)
-        try:
-            received = self._sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
-                WaitTimeSeconds=WAIT_SECONDS,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-        finally:
-            self._receiving.discard(me)
+        """Wait for a visible message as a long poll does, then receive one batch and run it;
+        False when there was nothing to take."""
+        if not self._wait_for_message(esm, queue_arn.rsplit(":", 1)[-1], stop):
+            return False
+        received = self._sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         messages = received.get("Messages", [])
         if not messages:
+            # Another poller took it, or (FIFO) its group is in flight: a breath before waiting
+            # again, so a message no receive returns yet cannot spin this loop.
+            stop.wait(0.05)
             return False
-        if stop.is_set() or not esm.enabled:
-            # The mapping was disabled or deleted during the long poll: hand the batch back
-            # rather than invoke a function the mapping no longer feeds.
-            self._set_visibility(queue_url, messages, 0)
-            return False
-        now = _visibility_timeout(self.region, name)
-        if now is not None and now != visibility:
-            # moto fixes a receive's visibility timeout when the call starts; SQS applies the
-            # queue's timeout at the moment of receipt, so one changed mid-poll is applied here.
-            self._set_visibility(queue_url, messages, now)
         from moto.awslambda.models import lambda_backends
 
         function = lambda_backends[ACCOUNT][self.region].get_function(esm.function_arn)
@@ -172,22 +164,35 @@ class MappingPollers:
             )
         return True
 
-    def _set_visibility(self, queue_url: str, messages: list[dict[str, Any]], seconds: int) -> None:
-        self._sqs.change_message_visibility_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
-                for n, m in enumerate(messages)
-            ],
-        )
+    def _wait_for_message(self, esm: Any, queue_name: str, stop: threading.Event) -> bool:
+        """Until the mapping's queue holds a visible message (True) or this poller is stopped
+        (False); an existing but disabled mapping takes nothing."""
+        from moto.sqs.models import sqs_backends
+
+        me = threading.get_ident()
+        self._waiting.add(me)
+        try:
+            while not stop.is_set():
+                queue = sqs_backends[ACCOUNT][self.region].queues.get(queue_name)
+                if queue is None or not esm.enabled:
+                    stop.wait(0.2)  # torn down or disabled: the watcher stops this poller soon
+                    continue
+                if _wait_visible(queue, RECHECK_SECONDS) and not stop.is_set() and esm.enabled:
+                    return True
+            return False
+        finally:
+            self._waiting.discard(me)
 
 
-def _visibility_timeout(region: str, queue_name: str) -> int | None:
-    """The queue's VisibilityTimeout now, read in process (None once the queue is gone)."""
-    from moto.sqs.models import sqs_backends
+def _wait_visible(queue: Any, timeout: float) -> bool:
+    """Wait on moto's queue condition (SendMessage notifies it) for a visible message."""
+    with queue._messages_lock:
+        return bool(queue._messages_lock.wait_for(lambda: _visible(queue), timeout))
 
-    queue = sqs_backends[ACCOUNT][region].queues.get(queue_name)
-    return None if queue is None else int(getattr(queue, "visibility_timeout", 0))
+
+def _visible(queue: Any) -> bool:
+    """Whether moto's queue holds a message a receive would return now (stops at the first)."""
+    return any(message.visible and not message.delayed for message in queue._messages)
 
 
 def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:

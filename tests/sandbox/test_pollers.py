@@ -1,5 +1,5 @@
-"""The sandbox's SQS event source mappings poll as Lambda's do: long polls, which pick a message up
-as soon as it arrives, with the queue's visibility timeout as it is when the message is received."""
+"""The sandbox's SQS event source mappings poll as Lambda's long polls do: a message is taken as
+soon as it arrives, with the queue's visibility timeout as it is when the message is received."""
 
 from __future__ import annotations
 
@@ -67,15 +67,18 @@ def _failing_mapping(client: Client, name: str, queue_attributes: dict[str, str]
     return str(mapping["UUID"])
 
 
-def _all_long_polling(sandbox: Sandbox, uuid: str) -> bool:
+def _all_waiting(sandbox: Sandbox, uuid: str) -> bool:
     threads = sandbox.pollers._threads.get(uuid, [])
-    return bool(threads) and all(t.ident in sandbox.pollers._receiving for t in threads)
+    return bool(threads) and all(t.ident in sandbox.pollers._waiting for t in threads)
 
 
-def test_an_idle_mapping_waits_in_long_polls(sandbox: Sandbox, client: Client) -> None:
-    """Lambda long-polls the queue (Using Lambda with Amazon SQS): an idle mapping's pollers
-    wait inside ReceiveMessage, which answers as soon as a message arrives, instead of sleeping
-    between empty short polls (a message then waited for the next one)."""
+def test_an_idle_mapping_waits_for_the_queue_not_between_receives(
+    sandbox: Sandbox, client: Client
+) -> None:
+    """Lambda long-polls the queue (Using Lambda with Amazon SQS), which answers as soon as a
+    message arrives: an idle mapping's pollers wait on the queue itself, making no receive while
+    it is empty, instead of sleeping between empty short polls (a message then waited for the
+    next one). A message sent then is received and handled (here: fails, and stays)."""
     waits: list[Any] = []
 
     def seen(params: dict[str, Any], **_: Any) -> None:
@@ -85,9 +88,13 @@ def test_an_idle_mapping_waits_in_long_polls(sandbox: Sandbox, client: Client) -
     events.register("provide-client-params.sqs.ReceiveMessage", seen)
     uuid = _failing_mapping(client, "idle-poll", {"VisibilityTimeout": "30"})
     try:
-        wait_for(lambda: waits, 30, "a receive by the mapping's pollers")
-        assert set(waits) == {20}, waits
-        wait_for(lambda: _all_long_polling(sandbox, uuid), 30, "every poller in a long poll")
+        wait_for(lambda: _all_waiting(sandbox, uuid), 30, "every poller waiting on the queue")
+        assert waits == [], "receives made while the queue was empty"
+        sqs = client("sqs")
+        queue = sqs.get_queue_url(QueueName="idle-poll")["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody="fails")
+        wait_for(lambda: waits, 30, "a receive of the message")
+        assert set(waits) == {0}, waits
     finally:
         events.unregister("provide-client-params.sqs.ReceiveMessage", seen)
         client("lambda").delete_event_source_mapping(UUID=uuid)
@@ -97,11 +104,11 @@ def test_a_visibility_timeout_changed_during_a_long_poll_applies(
     sandbox: Sandbox, client: Client
 ) -> None:
     """SQS hides a received message for the queue's visibility timeout as it is at receipt.
-    moto fixes it when a long poll starts; the pollers apply the current one, so a timeout
-    shortened while they wait (as tests and operators do) is the one a failed message gets back
-    after: here it reaches the DLQ after two 1 s timeouts, not after two of 10 minutes."""
+    moto fixes it when a long ReceiveMessage starts; the pollers wait on the queue and receive
+    after, so a timeout shortened while they wait (as tests and operators do) is the one a failed
+    message gets back after: here it reaches the DLQ after two 1 s timeouts, not two of 10 min."""
     uuid = _failing_mapping(client, "retimed", {"VisibilityTimeout": "600"})
-    wait_for(lambda: _all_long_polling(sandbox, uuid), 30, "every poller in a long poll")
+    wait_for(lambda: _all_waiting(sandbox, uuid), 30, "every poller waiting on the queue")
     sqs = client("sqs")
     queue = sqs.get_queue_url(QueueName="retimed")["QueueUrl"]
     dlq = sqs.get_queue_url(QueueName="retimed-dlq")["QueueUrl"]
