@@ -17,8 +17,16 @@ from objbackup.sandbox.executor import LambdaExecutor, spec_of
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
-IDLE_MIN = 0.05
-IDLE_MAX = 0.5
+# Lambda's pollers long-poll the queue (Using Lambda with Amazon SQS,
+# https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), and a long poll "returns messages
+# as soon as they become available" (Amazon SQS short and long polling,
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html):
+# an idle mapping takes a message as it arrives, not after a sleep between empty receives.
+# The sandbox's pollers do the waiting in process, on moto's queue (woken by each SendMessage),
+# and then receive without waiting, not inside a long ReceiveMessage: moto fixes a receive's
+# visibility timeout when the call starts, and a receive begun before the mapping was disabled
+# would still take messages (each counting towards maxReceiveCount).
+RECHECK_SECONDS = 1.0  # messages made visible by time (a visibility timeout ending) wake no one
 
 
 class MappingPollers:
@@ -40,6 +48,7 @@ class MappingPollers:
         self._stop = threading.Event()
         self._threads: dict[str, list[threading.Thread]] = {}
         self._stops: dict[str, threading.Event] = {}
+        self._waiting: set[int | None] = set()  # the pollers now waiting for a message
         self._watcher = threading.Thread(target=self._watch, name="esm-watcher", daemon=True)
         self._sqs = boto3.client(
             "sqs",
@@ -105,17 +114,12 @@ class MappingPollers:
     def _poll(self, esm: Any, stop: threading.Event) -> None:
         queue_arn = str(esm.event_source_arn)
         queue_url: str | None = None
-        idle = IDLE_MIN
         while not stop.is_set():
             try:
                 if queue_url is None:
                     name = queue_arn.rsplit(":", 1)[-1]
                     queue_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
-                if self._poll_once(esm, queue_url, queue_arn):
-                    idle = IDLE_MIN
-                else:
-                    stop.wait(idle)
-                    idle = min(IDLE_MAX, idle * 2)
+                self._poll_once(esm, queue_url, queue_arn, stop)
             except self._sqs.exceptions.QueueDoesNotExist:
                 # Torn down: the watcher stops this poller once the mapping is gone too.
                 queue_url = None
@@ -126,11 +130,11 @@ class MappingPollers:
                 LOG.exception("poller for %s failed; retrying", queue_arn)
                 stop.wait(0.5)
 
-    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str) -> bool:
-        """Receive one batch and run it; False when the queue had nothing to give."""
-        # Short polls (backing off while idle), not long ones: moto fixes a receive's visibility
-        # timeout when the call starts, so a long poll begun before SetQueueAttributes would
-        # take a message with the old timeout.
+    def _poll_once(self, esm: Any, queue_url: str, queue_arn: str, stop: threading.Event) -> bool:
+        """Wait for a visible message as a long poll does, then receive one batch and run it;
+        False when there was nothing to take."""
+        if not self._wait_for_message(esm, queue_arn.rsplit(":", 1)[-1], stop):
+            return False
         received = self._sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=max(1, min(10, int(esm.batch_size or 10))),
@@ -140,6 +144,9 @@ class MappingPollers:
         )
         messages = received.get("Messages", [])
         if not messages:
+            # Another poller took it, or (FIFO) its group is in flight: a breath before waiting
+            # again, so a message no receive returns yet cannot spin this loop.
+            stop.wait(0.05)
             return False
         from moto.awslambda.models import lambda_backends
 
@@ -156,6 +163,36 @@ class MappingPollers:
                 ],
             )
         return True
+
+    def _wait_for_message(self, esm: Any, queue_name: str, stop: threading.Event) -> bool:
+        """Until the mapping's queue holds a visible message (True) or this poller is stopped
+        (False); an existing but disabled mapping takes nothing."""
+        from moto.sqs.models import sqs_backends
+
+        me = threading.get_ident()
+        self._waiting.add(me)
+        try:
+            while not stop.is_set():
+                queue = sqs_backends[ACCOUNT][self.region].queues.get(queue_name)
+                if queue is None or not esm.enabled:
+                    stop.wait(0.2)  # torn down or disabled: the watcher stops this poller soon
+                    continue
+                if _wait_visible(queue, RECHECK_SECONDS) and not stop.is_set() and esm.enabled:
+                    return True
+            return False
+        finally:
+            self._waiting.discard(me)
+
+
+def _wait_visible(queue: Any, timeout: float) -> bool:
+    """Wait on moto's queue condition (SendMessage notifies it) for a visible message."""
+    with queue._messages_lock:
+        return bool(queue._messages_lock.wait_for(lambda: _visible(queue), timeout))
+
+
+def _visible(queue: Any) -> bool:
+    """Whether moto's queue holds a message a receive would return now (stops at the first)."""
+    return any(message.visible and not message.delayed for message in queue._messages)
 
 
 def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
