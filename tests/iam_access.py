@@ -7,7 +7,10 @@ and iam_rules.py); this module only gives the tests their switch and an IAM user
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from objbackup.sandbox.access import enforced as enforce
 
@@ -16,7 +19,7 @@ ALLOW_ALL = {
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
 
-__all__ = ["ALLOW_ALL", "enforce", "user_keys"]
+__all__ = ["ALLOW_ALL", "enforce", "error_code", "user_keys"]
 
 
 def user_keys(iam: Any, name: str, document: dict[str, Any]) -> dict[str, str]:
@@ -28,3 +31,12 @@ def user_keys(iam: Any, name: str, document: dict[str, Any]) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
     }
+
+
+def error_code(call: Callable[[], Any]) -> str:
+    """The error code `call` fails with, or "OK"."""
+    try:
+        call()
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return "OK"

@@ -3,14 +3,13 @@ iam_rules.py): on only inside `with enforce():`, and the rules both modes share 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tests.iam_access import ALLOW_ALL, enforce, user_keys
+from tests.iam_access import error_code as _code
 
 REGION = "us-east-1"
 
@@ -22,14 +21,6 @@ def _s3(keys: dict[str, str]) -> Any:
         aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
     )
-
-
-def _code(call: Callable[[], Any]) -> str:
-    try:
-        call()
-    except ClientError as error:
-        return str(error.response["Error"]["Code"])
-    return "OK"
 
 
 def test_enforcement_is_on_only_inside_the_block() -> None:
