@@ -4,7 +4,6 @@ copies are written with the backup key. moto enforces no KMS permission: the rol
 
 from __future__ import annotations
 
-import ast
 import json
 from typing import Any
 
@@ -51,9 +50,6 @@ def kms_statements(cli: Cli) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        if isinstance(document, str):
-            # moto's CloudFormation stores the policy as the text of a Python dict, not JSON.
-            document = ast.literal_eval(document)
         # moto keeps an `AWS::NoValue` list item as null; CloudFormation drops it.
         for statement in filter(None, document["Statement"]):
             actions = statement["Action"]

@@ -11,9 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from objbackup.sandbox.server import Sandbox
+from tests.iam_access import error_code as _code
 from tests.sandbox.conftest import function_zip
 
 Client = Callable[[str], Any]
@@ -56,14 +56,6 @@ def _as_role(client: Client, sandbox: Sandbox, role_arn: str) -> boto3.Session:
         aws_session_token=keys["SessionToken"],
         region_name=sandbox.region,
     )
-
-
-def _code(call: Callable[[], Any]) -> str:
-    try:
-        call()
-    except ClientError as error:
-        return str(error.response["Error"]["Code"])
-    return "OK"
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from objbackup.events import Kind
 from objbackup.logs import LOGGER
 from objbackup.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.iam_rules import TRANSACT_ACTIONS
 from tests.harness import REGION, Harness
 from tests.unit.test_batch import sqs_batch
 from tests.unit.test_multipart import PartsContext
@@ -164,14 +165,6 @@ def s3_needs(call: Call) -> list[Need]:
     raise AssertionError(f"no IAM mapping for s3.{op}: add one to s3_needs")
 
 
-_TRANSACT = {
-    "Put": "dynamodb:PutItem",
-    "Update": "dynamodb:UpdateItem",
-    "Delete": "dynamodb:DeleteItem",
-    "ConditionCheck": "dynamodb:ConditionCheckItem",
-}
-
-
 def dynamodb_needs(call: Call) -> list[Need]:
     """What AWS authorises a DynamoDB call by (TransactWriteItems: each item's own action)."""
     p = call.params
@@ -185,7 +178,7 @@ def dynamodb_needs(call: Call) -> list[Need]:
         return [(f"dynamodb:{op}", _table(table)) for table in p["RequestItems"]]
     if op == "TransactWriteItems":
         return [
-            (_TRANSACT[kind], _table(body["TableName"]))
+            (TRANSACT_ACTIONS[kind], _table(body["TableName"]))
             for item in p["TransactItems"]
             for kind, body in item.items()
         ]

@@ -8,8 +8,9 @@ copies, the cleaner deleting them) passes; with any one statement removed, or on
 from it, the flow fails somewhere. The mutations moto cannot make fail are listed in SURVIVORS
 with the reason, and the test checks that list is exact: a new unneeded permission fails here.
 
-moto's access control evaluates identity policies only; tests/iam_access.py has it authorise
-DynamoDB and S3's DeleteObjects as AWS does (by the table's ARN, per key).
+moto's access control evaluates identity policies only; tests/iam_access.py switches on the
+sandbox's rules (objbackup/sandbox/iam_rules.py), which authorise DynamoDB by the table's ARN,
+DeleteObjects per key, and the KMS permissions S3 uses for the caller, as AWS does.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ _PLATFORM = (
     "used by the Lambda platform, not by the function's code: the event source mapping polls "
     "the queue, the runtime writes the logs (test_least_privilege.platform_needs cites the docs)"
 )
-_KMS = "moto's S3 does not call KMS as the caller, so it never refuses a missing KMS permission"
 _TAGS = (
     "moto authorises a write that sets tags (CopyObject copying them, CreateMultipartUpload "
     "with x-amz-tagging) by s3:PutObject alone; AWS also needs s3:PutObjectTagging (S3 API "
@@ -77,10 +77,6 @@ SURVIVORS: dict[tuple[str, str, str | None], str] = {
     ("replicator", "WriteOwnLogs", None): _PLATFORM,
     ("replicator", "WriteOwnLogs", "logs:CreateLogStream"): _PLATFORM,
     ("replicator", "WriteOwnLogs", "logs:PutLogEvents"): _PLATFORM,
-    ("replicator", "DecryptSourceObjects", None): _KMS,
-    ("replicator", "EncryptCopies", None): _KMS,
-    ("replicator", "EncryptCopies", "kms:GenerateDataKey"): _KMS,
-    ("replicator", "EncryptCopies", "kms:Decrypt"): _KMS,
     ("cleaner", "WriteOwnLogs", None): _PLATFORM,
     ("cleaner", "WriteOwnLogs", "logs:CreateLogStream"): _PLATFORM,
     ("cleaner", "WriteOwnLogs", "logs:PutLogEvents"): _PLATFORM,
@@ -205,7 +201,7 @@ def run_flow(monkeypatch: pytest.MonkeyPatch, mutation: Mutation | None, kms: bo
             if mutation is not None and mutation.role == role:
                 statements = mutation.apply(statements)
             sessions[role] = _role_session(iam, sts, role, statements)
-        with enforce(env):
+        with enforce():
             harness = Harness.create(settings)
             return _failure(harness, scenario, sessions)
 
