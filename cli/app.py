@@ -28,6 +28,15 @@ from cli.commands import (
 from cli.context import Globals
 from cli.errors import ObjbackupGroup
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from objbackup import __version__
+
+        typer.echo(f"objbackup {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="objbackup",
     cls=ObjbackupGroup,
@@ -70,6 +79,12 @@ def global_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Timestamped, self-pruning backups of every object in an S3 bucket.
 
