@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from cli import options
-from cli.commands import (
+from objbackup.cli import options
+from objbackup.cli.commands import (
     backfill,
     clean,
     deploy,
@@ -25,8 +25,8 @@ from cli.commands import (
     undelete,
     verify,
 )
-from cli.context import Globals
-from cli.errors import ObjbackupGroup
+from objbackup.cli.context import Globals
+from objbackup.cli.errors import ObjbackupGroup
 
 
 def _print_version(value: bool) -> None:

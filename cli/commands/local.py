@@ -61,9 +61,9 @@ def demo() -> None:
 
     require_moto()
     try:
-        module = importlib.import_module("cli.demo")
+        module = importlib.import_module("objbackup.cli.demo")
     except ModuleNotFoundError as exc:
-        if exc.name != "cli.demo":
+        if exc.name != "objbackup.cli.demo":
             raise
         from objbackup.deploy.errors import DeployError
 

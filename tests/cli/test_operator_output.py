@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from objbackup.cli.app import app
 from tests.cli.conftest import Cli
 from tests.cli.test_query_commands import put_record
 

@@ -23,8 +23,8 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 import objbackup
-from cli.app import app
 from objbackup.bundle import build_bundle
+from objbackup.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (

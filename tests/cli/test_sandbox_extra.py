@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from objbackup.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = "pip install 'objbackup[sandbox]'"
@@ -28,7 +28,7 @@ class NoMoto:
 
 sys.meta_path.insert(0, NoMoto())
 sys.argv = ["objbackup", *sys.argv[1:]]
-from cli.app import main
+from objbackup.cli.app import main
 
 try:
     main()
