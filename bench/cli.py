@@ -45,7 +45,7 @@ def moto_round_trip() -> dict[str, float]:
     from moto import mock_aws
     from typer.testing import CliRunner
 
-    from cli.app import app
+    from objbackup.cli.app import app
     from objbackup.sandbox.gaps import close_all
 
     for name, value in {

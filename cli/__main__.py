@@ -1,5 +1,5 @@
 """`python -m cli`: the same as the `objbackup` console script."""
 
-from cli.app import main
+from objbackup.cli.app import main
 
 main()

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from cli import options
-from cli.commands import (
+from objbackup.cli import options
+from objbackup.cli.commands import (
     backfill,
     clean,
     deploy,
@@ -28,8 +28,17 @@ from cli.commands import (
     undelete,
     verify,
 )
-from cli.context import Globals
-from cli.errors import ObjbackupGroup
+from objbackup.cli.context import Globals
+from objbackup.cli.errors import ObjbackupGroup
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from objbackup import __version__
+
+        typer.echo(f"objbackup {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="objbackup",
@@ -73,6 +82,12 @@ def global_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Timestamped, self-pruning backups of every object in an S3 bucket.
 

@@ -82,7 +82,7 @@ class Demo:
     def quiet(self, *args: str) -> str:
         """Run one command without showing it (the demo's own polling)."""
         done = subprocess.run(  # noqa: S603 - our own console script
-            [sys.executable, "-m", "cli", *args],
+            [sys.executable, "-m", "objbackup.cli", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -228,7 +228,7 @@ def run(console: Console | None = None) -> int:
             console.print(f"[red bold]demo failed:[/red bold] {exc}")
             if demo.deployed:
                 subprocess.run(
-                    [sys.executable, "-m", "cli", "teardown", "--yes"],
+                    [sys.executable, "-m", "objbackup.cli", "teardown", "--yes"],
                     env=demo.env,
                     capture_output=True,
                     check=False,

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from cli.context import Globals
+from objbackup.cli.context import Globals
 
 EXIT_FAILURE = 1
 _DEBUG_HINT = "run again with --debug for the traceback"
@@ -109,7 +109,7 @@ class ObjbackupGroup(TyperGroup):
             options = ctx.find_object(Globals)
             if options is not None and options.debug:
                 raise
-            from cli import render
+            from objbackup.cli import render
 
             cause, hint = explain(exc)
             render.error(cause, hint)
@@ -124,6 +124,6 @@ def _wants_json(args: list[str]) -> bool:
 
 
 def _json_error(cause: str, hint: str | None, exit_code: int) -> None:
-    from cli import render
+    from objbackup.cli import render
 
     render.print_json({"error": cause, "hint": hint, "exit_code": exit_code})

@@ -18,7 +18,7 @@ class NoAnswer(ObjbackupError):
 
 def confirm(question: str, refused: str, hint: str) -> bool:
     """True when the answer is yes; NoAnswer (`refused`, `hint`) when no answer comes."""
-    from cli import render
+    from objbackup.cli import render
 
     if sys.stdin.isatty():
         return render.confirm(question)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cli.render import _show, _table, _text, message, stdout
+from objbackup.cli.render import _show, _table, _text, message, stdout
 
 if TYPE_CHECKING:
     from objbackup.estimate import Estimate

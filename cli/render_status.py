@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cli import render
+from objbackup.cli import render
 
 
 def delivery_off(document: Mapping[str, Any]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from cli.render import _show, _table, _text, counted, message, stderr, stdout
+from objbackup.cli.render import _show, _table, _text, counted, message, stderr, stdout
 
 if TYPE_CHECKING:
     from objbackup.backfill import BackfillReport

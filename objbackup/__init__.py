@@ -4,4 +4,6 @@ This package runs both inside the Lambda functions and inside the CLI, so it imp
 standard library only (never typer or rich).
 """
 
+# The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]) and
+# `objbackup --version` prints it. Part of the Lambda bundle, so a new version redeploys the code.
 __version__ = "0.1.0"

@@ -16,8 +16,16 @@ from importlib.resources.abc import Traversable
 HANDLER_MODULES = ("replicator", "cleaner")
 REPLICATOR_HANDLER = "replicator.handler"
 CLEANER_HANDLER = "cleaner.handler"
-# Parts of the core that only the CLI uses; the functions never import them.
-_CLI_ONLY = ("objbackup/sandbox", "objbackup/deploy", "objbackup/estimate.py")
+# Parts of the package that only the CLI uses; the functions never import them. The handlers come
+# from objbackup.lambda_bundle (at the zip's root), and the templates are CloudFormation's.
+_CLI_ONLY = (
+    "objbackup/sandbox",
+    "objbackup/deploy",
+    "objbackup/cli",
+    "objbackup/cloudformation",
+    "objbackup/lambda_bundle",
+    "objbackup/estimate.py",
+)
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -39,7 +47,7 @@ def bundle_sources() -> dict[str, bytes]:
     """Archive path -> file content for everything the functions need."""
     files: dict[str, bytes] = {}
     _collect(resources.files("objbackup"), "objbackup", files)
-    handlers = resources.files("lambda_bundle")
+    handlers = resources.files("objbackup.lambda_bundle")
     for module in HANDLER_MODULES:
         files[f"{module}.py"] = handlers.joinpath(f"{module}.py").read_bytes()
     return files

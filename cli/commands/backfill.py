@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 
 def command(
@@ -30,9 +30,9 @@ def command(
 
 def run(g: Globals, prefix: str, dry_run: bool, as_json: bool) -> None:
     """Backfill the deployment `g` names."""
-    from cli import render, render_verify
-    from cli.scope import deployment_scope
     from objbackup.backfill import Backfill
+    from objbackup.cli import render, render_verify
+    from objbackup.cli.scope import deployment_scope
 
     connection = g.connection()
     scope = deployment_scope(connection, need_queue=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
     from objbackup.deploy.invoke import CleanerReport
@@ -31,7 +31,7 @@ def command(
 
 def run(g: Globals, dry_run: bool, as_json: bool, invoke: Invoke | None = None) -> None:
     """Invoke the cleaner (or `invoke`, in tests), print the report; exit 1 if a copy failed."""
-    from cli import render
+    from objbackup.cli import render
     from objbackup.deploy.describe import find_deployment
     from objbackup.deploy.invoke import invoke_cleaner
     from objbackup.deploy.stacks import O_FUNCTION

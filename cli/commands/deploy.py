@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli import options
-from cli.context import Globals, globals_of
+from objbackup.cli import options
+from objbackup.cli.context import Globals, globals_of
 from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
 from objbackup.deploy.scale import (
     DEFAULT_BATCH_SIZE,
@@ -281,7 +281,7 @@ def run(
     as_json: bool = False,
 ) -> None:
     """Plan; stop at "no changes" or a dry run, else show the plan, confirm, deploy, report."""
-    from cli import prompt, render
+    from objbackup.cli import prompt, render
     from objbackup.deploy.deployer import Deployer
     from objbackup.deploy.describe import find_deployment
 
@@ -332,7 +332,7 @@ def run(
 
 def _pruned(report: PruneReport, retain: int) -> None:
     """What the prune after a lowered `retain` did, and what it left for verify."""
-    from cli import render
+    from objbackup.cli import render
 
     copies = render.counted(report.pruned, "copy", "copies")
     objects = render.counted(report.pruned_objects, "object")
@@ -363,7 +363,7 @@ def _report(
     as_json: bool,
 ) -> None:
     """On stdout: the JSON document with --json, else the deployment's outputs (if any)."""
-    from cli import render
+    from objbackup.cli import render
     from objbackup.deploy.deployer import deploy_json
 
     if as_json:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
     from objbackup.deploy.describe import Deployment
@@ -64,7 +64,7 @@ def log_group(deployment: Deployment) -> str | None:
 
 def run_list(g: Globals, as_json: bool) -> None:
     """Peek at the DLQ (nothing is removed) and print each message with its failure reason."""
-    from cli import render
+    from objbackup.cli import render
     from objbackup.dlq import failure_reason, peek
 
     deployment, _queue, dlq = _queues(g)
@@ -93,7 +93,7 @@ def _table(document: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from cli import render
+    from objbackup.cli import render
 
     messages = document["messages"]
     if not messages:
@@ -121,7 +121,7 @@ def _table(document: dict[str, Any]) -> None:
 
 def run_redrive(g: Globals, dry_run: bool, as_json: bool) -> None:
     """Move the DLQ back to the queue (or say what would move)."""
-    from cli import render
+    from objbackup.cli import render
     from objbackup.dlq import redrive
 
     _deployment, queue, dlq = _queues(g)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import options
+from objbackup.cli import options
 from objbackup.config import DEFAULT_RETAIN, MAX_RETAIN, MIN_RETAIN
 
 
@@ -58,7 +58,7 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
     """A month's cost by line at us-east-1 list prices (arithmetic: docs/COSTS.md)."""
-    from cli import render_estimate
+    from objbackup.cli import render_estimate
     from objbackup.estimate import estimate
 
     try:
@@ -73,7 +73,7 @@ def command(
     except ValueError as exc:  # what parsing lets through (an average size of 0)
         raise typer.BadParameter(str(exc)) from None
     if as_json:
-        from cli.render import print_json
+        from objbackup.cli.render import print_json
 
         print_json(result.to_json())
     else:

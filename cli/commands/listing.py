@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli import options
-from cli.context import Globals, globals_of
+from objbackup.cli import options
+from objbackup.cli.context import Globals, globals_of
 
 
 def command(
@@ -44,7 +44,7 @@ def run(g: Globals, object_key: str | None, older_than: float | None, as_json: b
     """Query the deployment's table for one object's copies (a key) or the disowned ones."""
     from datetime import UTC, datetime
 
-    from cli import render
+    from objbackup.cli import render
     from objbackup.deploy.describe import find_deployment
     from objbackup.deploy.stacks import O_TABLE
     from objbackup.listing import list_copies, list_disowned

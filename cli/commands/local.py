@@ -6,6 +6,24 @@ from typing import Annotated
 
 import typer
 
+SANDBOX_INSTALL = "pip install 'objbackup[sandbox]'"
+
+
+def require_moto() -> None:
+    """Fail with the install command when moto's server is missing: the `sandbox` extra brings it.
+
+    moto is imported here, not at the CLI's import, so an install without the extra runs every
+    other command.
+    """
+    try:
+        import moto.moto_server.threaded_moto_server  # noqa: F401 - what the sandbox runs
+    except ImportError as exc:
+        from objbackup.deploy.errors import DeployError
+
+        raise DeployError(
+            f"the sandbox needs moto: no module named {exc.name!r}", SANDBOX_INSTALL
+        ) from None
+
 
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -31,6 +49,7 @@ def sandbox(
 
     The AWS CLI v1 ignores AWS_ENDPOINT_URL for sqs: give `aws sqs` --endpoint-url.
     """
+    require_moto()
     from objbackup.sandbox.server import run
 
     run(host, port, fault_rate=fault_rate, fault_log=fault_log)
@@ -40,10 +59,11 @@ def demo() -> None:
     """A narrated end-to-end run on an embedded sandbox, checking each step."""
     import importlib
 
+    require_moto()
     try:
-        module = importlib.import_module("cli.demo")
+        module = importlib.import_module("objbackup.cli.demo")
     except ModuleNotFoundError as exc:
-        if exc.name != "cli.demo":
+        if exc.name != "objbackup.cli.demo":
             raise
         from objbackup.deploy.errors import DeployError
 

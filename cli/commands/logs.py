@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cli import options
-from cli.context import Globals, globals_of
+from objbackup.cli import options
+from objbackup.cli.context import Globals, globals_of
 
 
 class Function(StrEnum):
@@ -47,7 +47,7 @@ def command(
 
 def run(g: Globals, only: str | None, since: str, follow: bool, as_json: bool) -> None:
     """Read (or follow) the chosen functions' log groups; notes on stderr, lines on stdout."""
-    from cli import render
+    from objbackup.cli import render
     from objbackup.deploy import function_logs as fl
     from objbackup.deploy.describe import find_deployment
 

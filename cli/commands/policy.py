@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli.context import globals_of
+from objbackup.cli.context import globals_of
 
 
 def command(
@@ -25,7 +25,7 @@ def command(
     """Print the least IAM policy a role needs, as JSON, for the deployment --name."""
     if not operator:
         ctx.fail("say which policy: --operator")
-    from cli import render
+    from objbackup.cli import render
     from objbackup.deploy.operator_policy import operator_policy
 
     render.print_json(operator_policy(globals_of(ctx).name))

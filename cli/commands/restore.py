@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
-    from cli.scope import Scope
+    from objbackup.cli.scope import Scope
     from objbackup.restore import Restorer
 
 
@@ -78,7 +78,7 @@ def run(
     restorer: Restorer | None = None,
 ) -> None:
     """Plan the restore, confirm an overwrite (unless `yes`), copy; print the result."""
-    from cli import render, render_restore
+    from objbackup.cli import render, render_restore
     from objbackup.restore import RestoreError
 
     restorer = restorer or make_restorer(g)[0]
@@ -107,7 +107,7 @@ def stdin_is_terminal() -> bool:
 
 def make_restorer(g: Globals) -> tuple[Restorer, Scope]:
     """A Restorer for the deployment `g` names, and what else the deployment says (retain)."""
-    from cli.scope import deployment_scope
+    from objbackup.cli.scope import deployment_scope
     from objbackup.restore import Restorer
 
     connection = g.connection()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 
 def command(
@@ -20,7 +20,7 @@ def command(
 
 def run(g: Globals, as_json: bool) -> None:
     """Describe the deployment and its queues; JSON or tables on stdout."""
-    from cli import render, render_status
+    from objbackup.cli import render, render_status
     from objbackup.deploy.status import deployment_status
 
     document = deployment_status(g.connection())

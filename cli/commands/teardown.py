@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 
 def command(
@@ -27,7 +27,7 @@ def command(
 
 def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
     """Count, show, stop on a dry run, confirm (unless `yes`), tear down with progress bars."""
-    from cli import prompt, render
+    from objbackup.cli import prompt, render
     from objbackup.deploy.teardown import KEPT_ROLE, Teardown
 
     connection = g.connection()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 
 def command(
@@ -25,8 +25,8 @@ def command(
 
 def run(g: Globals, object_key: str, dry_run: bool, as_json: bool) -> None:
     """Undelete `object_key` against the deployment `g` names; print what was done."""
-    from cli import render, render_restore
-    from cli.commands.restore import make_restorer
+    from objbackup.cli import render, render_restore
+    from objbackup.cli.commands.restore import make_restorer
     from objbackup.undelete import Undeleter
 
     restorer, scope = make_restorer(g)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.context import Globals, globals_of
+from objbackup.cli.context import Globals, globals_of
 
 
 def command(
@@ -34,8 +34,8 @@ def command(
 
 def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Verify the deployment `g` names; exit 1 when findings remain unrepaired."""
-    from cli import render, render_verify
-    from cli.scope import deployment_scope
+    from objbackup.cli import render, render_verify
+    from objbackup.cli.scope import deployment_scope
     from objbackup.verify import Verifier
 
     connection = g.connection()

@@ -79,4 +79,8 @@ class StackNames:
 
 def template_body(role: Role) -> str:
     """The packaged template of a stack (it travels inside the wheel)."""
-    return resources.files("cloudformation").joinpath(f"{role}.yaml").read_text(encoding="utf-8")
+    return (
+        resources.files("objbackup.cloudformation")
+        .joinpath(f"{role}.yaml")
+        .read_text(encoding="utf-8")
+    )

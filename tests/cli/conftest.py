@@ -13,7 +13,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from objbackup.cli.app import app
 from objbackup.sandbox import gaps
 from tests.cli.inprocess import InProcessExecutor
 from tests.harness import REGION
@@ -61,7 +61,7 @@ def in_process_lambda(monkeypatch: pytest.MonkeyPatch) -> InProcessExecutor:
 def fresh_consoles() -> Iterator[None]:
     """Each test gets consoles built under its own environment (COLUMNS above all): the CLI
     builds them once per process, and a test run is one process for many invocations."""
-    from cli import render
+    from objbackup.cli import render
 
     render.stderr.cache_clear()
     render.stdout.cache_clear()

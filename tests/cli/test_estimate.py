@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from objbackup.cli.app import app
 from objbackup.estimate import estimate, usd
 
 ARGS = ["--writes-per-day", "100000", "--deletes-per-day", "10000", "--average-size", "1MiB"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cli.commands import deploy as deploy_command
+from objbackup.cli.commands import deploy as deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_roundtrip import drain_queue
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from objbackup.cli.app import app
 from objbackup.deploy.errors import InvalidSetting
 from objbackup.deploy.plan import DeployOptions, DeploySettings, resolve_settings
 from tests.cli.conftest import Cli

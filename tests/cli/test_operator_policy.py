@@ -19,8 +19,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
 from objbackup.aws import Clients
+from objbackup.cli.app import app
 from objbackup.config import Settings
 from objbackup.deploy.operator_policy import CLI_ACTIONS, CLOUDFORMATION_ACTIONS, operator_policy
 from objbackup.runtime import CleanerApp, ReplicatorApp

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import typer
 
-from cli.commands import clean as clean_command
-from cli.context import Globals
+from objbackup.cli.commands import clean as clean_command
+from objbackup.cli.context import Globals
 from objbackup.deploy.errors import FunctionFailed
 from objbackup.deploy.invoke import CleanerReport
 from tests.cli.conftest import Cli

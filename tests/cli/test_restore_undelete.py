@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cli.commands import restore as restore_command
+from objbackup.cli.commands import restore as restore_command
 from tests.cli.conftest import Cli
 
 KEY = "docs/a b+c.txt"
@@ -143,7 +143,7 @@ def test_restore_over_an_object_asks_on_a_terminal(
 def test_restore_over_an_object_rewritten_while_the_operator_answered(
     cli: Cli, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cli import render
+    from objbackup.cli import render
 
     put_copy(cli, deployed, KEY, OLD, b"old")
     s3 = cli.client("s3")

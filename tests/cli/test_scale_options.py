@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from objbackup.cli.app import app
 from tests.cli.conftest import Cli
 
 

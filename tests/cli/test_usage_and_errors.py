@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
 from typer.testing import CliRunner
 
-from cli.app import app
-from cli.errors import explain
+from objbackup.cli.app import app
+from objbackup.cli.errors import explain
 from objbackup.deploy.errors import NotDeployed
 
 COMMANDS = ("deploy", "list", "clean", "status", "teardown", "sandbox", "demo")
@@ -65,15 +65,15 @@ def test_sandbox_forwards_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_demo_forwards_to_cli_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    fake = types.ModuleType("cli.demo")
+    fake = types.ModuleType("objbackup.cli.demo")
     fake.run = lambda: calls.append("run")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "cli.demo", fake)
+    monkeypatch.setitem(sys.modules, "objbackup.cli.demo", fake)
     assert CliRunner().invoke(app, ["demo"]).exit_code == 0
     assert calls == ["run"]
 
 
 def test_demo_missing_is_an_operational_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "cli.demo", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "objbackup.cli.demo", None)  # type: ignore[arg-type]
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 1
     assert "the demo is not part of this build" in result.stderr

@@ -155,7 +155,11 @@ def _cli(sandbox: Sandbox, *args: str) -> str:
     env = {**os.environ, **sandbox.environment(), "OBJBACKUP_NAME": "logs", "COLUMNS": "200"}
     env.pop("AWS_PROFILE", None)
     done = subprocess.run(
-        [sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "objbackup.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -19,8 +19,8 @@ from urllib.parse import quote_plus
 import pytest
 from botocore.exceptions import ClientError
 
-import lambda_bundle.cleaner as cleaner_entry
-import lambda_bundle.replicator as replicator_entry
+import objbackup.lambda_bundle.cleaner as cleaner_entry
+import objbackup.lambda_bundle.replicator as replicator_entry
 from objbackup.batch import KEY_WORKERS, process_sqs_batch
 from objbackup.config import ENV_TABLE
 from objbackup.deadline import Deadline

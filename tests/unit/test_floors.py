@@ -15,16 +15,16 @@ UNPINNED_TOOLS = frozenset({"ruff", "mypy", "build"})
 
 
 def declared_floors() -> dict[str, str]:
-    """Every requirement of the build, the package and its dev extra -> its `>=` floor."""
+    """Every requirement of the build, the package and its extras -> its `>=` floor."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    lines = [
-        *project["build-system"]["requires"],
-        *project["project"]["dependencies"],
-        *project["project"]["optional-dependencies"]["dev"],
-    ]
+    lines = [*project["build-system"]["requires"], *project["project"]["dependencies"]]
+    for extra in project["project"]["optional-dependencies"].values():
+        lines.extend(extra)
     floors: dict[str, str] = {}
     for line in lines:
         requirement = Requirement(line)
+        if requirement.name == project["project"]["name"]:
+            continue  # an extra that includes another (dev includes sandbox)
         lower = [spec.version for spec in requirement.specifier if spec.operator == ">="]
         assert len(lower) == 1, f"{line!r} declares no single `>=` floor"
         floors[canonicalize_name(requirement.name)] = lower[0]
