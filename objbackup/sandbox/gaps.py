@@ -876,8 +876,10 @@ def close_all() -> None:
     close_dynamodb_query_cost_gap()
     close_dynamodb_transaction_cost_gap()
     close_unsupported_source_gap()
-    from objbackup.sandbox import alarm_gaps, costs  # kept apart from the gaps
+    from objbackup.sandbox import alarm_gaps, costs, partition_limit  # kept apart from the gaps
 
     alarm_gaps.close_cloudformation_alarm_gap()
 
     costs.close_all()
+    # Off unless OBJBACKUP_SANDBOX_INDEX_WRITE_RATE is set: benchmarks turn it on.
+    partition_limit.limit_from_environment()
