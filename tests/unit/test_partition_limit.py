@@ -191,3 +191,38 @@ def test_replicator_and_cleaner_finish_everything_under_throttling(bare: Harness
     assert deleted == 40  # each copy counted once
     assert bare.backup_keys() == set()
     assert all(not bare.copies(key) for key in keys)
+
+
+def test_an_index_write_costs_what_dynamodb_charges_the_index(bare: Harness) -> None:
+    """A new sort key in the same partition is two index writes (out of the old key, into the
+    new: "Global secondary indexes: writes", DynamoDB developer guide); an attribute change in
+    place is one (projection ALL); an item outside the index costs the index nothing."""
+    made = records(bare, 3, status=DISOWNED)
+    buckets = limit(bare, rate=10, burst=10)
+    table = bare.settings.table
+    bare.dynamodb.update_item(
+        TableName=table,
+        Key=made[0].key(),
+        UpdateExpression="SET disowned_at = :at",
+        ExpressionAttributeValues={":at": {"S": iso_now(bare.clock())}},
+    )
+    (partition,) = buckets.written
+    assert buckets.written[partition] == 2
+    bare.dynamodb.update_item(
+        TableName=table,
+        Key=made[1].key(),
+        UpdateExpression="SET note = :n",
+        ExpressionAttributeValues={":n": {"S": "x"}},
+    )
+    assert buckets.written[partition] == 3
+    active = CopyRecord(
+        source_object="other", copy_timestamp="2026-01-01T00:00:00Z~0", copy_name="other@c"
+    )
+    bare.dynamodb.put_item(TableName=table, Item=active.to_item())
+    bare.dynamodb.update_item(
+        TableName=table,
+        Key=active.key(),
+        UpdateExpression="SET note = :n",
+        ExpressionAttributeValues={":n": {"S": "x"}},
+    )
+    assert sum(buckets.written.values()) == 3
