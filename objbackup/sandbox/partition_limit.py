@@ -11,13 +11,14 @@ DynamoDB", developer guide; "My global secondary index (GSI) is throttled", re:P
 OBJBACKUP_SANDBOX_INDEX_WRITE_RATE (write units a second per index partition key value) is set,
 or `limit_index_writes` is called: a token bucket per (table, index, partition key value) then
 answers as DynamoDB does: PutItem, UpdateItem and DeleteItem with
-ProvisionedThroughputExceededException (reason IndexWriteKeyRangeThroughputExceeded, which
-botocore's standard retry mode retries), BatchWriteItem with the throttled requests in
-UnprocessedItems (the exception when none went through), TransactWriteItems with a
-TransactionCanceledException whose throttled items carry `ThrottlingError` (API reference of each
-operation). An index write costs one unit per KB of the item; an update that moves an item to
-another index key costs two writes, one out of the old key and one into the new ("Global secondary
-indexes: writes", developer guide, GSI.html#GSI.Writes).
+ProvisionedThroughputExceededException (reason IndexWriteKeyRangeThroughputExceeded; botocore's
+standard mode retries it as throttling, `ThrottledRetryableChecker` in botocore/retries/
+standard.py), BatchWriteItem with the throttled requests in UnprocessedItems (the exception when
+none went through), TransactWriteItems with a TransactionCanceledException whose throttled items
+carry `ThrottlingError` (not retried by botocore: objbackup.table retries claims itself). See the
+API reference of each operation. An index write costs one unit per KB of the item; an update
+that moves an item to another index key costs two writes, one out of the old key and one into the
+new ("Global secondary indexes: writes", developer guide, GSI.html#GSI.Writes).
 """
 
 from __future__ import annotations
