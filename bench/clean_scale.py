@@ -35,7 +35,8 @@ from objbackup.aws import RETRY_CONFIG
 from objbackup.clean import Cleaner
 from objbackup.config import Settings
 from objbackup.naming import iso_now
-from objbackup.records import DISOWNED, CopyRecord
+from objbackup.records import DISOWNED, CopyRecord, Status
+from objbackup.sandbox import partition_limit
 from objbackup.table import CopyTable
 from tests.harness import REGION, counting_calls, create_table
 
@@ -55,14 +56,15 @@ def _credentials() -> None:
         os.environ.pop(name, None)
 
 
-def _records(copies: int) -> list[CopyRecord]:
-    disowned_at = iso_now(datetime.now(UTC) - timedelta(hours=1))
+def _records(copies: int, status: Status = DISOWNED) -> list[CopyRecord]:
+    """`copies` records of invoices, 3 copies each: expired (disowned an hour ago), or active."""
+    disowned_at = iso_now(datetime.now(UTC) - timedelta(hours=1)) if status == DISOWNED else None
     return [
         CopyRecord(
             source_object=f"invoices/{n // 3:07d}.pdf",
             copy_timestamp=f"2026-10-0{1 + n % 3}T08:00:00Z~{n:032X}",
             copy_name=f"invoices/{n // 3:07d}.pdf@2026100{1 + n % 3}T080000Z-{n:032X}",
-            status=DISOWNED,
+            status=status,
             disowned_at=disowned_at,
             size=250_000,
             etag=f"{n:032x}",
@@ -72,9 +74,22 @@ def _records(copies: int) -> list[CopyRecord]:
     ]
 
 
-def _serve(port: int, copies: int, ready: Any) -> None:
-    """The child: a moto server holding `copies` expired copies and their records."""
+def _serve(
+    port: int,
+    copies: int,
+    ready: Any,
+    status: Status = DISOWNED,
+    rate: float | None = None,
+    burst: float | None = None,
+) -> None:
+    """The child: a moto server holding `copies` copies and their records (expired, or active
+    for a mass delete to disown); if `rate` is given, every index partition takes `rate` writes
+    a second, `burst` banked (objbackup.sandbox.partition_limit, switched on as the sandbox's)."""
     _credentials()
+    if rate:
+        os.environ[partition_limit.ENV_RATE] = repr(rate)
+        if burst:
+            os.environ[partition_limit.ENV_BURST] = repr(burst)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import s3_backends
@@ -86,12 +101,13 @@ def _serve(port: int, copies: int, ready: Any) -> None:
     server = ThreadedMotoServer(port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url).create_bucket(Bucket=SETTINGS.backup_bucket)
+    for bucket in (SETTINGS.source_bucket, SETTINGS.backup_bucket):
+        boto3.client("s3", endpoint_url=url).create_bucket(Bucket=bucket)
     create_table(boto3.client("dynamodb", endpoint_url=url), SETTINGS.table)
     # Straight into moto's backends: through the clients the seeding would take long.
     s3 = s3_backends[ACCOUNT]["global"]
     dynamodb = dynamodb_backends[ACCOUNT][REGION]
-    for record in _records(copies):
+    for record in _records(copies, status):
         s3.put_object(SETTINGS.backup_bucket, record.copy_name, b"%PDF")
         dynamodb.put_item(SETTINGS.table, record.to_item())
     ready.put(True)

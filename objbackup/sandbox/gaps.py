@@ -609,6 +609,25 @@ def close_dynamodb_transaction_cost_gap() -> None:
     _applied.add("dynamodb-transaction-cost")
 
 
+def close_dynamodb_instance_tracking_gap() -> None:
+    """moto's BaseModel keeps every instance it makes for ever (`instances_tracked`, read only by
+    the /moto-api/data.json dump): every DynamoDB item version (UpdateItem deep-copies the old
+    one) and every TransactWriteItems' table snapshot (the closer above), whose copy of the table's
+    item dicts is O(table). A 300,000-copy clean grew the server by about 1 GB a minute
+    (docs/BENCHMARKS.md). Make items and tables without tracking them."""
+    if "dynamodb-instance-tracking" in _applied:
+        return
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    def untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    Item.__new__ = staticmethod(untracked)  # type: ignore[method-assign]
+    Table.__new__ = staticmethod(untracked)  # type: ignore[method-assign]
+    _applied.add("dynamodb-instance-tracking")
+
+
 def close_sqs_event_source_gap() -> None:
     """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
     and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
@@ -875,10 +894,18 @@ def close_all() -> None:
     close_sqs_receive_cost_gap()
     close_dynamodb_query_cost_gap()
     close_dynamodb_transaction_cost_gap()
+    close_dynamodb_instance_tracking_gap()
     close_unsupported_source_gap()
-    from objbackup.sandbox import alarm_gaps, costs, iam_gaps  # kept apart from the gaps
+    from objbackup.sandbox import (  # kept apart from the gaps
+        alarm_gaps,
+        costs,
+        iam_gaps,
+        partition_limit,
+    )
 
     alarm_gaps.close_cloudformation_alarm_gap()
     iam_gaps.close_cloudformation_inline_policy_gap()
 
     costs.close_all()
+    # Off unless OBJBACKUP_SANDBOX_INDEX_WRITE_RATE is set: benchmarks turn it on.
+    partition_limit.limit_from_environment()

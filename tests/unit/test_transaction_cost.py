@@ -96,3 +96,27 @@ def test_a_transaction_never_deep_copies_the_table(
             TransactItems=[_update(table, "b", "x"), _update(table, "a", "y", condition="z")]
         )
     assert [_status(system, k) for k in ("a", "b")] == ["cleaning", "disowned"]
+
+
+def test_transactions_and_updates_leave_nothing_behind_in_motos_instance_tracker(
+    system: Harness,
+) -> None:
+    """moto keeps every model instance it makes for ever; a snapshot kept there keeps its copy of
+    the table's item dicts (a 300,000-copy clean ran the server out of memory)."""
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    _seed(system, [f"k{n}" for n in range(20)])
+    table = system.settings.table
+    before = len(Table.instances_tracked), len(Item.instances_tracked)  # type: ignore[attr-defined]
+    for n in range(10):
+        system.dynamodb.transact_write_items(
+            TransactItems=[_update(table, f"k{n}", "cleaning"), _update(table, f"k{n + 10}", "x")]
+        )
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        system.dynamodb.transact_write_items(
+            TransactItems=[_update(table, "k0", "y"), _update(table, "k1", "z", condition="no")]
+        )
+    assert [_status(system, k) for k in ("k0", "k1", "k10")] == ["cleaning", "cleaning", "x"]
+    after = len(Table.instances_tracked), len(Item.instances_tracked)  # type: ignore[attr-defined]
+    assert after == before
