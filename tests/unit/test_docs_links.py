@@ -55,7 +55,9 @@ def links(path: Path) -> list[str]:
 
 
 def test_the_slug_follows_githubs_rules() -> None:
-    assert slug("How a copy is named and why it is exact") == "how-a-copy-is-named-and-why-it-is-exact"
+    assert slug("How a copy is named and why it is exact") == (
+        "how-a-copy-is-named-and-why-it-is-exact"
+    )
     assert slug("A mass delete under the index partition limit") == (
         "a-mass-delete-under-the-index-partition-limit"
     )
