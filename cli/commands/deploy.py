@@ -112,7 +112,7 @@ def command(
             callback=options.concurrency,
             metavar="N",
             help=f"Most replicator instances at once, {MIN_CONCURRENCY} to {MAX_CONCURRENCY} "
-            f"(default: {DEFAULT_CONCURRENCY}, or the deployed value; see README, Throughput).",
+            f"(default: {DEFAULT_CONCURRENCY}, or the deployed value; see docs/THROUGHPUT.md).",
         ),
     ] = None,
     batch_size: Annotated[
