@@ -10,7 +10,6 @@ CloudFormation creates resources without asking IAM.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -84,11 +83,11 @@ def test_no_wildcard_action_and_star_only_where_aws_has_no_resource() -> None:
 
 def _schema_permissions(resource_type: str) -> set[str]:
     """What the type's CloudFormation registry schema says its handlers need (cfn-lint's copy)."""
-    spec = importlib.util.find_spec("cfnlint")
-    assert spec is not None and spec.origin is not None
-    base = Path(spec.origin).parent / "data" / "schemas"
-    index = json.loads((base / "providers" / "us-east-1.json").read_text())
-    schema = json.loads((base / "resources" / f"{index[resource_type]}.json").read_text())
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema
+    if "handlers" not in schema:  # cfn-lint 1.47 (the floor) ships schemas trimmed of them
+        pytest.skip("this cfn-lint's schemas carry no handler permissions; newer ones do")
     handlers = schema["handlers"]
     return {
         p
