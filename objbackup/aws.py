@@ -59,5 +59,22 @@ def is_not_found(exc: ClientError) -> bool:
     return error_code(exc) in NOT_FOUND_CODES
 
 
+def head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """HeadObject's answer for `bucket/key`, or None when S3 says there is no such object.
+
+    A missing key is a 404 only to a caller allowed s3:ListBucket (otherwise a 403, which
+    propagates like every other error): "If the object you request doesn't exist, the error that
+    Amazon S3 returns depends on whether you also have the s3:ListBucket permission" (HeadObject,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+    """
+    try:
+        head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+    return head
+
+
 def is_precondition_failed(exc: ClientError) -> bool:
     return error_code(exc) in PRECONDITION_CODES

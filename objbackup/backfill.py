@@ -27,11 +27,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
 from objbackup.aws import error_code
+from objbackup.events import Kind, ObjectEvent, encode_eventbridge
 from objbackup.filters import KeyFilter
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
@@ -83,31 +84,22 @@ def created_event(bucket: str, obj: SourceObject, time: datetime | None = None) 
     `time` defaults to the object's LastModified; verify passes the current time to place a copy
     above every existing one (a stale newest copy).
     """
-    when = (time or obj.last_modified).astimezone(UTC)
+    when = (time or obj.last_modified).astimezone(UTC).replace(microsecond=0)
     identity = f"{bucket}\n{obj.key}\n{obj.etag}\n{when:%Y-%m-%dT%H:%M:%SZ}"
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
-    return {
-        "version": "0",
-        "id": f"backfill-{digest}",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "time": f"{when:%Y-%m-%dT%H:%M:%SZ}",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {
-                # Keys travel URL-encoded with `+` for a space, as S3 sends them; the replicator
-                # decodes them once with unquote_plus.
-                "key": quote_plus(obj.key, safe="/"),
-                "size": obj.size,
-                "etag": obj.etag,
-                # Empty pads to all zeros: below any real sequencer of the same second.
-                "sequencer": "",
-            },
-            "reason": BACKFILL_REASON,
-        },
-    }
+    event = ObjectEvent(
+        kind=Kind.CREATED,
+        bucket=bucket,
+        key=obj.key,
+        time=when,
+        # Empty pads to all zeros: below any real sequencer of the same second.
+        sequencer="",
+        event_id=f"backfill-{digest}",
+        reason=BACKFILL_REASON,
+        etag=obj.etag,
+        size=obj.size,
+    )
+    return encode_eventbridge(event)
 
 
 class QueueSender:

@@ -1,4 +1,5 @@
-"""Decoding S3 events (EventBridge, SQS-wrapped, classic notifications) into one typed event.
+"""Decoding S3 events (EventBridge, SQS-wrapped, classic notifications) into one typed event, and
+encoding one back into each format (the exact inverse).
 
 Keys arrive URL-encoded with `+` for a space; they are decoded exactly once, here, at the edge.
 """
@@ -6,7 +7,7 @@ Keys arrive URL-encoded with `+` for a space; they are decoded exactly once, her
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -51,6 +52,16 @@ class ObjectEvent:
     def position(self) -> str:
         """Where this event stands in its key's history; also the `copy_timestamp` it creates."""
         return copy_timestamp(self.time, self.sequencer)
+
+
+def encode_key(key: str) -> str:
+    """A key as AWS documents it in classic S3 notifications: URL-encoded, `+` for a space ("The
+    object key name value is URL encoded", "Event message structure",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
+
+    The encoders write it so; the decoders read it and the other encodings objbackup.filters lists.
+    """
+    return quote_plus(key, safe="/")
 
 
 def decode_invocation(payload: Any, source_bucket: str | None = None) -> list[ObjectEvent]:
@@ -116,17 +127,11 @@ def encode_eventbridge(event: ObjectEvent) -> dict[str, Any]:
     The replicator re-sends an event whose copy is still in progress (objbackup.continuation), so
     time, sequencer, key, ETag, size and version id, hence the copy name, must survive exactly.
     An event without an id (a classic notification lacking its request id) gets its position.
+    The one encoder of the project: backfill, verify, the sandbox and the tests build with it
+    (tests/unit/test_event_roundtrip.py proves the round trip through every envelope).
     """
     detail_type = next(name for name, kind in _DETAIL_TYPES.items() if kind is event.kind)
-    obj: dict[str, Any] = {"key": quote_plus(event.key)}
-    for name, value in (
-        ("size", event.size),
-        ("etag", event.etag),
-        ("version-id", event.version_id),
-        ("sequencer", event.sequencer or None),
-    ):
-        if value is not None:
-            obj[name] = value
+    obj = _encode_object(event, etag="etag", version_id="version-id")
     detail: dict[str, Any] = {"version": "0", "bucket": {"name": event.bucket}, "object": obj}
     if event.reason:
         detail["reason"] = event.reason
@@ -138,6 +143,7 @@ def encode_eventbridge(event: ObjectEvent) -> dict[str, Any]:
         "detail-type": detail_type,
         "source": "aws.s3",
         "time": event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "resources": [f"arn:aws:s3:::{event.bucket}"],
         "detail": detail,
     }
 
@@ -150,6 +156,52 @@ def decode_classic(
     if not isinstance(records, list) or not records:
         raise MalformedEvent("Records is not a non-empty list")
     return [_decode_classic_record(r, source_bucket) for r in records]
+
+
+def encode_classic(events: Sequence[ObjectEvent]) -> dict[str, Any]:
+    """`events` as one classic S3 notification: `decode_classic` gives back the same events.
+
+    The classic format names the operation in `eventName` ("ObjectCreated:Put"), which the
+    decoder keeps as the reason and reads the delete-marker deletion type from; an event whose
+    reason is no such name, or whose deletion type says otherwise, has no classic form.
+    """
+    return {"Records": [_encode_classic_record(event) for event in events]}
+
+
+def _encode_classic_record(event: ObjectEvent) -> dict[str, Any]:
+    kind = next((k for p, k in _CLASSIC_PREFIXES.items() if event.reason.startswith(p)), None)
+    marker = "Delete Marker Created" if event.reason.endswith("DeleteMarkerCreated") else None
+    if kind is not event.kind or event.deletion_type != marker:
+        raise ValueError(f"no classic notification carries {event!r}")
+    obj = _encode_object(event, etag="eTag", version_id="versionId")
+    record: dict[str, Any] = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventTime": event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "eventName": event.reason,
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": event.bucket, "arn": f"arn:aws:s3:::{event.bucket}"},
+            "object": obj,
+        },
+    }
+    if event.event_id:
+        record["responseElements"] = {"x-amz-request-id": event.event_id}
+    return record
+
+
+def _encode_object(event: ObjectEvent, *, etag: str, version_id: str) -> dict[str, Any]:
+    """The event's object, under the format's names for the ETag and version id."""
+    obj: dict[str, Any] = {"key": encode_key(event.key)}
+    for name, value in (
+        ("size", event.size),
+        (etag, event.etag),
+        (version_id, event.version_id),
+        ("sequencer", event.sequencer or None),
+    ):
+        if value is not None:
+            obj[name] = value
+    return obj
 
 
 def _decode_classic_record(record: Any, source_bucket: str | None) -> ObjectEvent:

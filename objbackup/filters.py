@@ -29,7 +29,6 @@ import json
 import string
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus
 
 # Replicator stack parameters that hold the filter, comma-separated ("" means none).
 INCLUDE_PARAMETER = "IncludePrefixes"
@@ -51,14 +50,6 @@ def check_prefix(prefix: str) -> str:
     if len(prefix.encode("utf-8")) > 1024:
         raise ValueError("a key prefix is at most 1024 bytes long, like a key")
     return prefix
-
-
-def encode_key(key: str) -> str:
-    """A key as AWS documents it in classic S3 notifications: URL-encoded, `+` for a space.
-
-    One of the encodings the rule must survive (tests try the others); the rule never uses it.
-    """
-    return quote_plus(key, safe="/")
 
 
 def invariant_part(prefix: str) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from objbackup.aws import is_not_found
+from objbackup.aws import head_or_none
 from objbackup.config import Settings
 from objbackup.continuation import Continuation
 from objbackup.copier import Copier, SourceChanged
@@ -311,14 +311,11 @@ class Replicator:
 
     def _head_source(self, event: ObjectEvent) -> dict[str, Any] | None:
         try:
-            head: dict[str, Any] = self.s3.head_object(Bucket=event.bucket, Key=event.key)
+            return head_or_none(self.s3, event.bucket, event.key)
         except ClientError as exc:
-            if is_not_found(exc):
-                return None
             if refusal(exc) is not None:
                 return {}  # there, but SSE-C: S3 describes it only to a holder of its key
             raise
-        return head
 
     def _too_old(self, position: str, records: list[CopyRecord]) -> bool:
         """True when `retain` active copies are all newer than `position`."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import is_not_found
+from objbackup.aws import head_or_none, is_not_found
 from objbackup.copier import Copier, SourceChanged, TargetChanged, TargetCondition
 from objbackup.errors import ObjbackupError
 from objbackup.records import ACTIVE, DISOWNED, CopyRecord
@@ -141,14 +141,8 @@ class Restorer:
         return self._etag_in(self.source_bucket, key)
 
     def _etag_in(self, bucket: str, key: str) -> str | None:
-        try:
-            head = self.s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
-        etag: str = head["ETag"]
-        return etag
+        head = head_or_none(self.s3, bucket, key)
+        return None if head is None else str(head["ETag"])
 
     def exists(self, key: str) -> bool:
         """Whether the source bucket holds `key` now."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code, is_not_found
+from objbackup.aws import error_code, head_or_none
 from objbackup.errors import ObjbackupError
 
 ARCHIVED_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
@@ -80,12 +80,10 @@ def head_refusal(head: dict[str, Any]) -> str | None:
 def check_source(s3: Any, bucket: str, key: str) -> str | None:
     """HEAD `bucket/key`: why it cannot be copied, or None (copyable, or gone since listed)."""
     try:
-        head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+        head = head_or_none(s3, bucket, key)
     except ClientError as exc:
         reason = refusal(exc)
         if reason is not None:
             return reason
-        if is_not_found(exc):
-            return None
         raise
-    return head_refusal(head)
+    return None if head is None else head_refusal(head)

@@ -35,7 +35,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from objbackup.aws import error_code, is_not_found
+from objbackup.aws import error_code, head_or_none
 from objbackup.backfill import QueueSender, SourceObject, created_event, list_objects
 from objbackup.config import Settings
 from objbackup.errors import ObjbackupError
@@ -578,13 +578,7 @@ class Verifier:
         )
 
     def _head_source(self, key: str) -> dict[str, Any] | None:
-        try:
-            head: dict[str, Any] = self.s3.head_object(Bucket=self.settings.source_bucket, Key=key)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
-        return head
+        return head_or_none(self.s3, self.settings.source_bucket, key)
 
     def _repair_retention(self, f: Finding, dry_run: bool) -> Finding:
         if dry_run:
@@ -595,11 +589,8 @@ class Verifier:
 
     def _exists(self, bucket: str, key: str) -> bool:
         try:
-            self.s3.head_object(Bucket=bucket, Key=key)
+            return head_or_none(self.s3, bucket, key) is not None
         except ClientError as exc:
-            if is_not_found(exc):
-                return False
             if refusal(exc) is not None:
                 return True  # an SSE-C object: there, though S3 describes it only with its key
             raise
-        return True

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from objbackup.aws import is_not_found
+from objbackup.aws import head_or_none
 from objbackup.bundle import Bundle, build_bundle
 from objbackup.config import Settings
 from objbackup.deploy import stacks as k
@@ -249,13 +247,7 @@ class Deployer:
         return found
 
     def _present(self, bucket: str, key: str) -> bool:
-        try:
-            self.connection.client("s3").head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
-        return True
+        return head_or_none(self.connection.client("s3"), bucket, key) is not None
 
     def _upload_bundle(self, bucket: str, key: str) -> bool:
         """Upload the bundle unless an object already has its key (its name is its hash)."""

@@ -898,14 +898,14 @@ def close_all() -> None:
     close_unsupported_source_gap()
     from objbackup.sandbox import (  # kept apart from the gaps
         alarm_gaps,
-        costs,
         iam_gaps,
         partition_limit,
+        speedups,
     )
 
     alarm_gaps.close_cloudformation_alarm_gap()
     iam_gaps.close_cloudformation_inline_policy_gap()
 
-    costs.close_all()
+    speedups.close_all()
     # Off unless OBJBACKUP_SANDBOX_INDEX_WRITE_RATE is set: benchmarks turn it on.
     partition_limit.limit_from_environment()

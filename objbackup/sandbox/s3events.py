@@ -13,7 +13,8 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
+
+from objbackup.events import Kind, ObjectEvent, encode_eventbridge
 
 _REASONS = {
     "s3:ObjectCreated:Put": "PutObject",
@@ -53,36 +54,35 @@ def build_event(
     if reason is None:
         return None
     created = event_name.startswith("s3:ObjectCreated:")
-    obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
-    if created:
-        obj["size"] = size or 0
-        obj["etag"] = (etag or "").strip('"')
-    if version_id and version_id != "null":
-        obj["version-id"] = version_id
-    obj["sequencer"] = next_sequencer()
-    detail: dict[str, Any] = {
-        "version": "0",
-        "bucket": {"name": bucket},
-        "object": obj,
-        "request-id": uuid.uuid4().hex[:16].upper(),
-        "requester": account,
-        "source-ip-address": "127.0.0.1",
-        "reason": reason,
-    }
+    deletion_type = None
     if not created:
-        detail["deletion-type"] = (
+        deletion_type = (
             "Delete Marker Created"
             if event_name.endswith("DeleteMarkerCreated")
             else "Permanently Deleted"
         )
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created" if created else "Object Deleted",
-        "source": "aws.s3",
-        "account": account,
-        "time": f"{(now or datetime.now(UTC)):%Y-%m-%dT%H:%M:%SZ}",
-        "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": detail,
-    }
+    event = encode_eventbridge(
+        ObjectEvent(
+            kind=Kind.CREATED if created else Kind.DELETED,
+            bucket=bucket,
+            key=key,
+            time=now or datetime.now(UTC),
+            sequencer=next_sequencer(),
+            event_id=str(uuid.uuid4()),
+            reason=reason,
+            etag=(etag or "").strip('"') if created else None,
+            size=(size or 0) if created else None,
+            version_id=version_id if version_id and version_id != "null" else None,
+            deletion_type=deletion_type,
+        )
+    )
+    # What S3 adds that the replicator does not read.
+    event.update(account=account, region=region)
+    event["detail"].update(
+        {
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": account,
+            "source-ip-address": "127.0.0.1",
+        }
+    )
+    return event

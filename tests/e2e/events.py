@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
+
+from objbackup.events import Kind, ObjectEvent, encode_eventbridge
 
 
 def object_created(
@@ -16,24 +17,15 @@ def object_created(
     sequencer: str = "FFFFFFFFFFFFFFFFFF",
 ) -> dict[str, Any]:
     """An EventBridge `Object Created` event, its key URL-encoded as AWS encodes it."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {
-                "key": quote_plus(key, safe="/"),
-                "size": size,
-                "etag": etag,
-                "sequencer": sequencer,
-            },
-            "reason": "PutObject",
-        },
-    }
+    event = ObjectEvent(
+        kind=Kind.CREATED,
+        bucket=bucket,
+        key=key,
+        time=datetime.now(UTC).replace(microsecond=0),
+        sequencer=sequencer,
+        event_id=str(uuid.uuid4()),
+        reason="PutObject",
+        etag=etag,
+        size=size,
+    )
+    return encode_eventbridge(event) | {"account": "123456789012", "region": "us-east-1"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from objbackup.backfill import Backfill
+from objbackup.events import encode_key
 from tests.harness import REGION, FakeClock, Harness
 from tests.queue import create_queue, drain
 
@@ -28,7 +28,7 @@ def world(moto_aws: None) -> tuple[Harness, Any, str]:
 
 
 def _names(body: str, key: str) -> bool:
-    return f'"key":"{quote_plus(key, safe="/")}"' in body
+    return f'"key":"{encode_key(key)}"' in body
 
 
 class RefusingOneEntry:

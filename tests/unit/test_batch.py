@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import pytest
 from botocore.exceptions import ClientError
@@ -25,7 +24,7 @@ from objbackup.batch import KEY_WORKERS, process_sqs_batch
 from objbackup.config import ENV_TABLE
 from objbackup.deadline import Deadline
 from objbackup.errors import ConfigError, ForeignBucket, MalformedEvent
-from objbackup.events import Kind, ObjectEvent
+from objbackup.events import Kind, ObjectEvent, encode_classic, encode_eventbridge
 from objbackup.logs import LOGGER
 from objbackup.runtime import CleanerApp, ReplicatorApp
 from tests.harness import Harness
@@ -40,28 +39,17 @@ def load(name: str) -> Json:
 
 
 def to_eventbridge(event: ObjectEvent) -> Json:
-    """`event` as S3 sends it to EventBridge (AWS's sample with this event's fields)."""
+    """`event` as S3 sends it to EventBridge: the encoder's fields over AWS's sample (whose
+    `account`, `region`, `request-id`, `requester` and `source-ip-address` stay, unread)."""
     created = event.kind is Kind.CREATED
+    if not created and event.deletion_type is None:
+        event = replace(event, deletion_type="Permanently Deleted")
     message = load(
         "eventbridge_object_created.json" if created else "eventbridge_object_deleted.json"
     )
-    message["id"] = event.event_id
-    message["time"] = f"{event.time:%Y-%m-%dT%H:%M:%SZ}"
-    message["resources"] = [f"arn:aws:s3:::{event.bucket}"]
-    detail = message["detail"]
-    detail["bucket"]["name"] = event.bucket
-    detail["reason"] = event.reason
-    detail["object"] = {"key": quote_plus(event.key), "sequencer": event.sequencer}
-    for field, value in (
-        ("size", event.size),
-        ("etag", event.etag),
-        ("version-id", event.version_id),
-    ):
-        if value is not None:
-            detail["object"][field] = value
-    if not created:
-        detail["deletion-type"] = event.deletion_type or "Permanently Deleted"
-    return message
+    encoded = encode_eventbridge(event)
+    sample = {k: v for k, v in message["detail"].items() if k not in ("reason", "deletion-type")}
+    return message | encoded | {"detail": sample | encoded["detail"]}
 
 
 def sqs_record(body: str, message_id: str) -> Json:
@@ -214,22 +202,10 @@ def test_batch_reports_exactly_the_failed_messages(
 
 
 def classic(*events: ObjectEvent) -> Json:
-    """One S3 notification (the classic format) carrying several records."""
-    notification = load("s3_notification_put.json")
-    sample = notification["Records"][0]
-    notification["Records"] = []
-    for event in events:
-        record = copy.deepcopy(sample)
-        record["eventTime"] = f"{event.time:%Y-%m-%dT%H:%M:%S.000Z}"
-        record["s3"]["bucket"]["name"] = event.bucket
-        record["s3"]["object"] = {
-            "key": quote_plus(event.key),
-            "size": event.size,
-            "eTag": event.etag,
-            "sequencer": event.sequencer,
-        }
-        notification["Records"].append(record)
-    return notification
+    """One S3 notification (the classic format) carrying several records, put by PutObject."""
+    sample = load("s3_notification_put.json")["Records"][0]
+    encoded = encode_classic([replace(e, reason="ObjectCreated:Put") for e in events])
+    return {"Records": [sample | r | {"s3": sample["s3"] | r["s3"]} for r in encoded["Records"]]}
 
 
 def test_keys_of_a_batch_are_copied_concurrently(system: Harness, app: ReplicatorApp) -> None:

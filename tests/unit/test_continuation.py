@@ -9,14 +9,11 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from objbackup.aws import Clients
 from objbackup.config import (
@@ -26,8 +23,7 @@ from objbackup.config import (
     ENV_TABLE,
     Settings,
 )
-from objbackup.events import Kind, ObjectEvent, decode_eventbridge, encode_eventbridge
-from objbackup.naming import MAX_KEY_BYTES
+from objbackup.events import Kind, ObjectEvent
 from objbackup.runtime import ReplicatorApp
 from tests.harness import REGION, Harness
 from tests.unit.test_batch import failures, object_lines, sqs_record, to_eventbridge
@@ -215,54 +211,6 @@ def test_a_resurfaced_versions_copy_is_not_continued(big: Harness, queues: Queue
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[Json]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "objbackup"]
-
-
-# --- the encoding ---------------------------------------------------------------------------
-
-_text = st.text(st.characters(blacklist_characters='"'), min_size=1, max_size=40)
-_keys = st.text(min_size=1, max_size=300).filter(lambda k: len(k.encode()) <= MAX_KEY_BYTES)
-
-
-@st.composite
-def events(draw: st.DrawFn) -> ObjectEvent:
-    kind = draw(st.sampled_from(Kind))
-    created = kind is Kind.CREATED
-    return ObjectEvent(
-        kind=kind,
-        bucket=draw(st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True)),
-        key=draw(_keys),
-        time=draw(
-            st.datetimes(
-                min_value=datetime(2000, 1, 1),
-                max_value=datetime(2100, 1, 1),
-                timezones=st.just(UTC),
-            )
-        ).replace(microsecond=0),
-        sequencer=draw(st.one_of(st.just(""), st.from_regex(r"[0-9A-F]{16,20}", fullmatch=True))),
-        event_id=draw(_text),
-        reason=draw(st.one_of(st.just(""), _text)),
-        etag=draw(
-            st.one_of(st.none(), st.from_regex(r"[0-9a-f]{32}(-[0-9]{1,5})?", fullmatch=True))
-        ),
-        size=draw(st.integers(0, 5 * 1024**4)) if created else draw(st.none() | st.integers(0)),
-        version_id=draw(st.one_of(st.none(), _text)),
-        deletion_type=None if created else draw(st.one_of(st.none(), _text)),
-    )
-
-
-@given(events())
-def test_encode_eventbridge_is_the_inverse_of_decode(event: ObjectEvent) -> None:
-    body = json.loads(json.dumps(encode_eventbridge(event)))  # as it travels: JSON text
-    decoded = decode_eventbridge(body, event.bucket)
-    assert decoded == event
-    assert decoded.position == event.position
-
-
-def test_an_event_without_an_id_is_encoded_with_its_position() -> None:
-    event = ObjectEvent(
-        Kind.CREATED, "b", "a key+/%", datetime(2026, 12, 1, tzinfo=UTC), "0A", "", size=1
-    )
-    assert decode_eventbridge(encode_eventbridge(event)) == replace(event, event_id=event.position)
 
 
 def test_the_queue_url_is_read_from_the_environment() -> None:

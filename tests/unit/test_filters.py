@@ -15,12 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from objbackup.events import Kind
+from objbackup.events import Kind, encode_key
 from objbackup.filters import (
     KEY_PATTERN_PARAMETER,
     KeyFilter,
     check_prefix,
-    encode_key,
     invariant_part,
 )
 from objbackup.logs import LOGGER

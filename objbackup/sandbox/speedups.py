@@ -1,4 +1,4 @@
-"""Backlog cost closers: patches that keep moto's answers but drop work that grows with a backlog.
+"""Emulator speedups: patches that keep moto's answers but drop work that grows with a backlog.
 
 With ~10,000 messages in one queue moto 5.2 spends its time re-reading the whole backlog: every
 SendMessage counts every message three times (two clock reads each) to build the attribute dict
