@@ -1,5 +1,5 @@
 """`verify --repair` and `backfill`: one repair or one event that fails never stops the others;
-each failure is reported with its reason and the exit code is 1 (issue 12)."""
+each failure is reported with its reason and the exit code is 1."""
 
 from __future__ import annotations
 

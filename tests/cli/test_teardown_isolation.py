@@ -1,4 +1,4 @@
-"""`objbackup teardown` never lets one object sink the emptying (issue 12): keys XML cannot carry
+"""`objbackup teardown` never lets one object sink the emptying: keys XML cannot carry
 go, a version S3 refuses is named with its reason once everything else is gone, and a rerun
 finishes the job."""
 

@@ -306,7 +306,7 @@ def test_the_console_script_exit_codes_and_traceback(no_aws_config: None) -> Non
     assert loud.stderr.rstrip().endswith("AwsSetupError: no AWS credentials found")
 
 
-# --- hostile input the operator may hand the CLI (issue 5) -------------------------------------
+# --- hostile input the operator may hand the CLI -------------------------------------
 
 MORE_USAGE_ERRORS = [
     ["deploy", "--retain", "abc"],

@@ -1,4 +1,4 @@
-"""Issue 6, end to end: `objbackup deploy --source-bucket` adopts a bucket made with the AWS CLI,
+"""End to end: `objbackup deploy --source-bucket` adopts a bucket made with the AWS CLI,
 whose owner already sends its events to a queue, with `--include-prefix` / `--exclude-prefix`;
 only the filtered keys are backed up, and teardown leaves the bucket, its objects and the owner's
 notification as they were."""

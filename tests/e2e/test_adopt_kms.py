@@ -1,4 +1,4 @@
-"""Issue 11, end to end: adopting a bucket whose default encryption is SSE-KMS (set up with the
+"""End to end: adopting a bucket whose default encryption is SSE-KMS (set up with the
 AWS CLI, the key named by its alias): the plan names the key, and the sandbox's replicator writes
 the copy with SSE-KMS under it, under its role: the sandbox checks kms:Decrypt on the source's key
 and kms:GenerateDataKey on the copy's (objbackup/sandbox/access.py)."""

@@ -1,4 +1,4 @@
-"""Issue 16, end to end in the sandbox with the AWS CLI: an event that fails five times lands in
+"""End to end in the sandbox with the AWS CLI: an event that fails five times lands in
 the dead-letter queue, `status` and `dlq` show it, the cause is removed, `dlq redrive` brings it
 back, and the object is backed up.
 

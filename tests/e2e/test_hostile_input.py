@@ -1,4 +1,4 @@
-"""Issue 5, end to end: hostile keys and objects written to `objbackup sandbox` with a real client
+"""End to end: hostile keys and objects written to `objbackup sandbox` with a real client
 each end in a correct copy, and hostile events sent to the replicator's queue end in the
 dead-letter queue with a JSON line in the function log naming the message and the reason."""
 
@@ -233,7 +233,7 @@ def test_refused_event_reaches_the_dead_letter_queue_with_a_log_line(
 def test_teardown_empties_and_deletes_buckets_holding_keys_xml_cannot_carry(
     tools: Tools, deployed: dict[str, Any]
 ) -> None:
-    """Issue 12: runs last in the module (it removes the deployment). A `\\x01` key written with
+    """Runs last in the module (it removes the deployment). A `\\x01` key written with
     the AWS CLI, its copy and (on a versioned source) its versions no longer sink teardown."""
     source, backup = deployed["source_bucket"], deployed["backup_bucket"]
     key = "teardown/soh\x01cr\r.txt"

@@ -1,4 +1,4 @@
-"""Issue 6, end to end: objects that predate the deployment are backed up by `objbackup backfill`,
+"""End to end: objects that predate the deployment are backed up by `objbackup backfill`,
 and `objbackup verify --repair` finds and fixes damage done with the AWS CLI, all against
 `objbackup sandbox` over HTTP.
 

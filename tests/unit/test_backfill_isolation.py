@@ -1,4 +1,4 @@
-"""Backfill: one object whose event SQS will not take never stops the others (issue 12)."""
+"""Backfill: one object whose event SQS will not take never stops the others."""
 
 from __future__ import annotations
 

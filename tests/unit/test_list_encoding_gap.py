@@ -1,5 +1,5 @@
 """The sandbox's ListObjectVersions honours `encoding-type=url` as S3 does, so keys XML cannot
-carry (controls, CR) list like any other (objbackup.sandbox.gaps, issue 12)."""
+carry (controls, CR) list like any other (objbackup.sandbox.gaps)."""
 
 from __future__ import annotations
 

@@ -166,7 +166,7 @@ def test_undelete_and_cleaner_random_interleavings(schedule: list[int]) -> None:
         run_undelete_race(schedule)
 
 
-# --- the replicator against the cleaner (issue 5) ---------------------------------------------
+# --- the replicator against the cleaner ---------------------------------------------
 
 
 def run_rewrite_race(schedule: list[int], late_delete: bool) -> list[str]:
