@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	@if ls cloudformation/*.yaml >/dev/null 2>&1; then $(BIN)/cfn-lint cloudformation/*.yaml; fi
 
 # checkov conflicts with pytest's dependencies, so it lives in a virtual environment of its own.

@@ -27,12 +27,12 @@ from typing import Any
 from moto import mock_aws
 
 from bench.report import Figure, breakdown, emit
-from objbackup.clean import DELETE_OBJECTS_LIMIT
-from objbackup.events import ObjectEvent
-from objbackup.naming import copy_name, copy_timestamp, iso_now
-from objbackup.records import DISOWNED, CopyRecord
-from objbackup.replicate import Outcome
-from objbackup.table import BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT
+from objbackup.core.clean import DELETE_OBJECTS_LIMIT
+from objbackup.core.events import ObjectEvent
+from objbackup.core.naming import copy_name, copy_timestamp, iso_now
+from objbackup.core.records import DISOWNED, CopyRecord
+from objbackup.core.replicate import Outcome
+from objbackup.core.table import BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT
 from tests.harness import REGION, Harness, counting_calls
 
 # Targets of the issue.

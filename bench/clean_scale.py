@@ -31,13 +31,13 @@ from typing import Any
 import boto3
 
 from bench.report import Figure, breakdown, emit
-from objbackup.aws import RETRY_CONFIG
-from objbackup.clean import Cleaner
-from objbackup.config import Settings
-from objbackup.naming import iso_now
-from objbackup.records import DISOWNED, CopyRecord, Status
+from objbackup.core.aws import RETRY_CONFIG
+from objbackup.core.clean import Cleaner
+from objbackup.core.config import Settings
+from objbackup.core.naming import iso_now
+from objbackup.core.records import DISOWNED, CopyRecord, Status
+from objbackup.core.table import CopyTable
 from objbackup.sandbox import partition_limit
-from objbackup.table import CopyTable
 from tests.harness import REGION, counting_calls, create_table
 
 ACCOUNT = "123456789012"  # moto's default account

@@ -38,10 +38,10 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from bench.report import Figure, emit
-from objbackup.batch import KEY_WORKERS, process_sqs_batch
+from objbackup.core.batch import KEY_WORKERS, process_sqs_batch
+from objbackup.core.events import ObjectEvent
+from objbackup.core.runtime import ReplicatorApp
 from objbackup.deploy.scale import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, MAX_CONCURRENCY
-from objbackup.events import ObjectEvent
-from objbackup.runtime import ReplicatorApp
 from tests.harness import Harness
 from tests.unit.test_batch import sqs_batch
 

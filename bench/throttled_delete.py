@@ -33,12 +33,12 @@ import boto3
 
 from bench.clean_scale import SETTINGS, _credentials, _free_port, _records, _serve
 from bench.report import Figure, emit
-from objbackup.aws import RETRY_CONFIG
-from objbackup.clean import Cleaner
-from objbackup.events import Kind, ObjectEvent
-from objbackup.records import ACTIVE, CLEANING, DISOWNED
-from objbackup.replicate import Replicator
-from objbackup.table import CopyTable
+from objbackup.core.aws import RETRY_CONFIG
+from objbackup.core.clean import Cleaner
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.records import ACTIVE, CLEANING, DISOWNED
+from objbackup.core.replicate import Replicator
+from objbackup.core.table import CopyTable
 
 THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException"}
 

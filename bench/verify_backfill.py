@@ -17,8 +17,8 @@ from typing import Any
 
 from bench.sandbox import queue_at_rest, running_sandbox
 from objbackup.backfill import Backfill
-from objbackup.config import Settings
-from objbackup.table import CopyTable
+from objbackup.core.config import Settings
+from objbackup.core.table import CopyTable
 from objbackup.verify import Verifier
 from tests.harness import counting_calls
 from tests.polling import wait_for

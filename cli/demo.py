@@ -71,8 +71,8 @@ class Demo:
 
     def copies(self) -> list[dict[str, Any]]:
         """The object's copies as `objbackup list KEY --json` shows them, read from the table."""
+        from objbackup.core.table import CopyTable
         from objbackup.listing import list_copies
-        from objbackup.table import CopyTable
 
         copies: list[dict[str, Any]] = list_copies(CopyTable(self.dynamodb, self.table), KEY)[
             "copies"

@@ -31,7 +31,7 @@ def explain(exc: BaseException) -> tuple[str, str | None]:
 
     The cause is one line: whitespace (an HTML error page, say) is folded and long text cut.
     """
-    from objbackup.errors import ObjbackupError
+    from objbackup.core.errors import ObjbackupError
 
     if isinstance(exc, ObjbackupError):
         cause, hint = str(exc), getattr(exc, "hint", None)

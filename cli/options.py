@@ -50,14 +50,14 @@ def size(value: str | None) -> str | None:
 
 def storage_class(value: str | None) -> str | None:
     """An S3 storage class copies may be written in, as S3 spells it (any case accepted)."""
-    from objbackup.storage_class import check_storage_class
+    from objbackup.core.storage_class import check_storage_class
 
     return _checked(check_storage_class)(value)
 
 
 def prefixes(values: list[str] | None) -> list[str] | None:
     """Repeated --include-prefix / --exclude-prefix values, each non-empty and comma-free."""
-    from objbackup.filters import check_prefix
+    from objbackup.core.filters import check_prefix
 
     try:
         return [check_prefix(value) for value in values] if values else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from objbackup.errors import ObjbackupError
+from objbackup.core.errors import ObjbackupError
 
 
 class NoAnswer(ObjbackupError):

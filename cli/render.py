@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from objbackup.storage_class import RESTORE_NOTES
+from objbackup.core.storage_class import RESTORE_NOTES
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from objbackup.config import Settings
+from objbackup.core.config import Settings
+from objbackup.core.filters import KeyFilter
+from objbackup.core.table import CopyTable
 from objbackup.deploy.connection import Connection
-from objbackup.filters import KeyFilter
-from objbackup.table import CopyTable
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,10 @@ class Scope:
 
 def deployment_scope(connection: Connection, need_queue: bool) -> Scope:
     """The deployment's buckets, table, retention, key filter and (if needed) queue."""
-    from objbackup.config import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETAIN
+    from objbackup.core.config import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETAIN
+    from objbackup.core.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER
     from objbackup.deploy import stacks as k
     from objbackup.deploy.describe import find_deployment
-    from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER
 
     deployment = find_deployment(connection)
     settings = Settings(

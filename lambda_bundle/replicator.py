@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from objbackup.logs import configure_lambda_logging
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.logs import configure_lambda_logging
+from objbackup.core.runtime import ReplicatorApp
 
 _app: ReplicatorApp | None = None
 

@@ -31,14 +31,14 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.events import Kind, ObjectEvent, encode_eventbridge
-from objbackup.filters import KeyFilter
+from objbackup.core.aws import error_code
+from objbackup.core.events import Kind, ObjectEvent, encode_eventbridge
+from objbackup.core.filters import KeyFilter
+from objbackup.core.records import ACTIVE
+from objbackup.core.table import CopyTable
+from objbackup.core.unsupported import check_source
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
-from objbackup.records import ACTIVE
-from objbackup.table import CopyTable
-from objbackup.unsupported import check_source
 
 BACKFILL_REASON = "Backfill"
 _BACKED_UP, _UNSUPPORTED, _TO_SEND = "backed-up", "unsupported", "to-send"

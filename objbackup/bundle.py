@@ -1,4 +1,4 @@
-"""The Lambda bundle: a deterministic zip of the core package and the two handler modules.
+"""The Lambda bundle: a deterministic zip of `objbackup.core` and the two handler modules.
 
 Same sources give the same bytes and so the same hash, which names the uploaded artifact: a deploy
 with unchanged code changes no function. boto3 is left out, since the Lambda runtime provides it.
@@ -16,16 +16,6 @@ from importlib.resources.abc import Traversable
 HANDLER_MODULES = ("replicator", "cleaner")
 REPLICATOR_HANDLER = "replicator.handler"
 CLEANER_HANDLER = "cleaner.handler"
-# Parts of the package that only the CLI uses; the functions never import them. The handlers come
-# from objbackup.lambda_bundle (at the zip's root), and the templates are CloudFormation's.
-_CLI_ONLY = (
-    "objbackup/sandbox",
-    "objbackup/deploy",
-    "objbackup/cli",
-    "objbackup/cloudformation",
-    "objbackup/lambda_bundle",
-    "objbackup/estimate.py",
-)
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -44,9 +34,16 @@ class Bundle:
 
 
 def bundle_sources() -> dict[str, bytes]:
-    """Archive path -> file content for everything the functions need."""
+    """Archive path -> file content for everything the functions need, by inclusion.
+
+    The package's __init__ (for the import path), objbackup/core (all the handlers import: the
+    import-linter contract keeps it closed) and the handlers at the root. The operator modules,
+    deploy, sandbox and CLI never ship.
+    """
     files: dict[str, bytes] = {}
-    _collect(resources.files("objbackup"), "objbackup", files)
+    package = resources.files("objbackup")
+    files["objbackup/__init__.py"] = package.joinpath("__init__.py").read_bytes()
+    _collect(package.joinpath("core"), "objbackup/core", files)
     handlers = resources.files("objbackup.lambda_bundle")
     for module in HANDLER_MODULES:
         files[f"{module}.py"] = handlers.joinpath(f"{module}.py").read_bytes()
@@ -67,12 +64,10 @@ def build_bundle(sources: dict[str, bytes] | None = None) -> Bundle:
 
 
 def _collect(folder: Traversable, prefix: str, files: dict[str, bytes]) -> None:
-    if prefix.startswith(_CLI_ONLY):
-        return
     for entry in folder.iterdir():
         path = f"{prefix}/{entry.name}"
         if entry.is_dir():
             if entry.name != "__pycache__":
                 _collect(entry, path, files)
-        elif entry.name.endswith(".py") and not path.startswith(_CLI_ONLY):
+        elif entry.name.endswith(".py"):
             files[path] = entry.read_bytes()

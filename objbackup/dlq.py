@@ -16,9 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.errors import MalformedEvent
-from objbackup.events import decode_sqs_body
+from objbackup.core.aws import error_code
+from objbackup.core.errors import MalformedEvent
+from objbackup.core.events import decode_sqs_body
 
 # Long enough that one listing pass does not receive the same message twice; each message is
 # made visible again (ChangeMessageVisibility 0) as soon as it has been read.
@@ -166,7 +166,7 @@ def failure_reason(logs: Any, log_group: str | None, message_id: str) -> str | N
 
     Matches the quoted message id (a filter pattern term with non-alphanumeric characters is
     quoted: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html)
-    and reads the JSON lines objbackup.batch writes for a failed message.
+    and reads the JSON lines objbackup.core.batch writes for a failed message.
     """
     if log_group is None:
         return None

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from objbackup.config import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETAIN
-from objbackup.copier import DEFAULT_PART_BYTES, MAX_PARTS
-from objbackup.storage_class import DEFAULT_STORAGE_CLASS, STORAGE_CLASSES
+from objbackup.core.config import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETAIN
+from objbackup.core.copier import DEFAULT_PART_BYTES, MAX_PARTS
+from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS, STORAGE_CLASSES
 
 DAYS_PER_MONTH = 30
 GB = 1024**3  # S3 bills GB as 2^30 bytes

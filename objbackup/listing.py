@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from objbackup.naming import iso_now
-from objbackup.records import CLEANING, CopyRecord
-from objbackup.table import CopyTable
+from objbackup.core.naming import iso_now
+from objbackup.core.records import CLEANING, CopyRecord
+from objbackup.core.table import CopyTable
 
 
 def list_copies(table: CopyTable, source_object: str) -> dict[str, Any]:

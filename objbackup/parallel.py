@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from objbackup.chunks import chunks
+from objbackup.core.chunks import chunks
 
 T = TypeVar("T")
 R = TypeVar("R")

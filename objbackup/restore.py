@@ -18,11 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import head_or_none, is_not_found
-from objbackup.copier import Copier, SourceChanged, TargetChanged, TargetCondition
-from objbackup.errors import ObjbackupError
-from objbackup.records import ACTIVE, DISOWNED, CopyRecord
-from objbackup.table import CopyTable
+from objbackup.core.aws import head_or_none, is_not_found
+from objbackup.core.copier import Copier, SourceChanged, TargetChanged, TargetCondition
+from objbackup.core.errors import ObjbackupError
+from objbackup.core.records import ACTIVE, DISOWNED, CopyRecord
+from objbackup.core.table import CopyTable
 
 
 class RestoreError(ObjbackupError):

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from objbackup.config import Settings
-from objbackup.naming import ParsedCopyName, key_digest, parse_copy_name
+from objbackup.core.config import Settings
+from objbackup.core.naming import ParsedCopyName, key_digest, parse_copy_name
+from objbackup.core.replicate import Replicator
+from objbackup.core.table import CopyTable
 from objbackup.progress import Progress, no_progress
-from objbackup.replicate import Replicator
-from objbackup.table import CopyTable
 
 
 @dataclass

@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from objbackup.copier import TargetCondition
-from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
+from objbackup.core.copier import TargetCondition
+from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
 from objbackup.restore import RestoreError, Restorer
 
 

@@ -21,7 +21,7 @@ Repairs re-check what they act on first, because the replicator may be running:
   Created event through the replicator queue, exactly as backfill sends it.
 
 Only such objects are HEADed, to tell those S3 cannot copy as they are (archived and not restored,
-or SSE-C: objbackup.unsupported): they are `unsupported-object` findings, left alone. Those and
+or SSE-C: objbackup.core.unsupported): they are `unsupported-object` findings, left alone. Those and
 `foreign-object` are warnings, which no repair can or should fix; every other kind is an error.
 """
 
@@ -35,19 +35,19 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from objbackup.aws import error_code, head_or_none
 from objbackup.backfill import QueueSender, SourceObject, created_event, list_objects
-from objbackup.config import Settings
-from objbackup.errors import ObjbackupError
-from objbackup.filters import KeyFilter
-from objbackup.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
+from objbackup.core.aws import error_code, head_or_none
+from objbackup.core.config import Settings
+from objbackup.core.errors import ObjbackupError
+from objbackup.core.filters import KeyFilter
+from objbackup.core.naming import ParsedCopyName, iso_now, key_digest, parse_copy_name
+from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
+from objbackup.core.replicate import Replicator
+from objbackup.core.resurface import came_back
+from objbackup.core.table import CopyTable
+from objbackup.core.unsupported import check_source, refusal
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
-from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
-from objbackup.replicate import Replicator
-from objbackup.resurface import came_back
-from objbackup.table import CopyTable
-from objbackup.unsupported import check_source, refusal
 
 
 class FindingKind(StrEnum):

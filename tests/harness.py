@@ -17,14 +17,14 @@ from typing import Any
 
 import boto3
 
-from objbackup.aws import Clients
-from objbackup.clean import Cleaner
-from objbackup.config import Settings
-from objbackup.events import Kind, ObjectEvent
-from objbackup.records import CopyRecord
-from objbackup.replicate import Replicator
+from objbackup.core.aws import Clients
+from objbackup.core.clean import Cleaner
+from objbackup.core.config import Settings
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.records import CopyRecord
+from objbackup.core.replicate import Replicator
+from objbackup.core.table import CopyTable
 from objbackup.sandbox.gaps import close_all
-from objbackup.table import CopyTable
 
 REGION = "us-east-1"
 

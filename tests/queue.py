@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from objbackup.batch import process_sqs_batch
+from objbackup.core.batch import process_sqs_batch
 from tests.harness import Harness
 
 

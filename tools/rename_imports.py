@@ -1,10 +1,11 @@
-"""Rewrite imports of the checkout's top-level folders to their installed names.
+"""Rewrite imports of moved modules to their current names.
 
 The wheel installs `cli/`, `cloudformation/` and `lambda_bundle/` as `objbackup.cli`,
 `objbackup.cloudformation` and `objbackup.lambda_bundle` (pyproject.toml's package-dir), so code
-must import them by those names. Idempotent: run it again after merging a branch that still uses
-the bare names (`.venv/bin/python tools/rename_imports.py`, which then runs ruff on what it
-changed); `--check` only lists what would change and exits 1 if anything would.
+must import them by those names; and the modules the Lambda functions run moved from `objbackup/`
+into `objbackup/core/` (`CORE_MODULES`). Idempotent: run it again after merging a branch that
+still uses the old names (`.venv/bin/python tools/rename_imports.py`, which then runs ruff on
+what it changed); `--check` only lists what would change and exits 1 if anything would.
 """
 
 from __future__ import annotations
@@ -17,7 +18,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("objbackup", "cli", "lambda_bundle", "cloudformation", "tests", "bench", "tools")
 _NAMES = r"(cli|lambda_bundle|cloudformation)"
+# The modules that moved into objbackup/core (the Lambda side); `objbackup.core.x` never matches.
+CORE_MODULES = [
+    *("aws", "batch", "chunks", "clean", "config", "continuation", "copier", "deadline", "deletes"),
+    *("errors", "events", "filters", "logs", "metrics", "multipart", "naming", "records"),
+    *("replicate", "resurface", "runtime", "storage_class", "table", "unsupported"),
+]
+_CORE = "|".join(CORE_MODULES)
 _REWRITES = (
+    # objbackup.table -> objbackup.core.table, in imports, patch targets and prose alike
+    (re.compile(rf"\bobjbackup\.({_CORE})\b"), r"objbackup.core.\1"),
+    (re.compile(rf"\bobjbackup/({_CORE})\.py\b"), r"objbackup/core/\1.py"),
+    (
+        re.compile(rf"^(\s*)from objbackup import ({_CORE})\b", re.M),
+        r"\1from objbackup.core import \2",
+    ),  # noqa: E501
     # `from cli.x import y`, `from cli import y`, `import lambda_bundle.cleaner as c`
     (re.compile(rf"^(\s*)(from|import) {_NAMES}(?=[.\s])", re.M), r"\1\2 objbackup.\3"),
     # module paths in strings: importlib.import_module("cli.demo"), sys.modules["cli.demo"]; not

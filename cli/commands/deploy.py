@@ -9,7 +9,7 @@ import typer
 
 from objbackup.cli import options
 from objbackup.cli.context import Globals, globals_of
-from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
+from objbackup.core.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
 from objbackup.deploy.scale import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCHING_WINDOW,
@@ -255,7 +255,7 @@ def _key_filter(
     include: list[str] | None, exclude: list[str] | None, all_keys: bool
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
     """The filter options as DeployOptions takes them; contradictions are usage errors."""
-    from objbackup.filters import KeyFilter
+    from objbackup.core.filters import KeyFilter
 
     if all_keys:
         if include or exclude:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from objbackup.cli import options
-from objbackup.config import DEFAULT_RETAIN, MAX_RETAIN, MIN_RETAIN
+from objbackup.core.config import DEFAULT_RETAIN, MAX_RETAIN, MIN_RETAIN
 
 
 def command(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
+from objbackup.core.aws import error_code
 from objbackup.deploy.errors import SourceBucketProblem
 
 # The parts of a notification configuration; everything else in a response is metadata.

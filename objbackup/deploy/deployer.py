@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from objbackup.aws import head_or_none
 from objbackup.bundle import Bundle, build_bundle
-from objbackup.config import Settings
+from objbackup.core.aws import head_or_none
+from objbackup.core.config import Settings
+from objbackup.core.table import CopyTable
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbridge
 from objbackup.deploy.connection import Connection
@@ -31,7 +32,6 @@ from objbackup.deploy.sandbox_probe import SANDBOX_CRON_WARNING, sandbox_probe
 from objbackup.deploy.stackops import EventCallback, Outcome, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, Role, template_body
 from objbackup.retention import PruneReport, prune_over_retention
-from objbackup.table import CopyTable
 
 # In the artifacts bucket while a prune after a lowered `retain` is due (see Deployer.deploy).
 PRUNE_MARKER = "pending/retain-prune"

@@ -8,13 +8,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.config import DEFAULT_DISOWNED_INDEX
+from objbackup.core.aws import error_code
+from objbackup.core.config import DEFAULT_DISOWNED_INDEX
+from objbackup.core.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
 from objbackup.deploy import stacks as k
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.errors import IncompleteDeployment, NotDeployed
 from objbackup.deploy.stacks import ROLES, Role, StackNames
-from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
 
 # States in which a stack's resources and outputs are all there.
 STABLE_STATES = frozenset(

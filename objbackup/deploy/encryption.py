@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
+from objbackup.core.aws import error_code
 from objbackup.deploy.errors import DeployError
 
 # Replicator stack parameters: comma-separated source key ARNs; the copies' key ARN ("" = none).

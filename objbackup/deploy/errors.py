@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from objbackup.errors import ObjbackupError
+from objbackup.core.errors import ObjbackupError
 
 
 class DeployError(ObjbackupError):

@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
+from objbackup.core.aws import error_code
 from objbackup.deploy.describe import Deployment
 
 FUNCTIONS = ("replicator", "cleaner")

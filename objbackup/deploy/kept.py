@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.config import DEFAULT_DISOWNED_INDEX
+from objbackup.core.aws import error_code
+from objbackup.core.config import DEFAULT_DISOWNED_INDEX
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import StackInfo
 from objbackup.deploy.errors import DeployError

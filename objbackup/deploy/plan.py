@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from objbackup.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
+from objbackup.core.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
+from objbackup.core.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
+from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS, check_storage_class
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import EventBridgeStep, SourceReport
 from objbackup.deploy.alarms import AlarmOptions, AlarmSettings, resolve_alarms
@@ -24,8 +26,6 @@ from objbackup.deploy.kept import Attachment, KeptReport, deployed_attachment, s
 from objbackup.deploy.scale import Scale
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
-from objbackup.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
-from objbackup.storage_class import DEFAULT_STORAGE_CLASS, check_storage_class
 
 Action = Literal["create", "update", "none"]
 
@@ -69,7 +69,7 @@ class DeployOptions:
     batch_size: int | None = None
     batching_window: int | None = None
     replicator_memory: int | None = None
-    # The S3 storage class copies are written in (objbackup/storage_class.py).
+    # The S3 storage class copies are written in (objbackup/core/storage_class.py).
     storage_class: str | None = None
     # Who the alarms notify, and the backup lag they allow (objbackup/deploy/alarms.py).
     alarms: AlarmOptions = field(default_factory=AlarmOptions)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError, WaiterError
 
-from objbackup.aws import error_code
+from objbackup.core.aws import error_code
 from objbackup.deploy.errors import ChangeSetFailed, StackOperationFailed, WaitTimeout
 
 CAPABILITIES = ["CAPABILITY_IAM"]

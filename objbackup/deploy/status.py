@@ -11,12 +11,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from botocore.exceptions import ClientError
 
+from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.describe import Deployment, find_deployment
 from objbackup.deploy.encryption import P_BACKUP_KMS_KEY
 from objbackup.deploy.scale import deployed_scale
 from objbackup.deploy.stacks import P_STORAGE_CLASS, ROLES
-from objbackup.storage_class import DEFAULT_STORAGE_CLASS
 
 
 def queue_depths(sqs: Any, url: str | None) -> tuple[int | None, int | None]:

@@ -16,8 +16,8 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.deletes import Target, delete_targets
+from objbackup.core.aws import error_code
+from objbackup.core.deletes import Target, delete_targets
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, rules_using, set_eventbridge
 from objbackup.deploy.connection import Connection
@@ -246,7 +246,7 @@ class Teardown:
         """Delete every version and delete marker S3 lets go; (deleted, [(what, reason)]).
 
         Each round lists from the start and deletes what it has not tried yet, through
-        objbackup.deletes (a key that XML cannot carry, or one S3 refuses, never sinks its
+        objbackup.core.deletes (a key that XML cannot carry, or one S3 refuses, never sinks its
         neighbours). A version that fails is not tried again in this run, so the rounds end when
         a listing holds nothing new. The next page starts after the last version listed only if
         that version is still there (it failed): ListObjectVersions takes a version-id-marker of

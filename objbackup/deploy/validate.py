@@ -62,13 +62,13 @@ def check_bucket_name(name: str) -> str:
 def check_seconds(value: float, what: str) -> float:
     """`value` if it is a number of seconds the system can honour (0 to MAX_GRACE_SECONDS): a
     larger one overflows `now - timedelta(seconds=value)`."""
-    from objbackup.config import check_grace
+    from objbackup.core.config import check_grace
 
     return check_grace(value, what)
 
 
 def check_retain(value: int, what: str) -> int:
     """`value` if it is a number of copies from MIN_RETAIN to MAX_RETAIN."""
-    from objbackup.config import check_retain as check
+    from objbackup.core.config import check_retain as check
 
     return check(value, what)

@@ -656,7 +656,7 @@ def close_unsupported_source_gap() -> None:
     CopyObject of a GLACIER object with ObjectNotInActiveTierError. S3 refuses a copy of an
     archived, unrestored source with InvalidObjectState (403), and a copy of an SSE-C source
     without its key with 400 InvalidRequest; its HEAD without the key is a bodiless 400 (see
-    objbackup/unsupported.py for the sources). Do the same, for SSE-C objects written by
+    objbackup/core/unsupported.py for the sources). Do the same, for SSE-C objects written by
     PutObject (a multipart upload's SSE-C is not remembered); `archive_tier` stands in for the
     tiering S3 does after 90 days."""
     if "unsupported-source" in _applied:
@@ -743,7 +743,7 @@ def close_delete_objects_xml_gap() -> None:
     """moto 5.2 lets the XML parser's error escape from DeleteObjects when the body holds a key
     XML 1.0 cannot carry (a control character): in process a Python exception, over HTTP a 500
     that botocore retries. S3 answers 400 MalformedXML for the whole request, and that is what
-    objbackup.deletes must ride out."""
+    objbackup.core.deletes must ride out."""
     if "delete-objects-xml" in _applied:
         return
     from xml.parsers.expat import ExpatError

@@ -15,8 +15,8 @@ ProvisionedThroughputExceededException (reason IndexWriteKeyRangeThroughputExcee
 standard mode retries it as throttling, `ThrottledRetryableChecker` in botocore/retries/
 standard.py), BatchWriteItem with the throttled requests in UnprocessedItems (the exception when
 none went through), TransactWriteItems with a TransactionCanceledException whose throttled items
-carry `ThrottlingError` (not retried by botocore: objbackup.table retries claims itself). See the
-API reference of each operation. An index write costs one unit per KB of the item; an update
+carry `ThrottlingError` (not retried by botocore: objbackup.core.table retries claims itself).
+See the API reference of each operation. An index write costs one unit per KB of the item; an update
 that moves an item to another index key costs two writes, one out of the old key and one into the
 new ("Global secondary indexes: writes", developer guide, GSI.html#GSI.Writes).
 """

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from objbackup.events import Kind, ObjectEvent, encode_eventbridge
+from objbackup.core.events import Kind, ObjectEvent, encode_eventbridge
 
 _REASONS = {
     "s3:ObjectCreated:Put": "PutObject",

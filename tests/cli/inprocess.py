@@ -2,7 +2,7 @@
 
 moto's Lambda Invoke needs Docker; the sandbox's executor runs the bundle in a subprocess, which
 cannot reach an in-process mock. This executor runs the same handler classes the bundle's entry
-points run (objbackup.runtime), with the function's configured environment as its settings.
+points run (objbackup.core.runtime), with the function's configured environment as its settings.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from objbackup.config import Settings
-from objbackup.runtime import CleanerApp, ReplicatorApp
+from objbackup.core.config import Settings
+from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.executor import FunctionSpec, Invocation
 
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.events.models import EventPattern
 
-from objbackup.events import encode_key
+from objbackup.core.events import encode_key
 from tests.cli.conftest import Cli
 
 

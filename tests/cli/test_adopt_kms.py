@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from objbackup.config import Settings
+from objbackup.core.config import Settings
 from tests.cli.conftest import Cli
 from tests.harness import FakeClock, Harness
 from tests.queue import drain

@@ -29,7 +29,7 @@ def dead_letter(cli: Cli, deployed: dict[str, Any], key: str) -> str:
 
 
 def log_failure(cli: Cli, deployed: dict[str, Any], message_id: str, reason: str) -> None:
-    """The line objbackup.batch logs for a failed message, in the replicator's log group."""
+    """The line objbackup.core.batch logs for a failed message, in the replicator's log group."""
     logs = cli.client("logs")
     group = f"/aws/lambda/{deployed['replicator_function']}"
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):

@@ -18,11 +18,11 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from objbackup.aws import Clients
 from objbackup.cli.app import app
-from objbackup.config import Settings
+from objbackup.core.aws import Clients
+from objbackup.core.config import Settings
+from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from objbackup.deploy.operator_policy import CLI_ACTIONS, CLOUDFORMATION_ACTIONS, operator_policy
-from objbackup.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.executor import FunctionSpec, Invocation
 from tests.cli.conftest import Cli
 from tests.harness import REGION

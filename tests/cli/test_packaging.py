@@ -59,7 +59,7 @@ for role in ROLES:
     assert template_body(role).startswith('AWSTemplateFormatVersion'), role
 bundle = build_bundle()
 names = zipfile.ZipFile(io.BytesIO(bundle.data)).namelist()
-assert {'replicator.py', 'cleaner.py', 'objbackup/runtime.py'} <= set(names), names
+assert {'replicator.py', 'cleaner.py', 'objbackup/core/runtime.py'} <= set(names), names
 assert all(n.startswith('objbackup/') or n in ('replicator.py', 'cleaner.py') for n in names), names
 unwanted = ('objbackup/deploy', 'objbackup/sandbox', 'objbackup/cli', 'objbackup/cloudformation',
             'objbackup/lambda_bundle')

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from objbackup.core.naming import copy_name
 from objbackup.deploy.connection import Connection
-from objbackup.naming import copy_name
 from tests.cli.conftest import Cli
 
 STUCK = "stuck"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from objbackup.config import Settings
-from objbackup.records import ACTIVE
-from objbackup.table import CopyTable
+from objbackup.core.config import Settings
+from objbackup.core.records import ACTIVE
+from objbackup.core.table import CopyTable
 from tests.cli.conftest import Cli
 from tests.harness import FakeClock, Harness
 from tests.queue import drain

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from objbackup.config import Settings
+from objbackup.core.config import Settings
 from tests.cli.conftest import Cli
 from tests.harness import FakeClock, Harness
 from tests.queue import drain

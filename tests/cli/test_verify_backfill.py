@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from objbackup.config import Settings
+from objbackup.core.config import Settings
 from tests.cli.conftest import Cli
 from tests.harness import FakeClock, Harness
 from tests.queue import drain

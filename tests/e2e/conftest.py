@@ -24,10 +24,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from objbackup.core.table import CopyTable
 from objbackup.deploy.stacks import O_TABLE
 from objbackup.deploy.validate import MAX_NAME_LENGTH
 from objbackup.sandbox.server import free_port
-from objbackup.table import CopyTable
 
 BIN = Path(sys.executable).parent
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from objbackup.events import Kind, ObjectEvent, encode_eventbridge
+from objbackup.core.events import Kind, ObjectEvent, encode_eventbridge
 
 
 def object_created(

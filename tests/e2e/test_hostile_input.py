@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from objbackup.naming import MAX_KEY_BYTES
+from objbackup.core.naming import MAX_KEY_BYTES
 from tests.e2e.conftest import Tools
 from tests.e2e.events import object_created
 from tests.polling import wait_for

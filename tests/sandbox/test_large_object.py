@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from objbackup.config import ENV_PART_BYTES
+from objbackup.core.config import ENV_PART_BYTES
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from objbackup import metrics
+from objbackup.core import metrics
 from objbackup.deploy import alarms
 from objbackup.deploy.stacks import StackNames
 from tests.unit.test_templates import as_list, expand_statements, load, props, resources
@@ -22,7 +22,7 @@ AWS_METRICS = {
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"},
     "AWS/Lambda": {"Errors", "Throttles"},
 }
-SOURCES = Path(__file__).resolve().parents[2] / "objbackup"
+SOURCES = Path(__file__).resolve().parents[2] / "objbackup" / "core"
 
 
 def alarms_of(name: str) -> dict[str, dict[str, Any]]:

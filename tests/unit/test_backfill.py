@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from objbackup.backfill import Backfill, SourceObject, created_event, list_objects
-from objbackup.events import decode_sqs_body
-from objbackup.filters import KeyFilter
-from objbackup.naming import copy_name
+from objbackup.core.events import decode_sqs_body
+from objbackup.core.filters import KeyFilter
+from objbackup.core.naming import copy_name
 from objbackup.sandbox.gaps import archive_tier
 from tests.harness import REGION, FakeClock, Harness, counting_calls
 from tests.queue import create_queue, drain

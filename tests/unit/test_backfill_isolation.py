@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from objbackup.backfill import Backfill
-from objbackup.events import encode_key
+from objbackup.core.events import encode_key
 from tests.harness import REGION, FakeClock, Harness
 from tests.queue import create_queue, drain
 

@@ -20,13 +20,13 @@ from botocore.exceptions import ClientError
 
 import objbackup.lambda_bundle.cleaner as cleaner_entry
 import objbackup.lambda_bundle.replicator as replicator_entry
-from objbackup.batch import KEY_WORKERS, process_sqs_batch
-from objbackup.config import ENV_TABLE
-from objbackup.deadline import Deadline
-from objbackup.errors import ConfigError, ForeignBucket, MalformedEvent
-from objbackup.events import Kind, ObjectEvent, encode_classic, encode_eventbridge
-from objbackup.logs import LOGGER
-from objbackup.runtime import CleanerApp, ReplicatorApp
+from objbackup.core.batch import KEY_WORKERS, process_sqs_batch
+from objbackup.core.config import ENV_TABLE
+from objbackup.core.deadline import Deadline
+from objbackup.core.errors import ConfigError, ForeignBucket, MalformedEvent
+from objbackup.core.events import Kind, ObjectEvent, encode_classic, encode_eventbridge
+from objbackup.core.logs import LOGGER
+from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from tests.harness import Harness
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"

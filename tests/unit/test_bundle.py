@@ -49,6 +49,14 @@ def test_handlers_and_core_sit_at_the_root(names: list[str]) -> None:
     assert all(n.startswith("objbackup/") or n in ("replicator.py", "cleaner.py") for n in names)
 
 
+def test_holds_exactly_the_core_package_by_inclusion(names: list[str]) -> None:
+    """The bundle is objbackup/core and the package's __init__: no operator module ships."""
+    core = Path(__file__).resolve().parents[2] / "objbackup" / "core"
+    expected = {f"objbackup/core/{path.name}" for path in core.glob("*.py")}
+    package = {n for n in names if n.startswith("objbackup/")}
+    assert package == expected | {"objbackup/__init__.py"}
+
+
 @pytest.mark.parametrize(
     "unwanted",
     [
@@ -61,6 +69,12 @@ def test_handlers_and_core_sit_at_the_root(names: list[str]) -> None:
         "__pycache__",
         "lambda_bundle/",
         "objbackup/estimate.py",
+        "objbackup/verify.py",
+        "objbackup/restore.py",
+        "objbackup/backfill.py",
+        "objbackup/undelete.py",
+        "objbackup/listing.py",
+        "objbackup/dlq.py",
     ],
 )
 def test_leaves_out(names: list[str], unwanted: str) -> None:
@@ -155,7 +169,7 @@ def test_handlers_import_on_an_older_runtime_sdk(bundle: Bundle, tmp_path: Path)
         # s3transfer's own modules load first (they name the class), then it goes, as before 0.15.
         "import boto3.s3.transfer, s3transfer.exceptions as errors\n"
         "del errors.S3CopyFailedError\n"
-        "import replicator, cleaner, objbackup.copier as copier\n"
+        "import replicator, cleaner, objbackup.core.copier as copier\n"
         "print(copier._S3_COPY_FAILED.__name__)\n"
     )
     site_packages = sysconfig.get_paths()["purelib"]

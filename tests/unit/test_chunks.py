@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objbackup.chunks import chunks
+from objbackup.core.chunks import chunks
 
 
 @given(st.lists(st.integers()), st.integers(min_value=1, max_value=30))

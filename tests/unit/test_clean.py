@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from objbackup.aws import Clients
-from objbackup.clean import LEASE_SECONDS, Cleaner, CleanReport
-from objbackup.deadline import Deadline
-from objbackup.naming import iso_now
-from objbackup.records import CLEANING, DISOWNED, CopyRecord
-from objbackup.runtime import SCHEDULED_LEASE, SKIPPED, CleanerApp
-from objbackup.table import CopyTable
+from objbackup.core.aws import Clients
+from objbackup.core.clean import LEASE_SECONDS, Cleaner, CleanReport
+from objbackup.core.deadline import Deadline
+from objbackup.core.naming import iso_now
+from objbackup.core.records import CLEANING, DISOWNED, CopyRecord
+from objbackup.core.runtime import SCHEDULED_LEASE, SKIPPED, CleanerApp
+from objbackup.core.table import CopyTable
 from tests.harness import REGION, Harness
 from tests.interleave import Actor, interleave
 from tests.profiles import examples
@@ -114,7 +114,7 @@ def test_a_run_stops_before_its_deadline_and_the_next_goes_on(system: Harness) -
 def test_the_report_lists_a_bounded_number_of_copies_and_counts_all(
     system: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("objbackup.clean.LISTED", 3)
+    monkeypatch.setattr("objbackup.core.clean.LISTED", 3)
     seed(system, 10)
     report = system.cleaner.run()
     assert (report.deleted, len(report.copies), report.copies_omitted) == (10, 3, 7)

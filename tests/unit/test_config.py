@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from objbackup.config import (
+from objbackup.core.config import (
     DEFAULT_DISOWNED_INDEX,
     DEFAULT_GRACE_SECONDS,
     DEFAULT_MULTIPART_THRESHOLD,
@@ -19,7 +19,7 @@ from objbackup.config import (
     ENV_TABLE,
     Settings,
 )
-from objbackup.errors import ConfigError
+from objbackup.core.errors import ConfigError
 
 REQUIRED = {ENV_SOURCE_BUCKET: "src", ENV_BACKUP_BUCKET: "bak", ENV_TABLE: "copies"}
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -173,7 +173,7 @@ def test_surrounding_whitespace_is_ignored() -> None:
 
 
 def test_the_storage_class_is_read_and_unset_means_standard() -> None:
-    from objbackup.config import ENV_STORAGE_CLASS
+    from objbackup.core.config import ENV_STORAGE_CLASS
 
     assert Settings.from_env(REQUIRED).storage_class == "STANDARD"
     assert Settings.from_env(REQUIRED | {ENV_STORAGE_CLASS: " "}).storage_class == "STANDARD"
@@ -183,7 +183,7 @@ def test_the_storage_class_is_read_and_unset_means_standard() -> None:
 
 @pytest.mark.parametrize("raw", ["GLACIER", "DEEP_ARCHIVE", "standard_ia", "REDUCED_REDUNDANCY"])
 def test_a_storage_class_copies_may_not_be_written_in_is_refused(raw: str) -> None:
-    from objbackup.config import ENV_STORAGE_CLASS
+    from objbackup.core.config import ENV_STORAGE_CLASS
 
     with pytest.raises(ConfigError, match=ENV_STORAGE_CLASS):
         Settings.from_env(REQUIRED | {ENV_STORAGE_CLASS: raw})

@@ -15,16 +15,16 @@ from typing import Any
 import boto3
 import pytest
 
-from objbackup.aws import Clients
-from objbackup.config import (
+from objbackup.core.aws import Clients
+from objbackup.core.config import (
     ENV_BACKUP_BUCKET,
     ENV_QUEUE_URL,
     ENV_SOURCE_BUCKET,
     ENV_TABLE,
     Settings,
 )
-from objbackup.events import Kind, ObjectEvent
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.runtime import ReplicatorApp
 from tests.harness import REGION, Harness
 from tests.unit.test_batch import failures, object_lines, sqs_record, to_eventbridge
 from tests.unit.test_multipart import PART, run_invocation, uploads

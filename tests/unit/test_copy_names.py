@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objbackup.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
+from objbackup.core.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
 from objbackup.parallel import ordered_map
 
 keys = st.text(

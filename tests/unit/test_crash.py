@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from objbackup.clean import LEASE_SECONDS
-from objbackup.deadline import Deadline, OutOfTime
-from objbackup.events import Kind
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.clean import LEASE_SECONDS
+from objbackup.core.deadline import Deadline, OutOfTime
+from objbackup.core.events import Kind
+from objbackup.core.runtime import ReplicatorApp
 from tests.harness import Crash, Harness, counting_calls, crash_at
 from tests.unit.test_batch import failures, sqs_batch
 

@@ -1,4 +1,4 @@
-"""objbackup.deletes: keys XML cannot carry, and refused requests, never sink their chunk."""
+"""objbackup.core.deletes: keys XML cannot carry, and refused requests, never sink their chunk."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objbackup.deletes import DELETE_OBJECTS_LIMIT, Target, delete_targets, xml_safe
+from objbackup.core.deletes import DELETE_OBJECTS_LIMIT, Target, delete_targets, xml_safe
 from tests.harness import REGION
 
 BUCKET = "deletes-test"

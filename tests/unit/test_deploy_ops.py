@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import WaiterError
 from cfnlint.decode import decode_str
 
+from objbackup.core.filters import KeyFilter
 from objbackup.deploy import alarms
 from objbackup.deploy import kept as kept_backups
 from objbackup.deploy import stacks as k
@@ -28,7 +29,6 @@ from objbackup.deploy.invoke import CleanerReport, invoke_cleaner, parse_report
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
 from objbackup.deploy.stackops import StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, template_body
-from objbackup.filters import KeyFilter
 
 # --- a CloudFormation client that plays a scripted stack operation -----------------------------
 

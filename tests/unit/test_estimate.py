@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from objbackup import estimate as e
-from objbackup.storage_class import STORAGE_CLASSES
+from objbackup.core.storage_class import STORAGE_CLASSES
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024**2

@@ -1,6 +1,6 @@
-"""The encoders of objbackup.events are the exact inverse of its decoders, through every envelope
-the replicator reads: a bare EventBridge event (a direct invoke), one in an SQS message body, and
-a classic S3 notification, bare or in an SQS message body."""
+"""The encoders of objbackup.core.events are the exact inverse of its decoders, through every
+envelope the replicator reads: a bare EventBridge event (a direct invoke), one in an SQS message
+body, and a classic S3 notification, bare or in an SQS message body."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objbackup.events import (
+from objbackup.core.events import (
     Kind,
     ObjectEvent,
     decode_classic,
@@ -22,7 +22,7 @@ from objbackup.events import (
     encode_classic,
     encode_eventbridge,
 )
-from objbackup.naming import MAX_KEY_BYTES
+from objbackup.core.naming import MAX_KEY_BYTES
 
 _text = st.text(st.characters(blacklist_characters='"'), min_size=1, max_size=40)
 # Any text, with a bias to what URL encoding treats specially (space, "+", "%", "/") and to

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from objbackup.errors import ForeignBucket, MalformedEvent
-from objbackup.events import (
+from objbackup.core.errors import ForeignBucket, MalformedEvent
+from objbackup.core.events import (
     Kind,
     ObjectEvent,
     decode_eventbridge,
     decode_invocation,
     decode_sqs_body,
 )
-from objbackup.naming import MAX_KEY_BYTES, copy_name, copy_timestamp
+from objbackup.core.naming import MAX_KEY_BYTES, copy_name, copy_timestamp
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_KEY = "my photos/café + tea.jpg"  # what `my+photos/caf%C3%A9+%2B+tea.jpg` stands for

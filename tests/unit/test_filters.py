@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from objbackup.events import Kind, encode_key
-from objbackup.filters import (
+from objbackup.core.events import Kind, encode_key
+from objbackup.core.filters import (
     KEY_PATTERN_PARAMETER,
     KeyFilter,
     check_prefix,
     invariant_part,
 )
-from objbackup.logs import LOGGER
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.logs import LOGGER
+from objbackup.core.runtime import ReplicatorApp
 from tests.harness import Harness
 from tests.profiles import examples
 from tests.unit.test_batch import sqs_record, to_eventbridge

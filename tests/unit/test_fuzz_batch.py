@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from objbackup.events import decode_invocation
-from objbackup.logs import LOGGER
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.events import decode_invocation
+from objbackup.core.logs import LOGGER
+from objbackup.core.runtime import ReplicatorApp
 from tests.harness import Harness
 from tests.profiles import examples
 from tests.unit.test_batch import sqs_batch, to_eventbridge

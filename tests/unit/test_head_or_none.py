@@ -1,5 +1,5 @@
-"""objbackup.aws.head_or_none: HeadObject's answer, None for a missing key, any other error raised
-(a 403 for a missing key without s3:ListBucket is not taken for absence)."""
+"""objbackup.core.aws.head_or_none: HeadObject's answer, None for a missing key, any other error
+raised (a 403 for a missing key without s3:ListBucket is not taken for absence)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from objbackup.aws import head_or_none
+from objbackup.core.aws import head_or_none
 from tests.harness import Harness
 
 

@@ -29,11 +29,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from objbackup.aws import Clients
-from objbackup.config import Settings
-from objbackup.events import Kind
-from objbackup.logs import LOGGER
-from objbackup.runtime import CleanerApp, ReplicatorApp
+from objbackup.core.aws import Clients
+from objbackup.core.config import Settings
+from objbackup.core.events import Kind
+from objbackup.core.logs import LOGGER
+from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.gaps import close_all
 from objbackup.sandbox.iam_rules import TRANSACT_ACTIONS
 from tests.harness import REGION, Harness

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from objbackup.core.naming import copy_name, iso_now
+from objbackup.core.records import CopyRecord
 from objbackup.listing import list_copies, list_disowned
-from objbackup.naming import copy_name, iso_now
-from objbackup.records import CopyRecord
 from tests.harness import Harness, counting_calls
 
 # Long keys make each record about 1.3 KB, so a few thousand of them span several 1 MB pages.

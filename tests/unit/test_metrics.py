@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from objbackup import metrics
-from objbackup.config import Settings
-from objbackup.events import Kind
-from objbackup.filters import KeyFilter
-from objbackup.replicate import Replicator
-from objbackup.runtime import ReplicatorApp
+from objbackup.core import metrics
+from objbackup.core.config import Settings
+from objbackup.core.events import Kind
+from objbackup.core.filters import KeyFilter
+from objbackup.core.replicate import Replicator
+from objbackup.core.runtime import ReplicatorApp
 from tests.harness import Harness
 
 UNITS = {"Count", "Bytes", "Seconds"}

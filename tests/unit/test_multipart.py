@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from objbackup.batch import process_sqs_batch
-from objbackup.deadline import MAX_MARGIN, Deadline
-from objbackup.events import Kind, ObjectEvent
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.batch import process_sqs_batch
+from objbackup.core.deadline import MAX_MARGIN, Deadline
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.runtime import ReplicatorApp
 from tests.harness import Harness
 from tests.unit.test_batch import failures, sqs_batch
 

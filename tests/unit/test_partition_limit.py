@@ -13,12 +13,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from objbackup.clean import LEASE_SECONDS, Cleaner
-from objbackup.naming import iso_now
-from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
+from objbackup.core.clean import LEASE_SECONDS, Cleaner
+from objbackup.core.naming import iso_now
+from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
+from objbackup.core.table import CopyTable
 from objbackup.sandbox import partition_limit
 from objbackup.sandbox.gaps import close_all
-from objbackup.table import CopyTable
 from tests.harness import REGION, Harness
 
 # No SDK retries: each throttled request is seen (and nothing sleeps in botocore's backoff).
@@ -159,7 +159,7 @@ def test_replicator_and_cleaner_finish_everything_under_throttling(bare: Harness
     copies = bare.backup_keys()
     buckets = limit(bare, rate=10, burst=25)
     # A mass delete: the disowns beyond the partition's capacity fail and their messages come
-    # back after the visibility timeout (objbackup.batch reports them as batch item failures).
+    # back after the visibility timeout (objbackup.core.batch reports them as batch item failures).
     pending = [bare.delete(key) for key in keys]
     deliveries = 0
     while pending:

@@ -24,9 +24,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from objbackup.aws import Clients
-from objbackup.config import Settings
-from objbackup.runtime import CleanerApp, ReplicatorApp
+from objbackup.core.aws import Clients
+from objbackup.core.config import Settings
+from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.gaps import close_all
 from tests.harness import REGION, Harness
 from tests.iam_access import ALLOW_ALL, enforce, user_keys

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from objbackup.aws import Clients
-from objbackup.clean import Cleaner, CleanReport
-from objbackup.events import Kind, ObjectEvent
-from objbackup.replicate import Replicator
+from objbackup.core.aws import Clients
+from objbackup.core.clean import Cleaner, CleanReport
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.replicate import Replicator
+from objbackup.core.table import CopyTable
 from objbackup.restore import RestoreError, Restorer
-from objbackup.table import CopyTable
 from objbackup.undelete import Undeleter, UndeleteResult
 from tests.harness import REGION, Harness
 from tests.interleave import Actor, interleave

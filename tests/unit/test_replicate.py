@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from objbackup.events import Kind
-from objbackup.naming import MAX_KEY_BYTES
+from objbackup.core.events import Kind
+from objbackup.core.naming import MAX_KEY_BYTES
 from tests.harness import Harness, counting_calls
 
 

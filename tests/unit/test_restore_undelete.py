@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from objbackup.aws import Clients
-from objbackup.copier import TargetCondition
-from objbackup.events import Kind
-from objbackup.records import CLEANING, DISOWNED
+from objbackup.core.aws import Clients
+from objbackup.core.copier import TargetCondition
+from objbackup.core.events import Kind
+from objbackup.core.records import CLEANING, DISOWNED
+from objbackup.core.table import TRANSACT_WRITE_LIMIT, CopyTable
 from objbackup.restore import RestoreError, Restorer, compact_timestamp, pick_copy
-from objbackup.table import TRANSACT_WRITE_LIMIT, CopyTable
 from objbackup.undelete import Undeleter
 from tests.harness import REGION, Crash, Harness, counting_calls, crash_at
 

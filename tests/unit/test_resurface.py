@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from objbackup.aws import Clients
-from objbackup.events import Kind, ObjectEvent
-from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
-from objbackup.replicate import Replicator
-from objbackup.resurface import came_back
-from objbackup.table import CopyTable
+from objbackup.core.aws import Clients
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
+from objbackup.core.replicate import Replicator
+from objbackup.core.resurface import came_back
+from objbackup.core.table import CopyTable
 from tests.harness import REGION, Crash, Harness, counting_calls, crash_at
 from tests.interleave import Actor, interleave
 from tests.unit.test_verify import World, _kinds

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from objbackup import metrics
+from objbackup.core import metrics
 from objbackup.sandbox.cloudwatch import _chunks, emf_metrics
 from objbackup.sandbox.sqs_metrics import queue_data
 

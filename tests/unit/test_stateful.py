@@ -24,9 +24,9 @@ from hypothesis.stateful import (
 )
 from moto import mock_aws
 
-from objbackup.batch import process_sqs_batch
-from objbackup.config import Settings
-from objbackup.events import Kind, ObjectEvent
+from objbackup.core.batch import process_sqs_batch
+from objbackup.core.config import Settings
+from objbackup.core.events import Kind, ObjectEvent
 from objbackup.verify import Verifier
 from tests.harness import FakeClock, Harness, crash_at
 from tests.profiles import examples

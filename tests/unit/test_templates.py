@@ -730,7 +730,7 @@ def test_replicator_role_allows_exactly_what_it_needs() -> None:
             ],
             {"Fn::GetAtt": ["Queue", "Arn"]},
         )
-        # A stopped big copy is re-sent to the function's own queue (objbackup.continuation).
+        # A stopped big copy is re-sent to the function's own queue (objbackup.core.continuation).
         | _pairs(["sqs:SendMessage"], {"Fn::GetAtt": ["Queue", "Arn"]})
         | _pairs(
             ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -887,7 +887,7 @@ def test_function_and_its_log_group(name: str, suffix: str) -> None:
 @pytest.mark.parametrize("name", FUNCTION_TEMPLATES)
 def test_retain_and_grace_bounds_are_the_config_constants(name: str) -> None:
     """CloudFormation refuses what the CLI and Settings refuse: one set of bounds."""
-    from objbackup.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
+    from objbackup.core.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
 
     parameters = load(name)["Parameters"]
     bounds = {
@@ -967,7 +967,7 @@ def test_copies_are_written_only_in_classes_restore_reads_at_once() -> None:
     """deploy --storage-class: the template allows the classes objbackup offers, STANDARD by
     default; the backup bucket has no Intelligent-Tiering configuration, so the opt-in Archive
     and Deep Archive Access tiers stay off and an INTELLIGENT_TIERING copy stays readable."""
-    from objbackup.storage_class import DEFAULT_STORAGE_CLASS, REFUSED_CLASSES, STORAGE_CLASSES
+    from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS, REFUSED_CLASSES, STORAGE_CLASSES
 
     parameter = load("replicator.yaml")["Parameters"]["StorageClass"]
     assert parameter["Default"] == DEFAULT_STORAGE_CLASS

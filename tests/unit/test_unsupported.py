@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from objbackup.events import Kind, ObjectEvent
-from objbackup.logs import LOGGER
-from objbackup.runtime import ReplicatorApp
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.logs import LOGGER
+from objbackup.core.runtime import ReplicatorApp
 from objbackup.sandbox.gaps import archive_tier
 from tests.harness import Harness
 from tests.unit.test_batch import failures, sqs_batch

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from objbackup.config import Settings
-from objbackup.filters import KeyFilter
-from objbackup.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
-from objbackup.records import DISOWNED, CopyRecord
+from objbackup.core.config import Settings
+from objbackup.core.filters import KeyFilter
+from objbackup.core.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
+from objbackup.core.records import DISOWNED, CopyRecord
 from objbackup.sandbox.gaps import archive_tier, close_all
 from objbackup.verify import Verifier, VerifyReport
 from tests.harness import REGION, FakeClock, Harness, counting_calls

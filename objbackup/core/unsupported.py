@@ -25,8 +25,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code, head_or_none
-from objbackup.errors import ObjbackupError
+from objbackup.core.aws import error_code, head_or_none
+from objbackup.core.errors import ObjbackupError
 
 ARCHIVED_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _ARCHIVED_CODES = frozenset({"InvalidObjectState", "ObjectNotInActiveTierError"})

@@ -3,7 +3,7 @@
 Below the multipart threshold a single CopyObject copies content type, user metadata and tags
 (`MetadataDirective`/`TaggingDirective` COPY). Above it, a multipart copy does the work;
 UploadPartCopy carries no metadata, so metadata and tags are read and passed on. The replicator's
-copier (`resumable`) runs that copy itself (objbackup.multipart: stops before the invocation's
+copier (`resumable`) runs that copy itself (objbackup.core.multipart: stops before the invocation's
 deadline, resumes on redelivery); restore uses s3transfer's managed copy.
 
 With a KMS key, every copy is written with SSE-KMS under that key (CopyObject's and
@@ -31,10 +31,10 @@ import s3transfer.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code, is_not_found, is_precondition_failed
-from objbackup.deadline import Deadline
-from objbackup.multipart import ResumableCopy, abort_uploads
-from objbackup.unsupported import UnsupportedObject, refusal
+from objbackup.core.aws import error_code, is_not_found, is_precondition_failed
+from objbackup.core.deadline import Deadline
+from objbackup.core.multipart import ResumableCopy, abort_uploads
+from objbackup.core.unsupported import UnsupportedObject, refusal
 
 
 class _NeverRaised(Exception):
@@ -49,10 +49,10 @@ _S3_COPY_FAILED: type[Exception] = getattr(s3transfer.exceptions, "S3CopyFailedE
 
 DEFAULT_PART_BYTES = 64 * 1024**2
 MAX_PARTS = 10_000
-# Part copies run at once, by objbackup.multipart and by s3transfer (whose TransferConfig
+# Part copies run at once, by objbackup.core.multipart and by s3transfer (whose TransferConfig
 # default, max_concurrency=10, already copies parts in parallel: set here so it is visible).
 # S3 copies each part server-side, so the threads mostly wait; the clients' pool of 32
-# connections (objbackup.aws) keeps them from queueing for one.
+# connections (objbackup.core.aws) keeps them from queueing for one.
 # https://boto3.amazonaws.com/v1/documentation/api/latest/reference/customizations/s3.html#boto3.s3.transfer.TransferConfig
 MAX_PART_CONCURRENCY = 10
 # Headers that describe the object and must survive a multipart copy.
@@ -178,7 +178,7 @@ class Copier:
         except ClientError as exc:
             if target and exc.operation_name in _DESTINATION_WRITES and _refused(exc):
                 raise TargetChanged(f"{name} changed since it was checked") from exc
-            # Decided by S3's answer, not guessed from a storage class: see objbackup.unsupported.
+            # Decided by S3's answer, not guessed from a storage class (objbackup.core.unsupported).
             reason = refusal(exc)
             if reason is not None:
                 raise UnsupportedObject(reason) from exc

@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from objbackup.aws import RETRY_CONFIG
-from objbackup.deadline import Deadline, OutOfTime
-from objbackup.errors import MalformedEvent
-from objbackup.events import ObjectEvent, decode_sqs_body
-from objbackup.logs import log_event
+from objbackup.core.aws import RETRY_CONFIG
+from objbackup.core.deadline import Deadline, OutOfTime
+from objbackup.core.errors import MalformedEvent
+from objbackup.core.events import ObjectEvent, decode_sqs_body
+from objbackup.core.logs import log_event
 
 Handle = Callable[[ObjectEvent], object]
 Lane = list[tuple[int, ObjectEvent]]

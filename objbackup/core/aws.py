@@ -27,7 +27,7 @@ class Clients:
 
     s3: Any
     dynamodb: Any
-    sqs: Any = None  # the replicator's, to re-send a stopped copy (objbackup.continuation)
+    sqs: Any = None  # the replicator's, to re-send a stopped copy (objbackup.core.continuation)
 
     @classmethod
     def create(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from objbackup.events import ObjectEvent, encode_eventbridge
+from objbackup.core.events import ObjectEvent, encode_eventbridge
 
 
 class Continuation:

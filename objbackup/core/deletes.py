@@ -20,8 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.chunks import chunks
+from objbackup.core.aws import error_code
+from objbackup.core.chunks import chunks
 
 DELETE_OBJECTS_LIMIT = 1000
 # What an XML 1.0 body cannot carry as written: controls other than tab and LF (CR is normalised

@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.deadline import Deadline, OutOfTime
+from objbackup.core.deadline import Deadline, OutOfTime
 
 # Parts copied at once: S3 copies each part server-side, so the invocation mostly waits on them.
 DEFAULT_WORKERS = 10

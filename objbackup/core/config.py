@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from objbackup.errors import ConfigError
-from objbackup.filters import KeyFilter
-from objbackup.storage_class import DEFAULT_STORAGE_CLASS, STORAGE_CLASSES
+from objbackup.core.errors import ConfigError
+from objbackup.core.filters import KeyFilter
+from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS, STORAGE_CLASSES
 
 ENV_SOURCE_BUCKET = "OBJBACKUP_SOURCE_BUCKET"
 ENV_BACKUP_BUCKET = "OBJBACKUP_BACKUP_BUCKET"
@@ -30,10 +30,10 @@ ENV_INCLUDE_PREFIXES = "OBJBACKUP_INCLUDE_PREFIXES"
 ENV_EXCLUDE_PREFIXES = "OBJBACKUP_EXCLUDE_PREFIXES"
 # The KMS key ARN copies are written with ("" or unset: the backup bucket's default, SSE-S3).
 ENV_BACKUP_KMS_KEY = "OBJBACKUP_BACKUP_KMS_KEY"
-# The S3 storage class copies are written in (unset: STANDARD; objbackup.storage_class).
+# The S3 storage class copies are written in (unset: STANDARD; objbackup.core.storage_class).
 ENV_STORAGE_CLASS = "OBJBACKUP_STORAGE_CLASS"
 # The replicator's own queue, which a big copy the deadline stopped is re-sent to (unset: none;
-# it is redelivered instead: objbackup.continuation).
+# it is redelivered instead: objbackup.core.continuation).
 ENV_QUEUE_URL = "OBJBACKUP_QUEUE_URL"
 
 _Num = TypeVar("_Num", int, float)

@@ -9,9 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from objbackup.aws import error_code
-from objbackup.chunks import chunks
-from objbackup.records import ACTIVE, CLEANING, DISOWNED, CopyRecord, Status
+from objbackup.core.aws import error_code
+from objbackup.core.chunks import chunks
+from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord, Status
 
 BATCH_WRITE_LIMIT = 25
 TRANSACT_WRITE_LIMIT = 100

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-from objbackup.errors import ForeignBucket, MalformedEvent
-from objbackup.naming import MAX_KEY_BYTES, copy_timestamp
+from objbackup.core.errors import ForeignBucket, MalformedEvent
+from objbackup.core.naming import MAX_KEY_BYTES, copy_timestamp
 
 
 class Kind(StrEnum):
@@ -59,7 +59,8 @@ def encode_key(key: str) -> str:
     object key name value is URL encoded", "Event message structure",
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
 
-    The encoders write it so; the decoders read it and the other encodings objbackup.filters lists.
+    The encoders write it so; the decoders read it and the other encodings
+    objbackup.core.filters lists.
     """
     return quote_plus(key, safe="/")
 
@@ -124,8 +125,9 @@ def decode_eventbridge(event: Mapping[str, Any], source_bucket: str | None = Non
 def encode_eventbridge(event: ObjectEvent) -> dict[str, Any]:
     """`event` as an EventBridge S3 event: `decode_eventbridge` gives back the same event.
 
-    The replicator re-sends an event whose copy is still in progress (objbackup.continuation), so
-    time, sequencer, key, ETag, size and version id, hence the copy name, must survive exactly.
+    The replicator re-sends an event whose copy is still in progress
+    (objbackup.core.continuation), so time, sequencer, key, ETag, size and version id, hence the
+    copy name, must survive exactly.
     An event without an id (a classic notification lacking its request id) gets its position.
     The one encoder of the project: backfill, verify, the sandbox and the tests build with it
     (tests/unit/test_event_roundtrip.py proves the round trip through every envelope).

@@ -11,7 +11,7 @@ the key's records and, where it matters, the source's current state:
   pruned copy leaves the bucket before its record leaves the table. Copy names and timestamps are
   functions of the event, so a crash at any step is repaired by redelivery.
 * A source S3 cannot copy as it is (archived, or SSE-C) is acknowledged as `unsupported`, with
-  the reason logged: no retry would ever copy it (objbackup.unsupported).
+  the reason logged: no retry would ever copy it (objbackup.core.unsupported).
 * A delete disowns the key's older active copies only if the source object is really gone (on a
   versioned bucket, deleting an old version emits the same event while the object lives on).
 * A delete that finds the object present may have brought an older version back (a delete marker
@@ -32,20 +32,20 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from objbackup.aws import head_or_none
-from objbackup.config import Settings
-from objbackup.continuation import Continuation
-from objbackup.copier import Copier, SourceChanged
-from objbackup.deadline import Deadline, OutOfTime
-from objbackup.events import Kind, ObjectEvent
-from objbackup.logs import log_event
-from objbackup.metrics import object_metrics
-from objbackup.multipart import CopyStopped
-from objbackup.naming import copy_name, iso_now
-from objbackup.records import ACTIVE, CopyRecord
-from objbackup.resurface import came_back
-from objbackup.table import CopyTable
-from objbackup.unsupported import UnsupportedObject, refusal
+from objbackup.core.aws import head_or_none
+from objbackup.core.config import Settings
+from objbackup.core.continuation import Continuation
+from objbackup.core.copier import Copier, SourceChanged
+from objbackup.core.deadline import Deadline, OutOfTime
+from objbackup.core.events import Kind, ObjectEvent
+from objbackup.core.logs import log_event
+from objbackup.core.metrics import object_metrics
+from objbackup.core.multipart import CopyStopped
+from objbackup.core.naming import copy_name, iso_now
+from objbackup.core.records import ACTIVE, CopyRecord
+from objbackup.core.resurface import came_back
+from objbackup.core.table import CopyTable
+from objbackup.core.unsupported import UnsupportedObject, refusal
 
 Clock = Callable[[], datetime]
 
@@ -102,7 +102,7 @@ class Replicator:
 
         A multipart copy that `deadline` stops raises OutOfTime and resumes on redelivery; with
         a `continuation`, one that made progress is re-sent as a new message instead and ends
-        `continued` (objbackup.continuation).
+        `continued` (objbackup.core.continuation).
         """
         started = time.perf_counter()
         outcome: Outcome | None = None

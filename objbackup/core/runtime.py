@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from objbackup.aws import Clients
-from objbackup.batch import KEY_WORKERS, is_sqs_batch, process_sqs_batch
-from objbackup.clean import LEASE_SECONDS, Cleaner, CleanReport
-from objbackup.config import Settings, check_grace
-from objbackup.continuation import Continuation
-from objbackup.deadline import Deadline
-from objbackup.errors import MalformedEvent
-from objbackup.events import Kind, ObjectEvent, decode_invocation
-from objbackup.logs import log_event
-from objbackup.metrics import embed
-from objbackup.naming import iso_now
-from objbackup.replicate import Outcome, Replicator
-from objbackup.table import CopyTable
+from objbackup.core.aws import Clients
+from objbackup.core.batch import KEY_WORKERS, is_sqs_batch, process_sqs_batch
+from objbackup.core.clean import LEASE_SECONDS, Cleaner, CleanReport
+from objbackup.core.config import Settings, check_grace
+from objbackup.core.continuation import Continuation
+from objbackup.core.deadline import Deadline
+from objbackup.core.errors import MalformedEvent
+from objbackup.core.events import Kind, ObjectEvent, decode_invocation
+from objbackup.core.logs import log_event
+from objbackup.core.metrics import embed
+from objbackup.core.naming import iso_now
+from objbackup.core.replicate import Outcome, Replicator
+from objbackup.core.table import CopyTable
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ReplicatorApp:
         return cls(settings, Replicator(settings, clients.s3, table, continuation=continuation))
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
-        """Handle one invocation; with a Lambda `context`, stop in time (see objbackup.deadline)."""
+        """Handle one invocation; with a Lambda `context`, stop in time (core.deadline)."""
         deadline = Deadline.from_context(context)
 
         def handle(object_event: ObjectEvent) -> Outcome:
@@ -73,7 +73,7 @@ class ReplicatorApp:
     def handle(self, event: ObjectEvent, deadline: Deadline | None = None) -> Outcome:
         """Handle one event, unless its key is outside the deployment's key filter.
 
-        The rule lets through only what it can express (see objbackup.filters); the rest, and
+        The rule lets through only what it can express (see objbackup.core.filters); the rest, and
         events a rule from before a filter change still delivers, are dropped here: logged and
         acknowledged, never failed, so they do not end in the dead-letter queue.
         """
@@ -108,7 +108,7 @@ class CleanerApp:
         return cls(settings, Cleaner(settings, clients.s3, table))
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
-        """One clean; with a Lambda `context`, it stops in time (see objbackup.deadline).
+        """One clean; with a Lambda `context`, it stops in time (see objbackup.core.deadline).
 
         Scheduled runs never overlap: each holds a lease in the table (see `CopyTable.take_lease`)
         and a run that finds it held does nothing. A direct invoke (`clean --now`) runs beside

@@ -5,7 +5,7 @@ A run reads `DisownedIndex` a chunk of 1,000 records at a time (pages are fetche
 forgets each chunk once handled, so its memory does not grow with the backlog. Per chunk: claim
 (`disowned` -> `cleaning`, conditional on still being disowned since the time read, 100 per
 TransactWriteItems; a record `undelete` took back is left alone), delete the claimed copies
-(objbackup.deletes: 1,000 per DeleteObjects, keys XML cannot carry one by one), then their
+(objbackup.core.deletes: 1,000 per DeleteObjects, keys XML cannot carry one by one), then their
 records (25 per BatchWriteItem). Expired `disowned` records come first, then the `cleaning` ones
 whose claim has lapsed (a run that stopped, or a copy that failed): a claim is a lease of
 LEASE_SECONDS, longer than any run, so two runs never both own a record, each copy is deleted and
@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from objbackup.chunks import chunks
-from objbackup.config import Settings
-from objbackup.deadline import Deadline
-from objbackup.deletes import DELETE_OBJECTS_LIMIT, Target, delete_targets
-from objbackup.logs import log_event
-from objbackup.metrics import clean_metrics
-from objbackup.naming import iso_now
-from objbackup.records import CLEANING, CopyRecord
-from objbackup.replicate import Clock, utc_now
-from objbackup.table import CopyTable
+from objbackup.core.chunks import chunks
+from objbackup.core.config import Settings
+from objbackup.core.deadline import Deadline
+from objbackup.core.deletes import DELETE_OBJECTS_LIMIT, Target, delete_targets
+from objbackup.core.logs import log_event
+from objbackup.core.metrics import clean_metrics
+from objbackup.core.naming import iso_now
+from objbackup.core.records import CLEANING, CopyRecord
+from objbackup.core.replicate import Clock, utc_now
+from objbackup.core.table import CopyTable
 
 __all__ = ["DELETE_OBJECTS_LIMIT", "LEASE_SECONDS", "CleanReport", "Cleaner"]
 

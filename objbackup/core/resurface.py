@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from objbackup.records import DISOWNED, CopyRecord
+from objbackup.core.records import DISOWNED, CopyRecord
 
 # Writes while versioning is suspended all get the version id "null": it tells nothing apart.
 _NULL_VERSION = "null"
