@@ -211,7 +211,9 @@ def operator_policy(name: str) -> dict[str, Any]:
             "Stacks",
             _merge(CLI_ACTIONS["stacks"]),
             [f"arn:aws:cloudformation:*:*:stack/{stack}/*" for stack in stacks]
-            # The change sets deploy creates (objbackup/deploy/stackops.py names them).
+            # The change sets deploy creates (objbackup/deploy/stackops.py names them); a change
+            # set's ARN is arn:aws:cloudformation:<region>:<account>:changeSet/<name>/<id>, as
+            # CreateChangeSet answers (`Id`; SAM CLI prints it on every deploy).
             + ["arn:aws:cloudformation:*:*:changeSet/objbackup-*/*"],
         ),
         _allow(
@@ -244,8 +246,10 @@ def operator_policy(name: str) -> dict[str, Any]:
             ),
             functions,
         ),
-        # CreateEventSourceMapping names no mapping yet: it is scoped by the function it maps
-        # (condition key lambda:FunctionArn, Service Authorization Reference for AWS Lambda).
+        # CreateEventSourceMapping names no mapping yet: it is scoped by the function it maps.
+        # "Event source mappings are always associated with a function. You can also use the
+        # lambda:FunctionArn condition to restrict actions by associated function" (Lambda
+        # developer guide, https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html).
         {
             **_allow(
                 "EventSourceMappings",
