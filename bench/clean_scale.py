@@ -95,9 +95,9 @@ def _serve(
     from moto.s3.models import s3_backends
     from moto.server import ThreadedMotoServer
 
-    from objbackup.sandbox.gaps import close_all
+    from objbackup.sandbox.patches import install_all
 
-    close_all()
+    install_all()
     server = ThreadedMotoServer(port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"

@@ -46,7 +46,7 @@ def moto_round_trip() -> dict[str, float]:
     from typer.testing import CliRunner
 
     from objbackup.cli.app import app
-    from objbackup.sandbox.gaps import close_all
+    from objbackup.sandbox.patches import install_all
 
     for name, value in {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -57,7 +57,7 @@ def moto_round_trip() -> dict[str, float]:
         os.environ[name] = value
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "OBJBACKUP_NAME"):
         os.environ.pop(name, None)
-    close_all()
+    install_all()
     logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
     runner = CliRunner()

@@ -12,7 +12,7 @@ from botocore.client import BaseClient
 from moto import mock_aws
 
 import tests.profiles  # noqa: F401 - registers the "ci" and "dev" Hypothesis profiles
-from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.patches import install_all
 from tests.harness import REGION, Harness
 
 SCANS: list[str] = []
@@ -66,7 +66,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def moto_aws(aws_credentials: None) -> Iterator[None]:
     """moto in process, with the sandbox's gap closers applied (as the sandbox serves it)."""
-    close_all()
+    install_all()
     with mock_aws():
         yield
 

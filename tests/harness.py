@@ -24,7 +24,7 @@ from objbackup.core.events import Kind, ObjectEvent
 from objbackup.core.records import CopyRecord
 from objbackup.core.replicate import Replicator
 from objbackup.core.table import CopyTable
-from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.patches import install_all
 
 REGION = "us-east-1"
 
@@ -95,7 +95,7 @@ class Harness:
         create_source: bool = True,
     ) -> Harness:
         """Create the buckets and the table inside the active moto mock."""
-        close_all()
+        install_all()
         settings = settings or Settings(source_bucket="src", backup_bucket="bak", table="copies")
         clients = Clients.create(session=session, region=REGION)
         buckets = [settings.source_bucket] if create_source else []

@@ -31,7 +31,6 @@ from objbackup.sandbox.iam_rules import requirements
 
 _lock = threading.Lock()
 _enforcing = 0
-_patched: set[str] = set()
 # Lists each allowed (principal ARN, action, resource) is appended to, while enforced() runs.
 _recorders: list[list[tuple[str, str, str]]] = []
 
@@ -39,7 +38,10 @@ _recorders: list[list[tuple[str, str, str]]] = []
 def enforce() -> None:
     """Turn enforcement on (counted: each call is undone by one relax())."""
     global _enforcing
-    _patch()
+    from objbackup.sandbox.patches.iam import ACCESS_CONTROL
+    from objbackup.sandbox.patches.registry import install
+
+    install(ACCESS_CONTROL)
     with _lock:
         _enforcing += 1
 
@@ -69,9 +71,9 @@ def enforced(granted: list[tuple[str, str, str]] | None = None) -> Iterator[None
         relax()
 
 
-def _patch() -> None:
-    if "authorize" in _patched:
-        return
+def hook_authorization() -> None:
+    """Route moto's authorization check through `_authorize` while enforcing (installed once, as
+    the patch `iam/access-control` of objbackup/sandbox/patches)."""
     from moto.core.authorization import ActionAuthenticatorMixin
 
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
@@ -82,7 +84,6 @@ def _patch() -> None:
         _authorize(self, iam_request_cls, resource)
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
-    _patched.add("authorize")
 
 
 def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:

@@ -172,7 +172,7 @@ def _delete_objects(response: Any, bucket_arn: str) -> list[Requirement]:
         # A loopback request moto's S3 parses itself right after (with xmltodict).
         root = ElementTree.fromstring(response.raw_body or b"")  # noqa: S314
     except ElementTree.ParseError:
-        return []  # moto answers MalformedXML (gaps.close_delete_objects_xml_gap)
+        return []  # moto answers MalformedXML (patches/s3.py, close_delete_objects_xml_gap)
     found = []
     for item in root:
         if not item.tag.endswith("Object"):

@@ -90,7 +90,6 @@ class PartitionBuckets:
                 self.written[partition] -= units
 
 
-_installed = False
 _limiter: PartitionBuckets | None = None
 _local = threading.local()  # .inside: a transaction already admitted; .unprocessed: batch mode
 
@@ -101,7 +100,10 @@ def limit_index_writes(
     """Limit every GSI partition to `rate` write units a second (`burst` banked, default one
     second's worth) from now on, in this process; returns the buckets (their counts)."""
     global _limiter
-    _install()
+    from objbackup.sandbox.patches.dynamodb import INDEX_WRITE_LIMIT
+    from objbackup.sandbox.patches.registry import install
+
+    install(INDEX_WRITE_LIMIT)
     _limiter = PartitionBuckets(rate, burst, clock)
     return _limiter
 
@@ -275,10 +277,9 @@ def _guard(method: Callable[..., Any], kind: str) -> Callable[..., Any]:
     return guarded
 
 
-def _install() -> None:
-    global _installed
-    if _installed:
-        return
+def install_guards() -> None:
+    """Wrap moto's DynamoDB writes in the limit, which passes them through until it is set
+    (installed once, as the patch `dynamodb/index-write-limit` of objbackup/sandbox/patches)."""
     from moto.dynamodb.exceptions import TransactionCanceledException
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
@@ -352,4 +353,3 @@ def _install() -> None:
 
     DynamoHandler.batch_write_item = batch_write_item  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    _installed = True

@@ -3,7 +3,7 @@
 moto 5.2 sends a constant `id` and `sequencer`, `reason` ObjectCreated/ObjectRemoved, no
 `deletion-type`, the key raw instead of URL-encoded, a numeric `time`, `eTag` instead of `etag`,
 and no event at all when a versioned bucket gets a delete marker or loses one of several versions.
-This module builds the real shape; gaps.py routes moto's notifications through it.
+This module builds the real shape; patches/s3_eventbridge.py routes moto's notifications through it.
 """
 
 from __future__ import annotations

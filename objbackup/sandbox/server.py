@@ -1,6 +1,6 @@
 """The sandbox: moto in server mode on loopback, plus what it lacks to run objbackup for real.
 
-On top of moto it closes the gaps listed in DESIGN.md (gaps.py), runs deployed functions from
+On top of moto it closes the gaps listed in DESIGN.md (patches/), runs deployed functions from
 their uploaded bundle (executor.py), polls SQS event source mappings (pollers.py) and fires
 schedule rules (scheduler.py), and sends the functions' output to CloudWatch Logs and their
 embedded metrics to CloudWatch (cloudwatch.py), with the queues' AWS/SQS metrics
@@ -86,7 +86,7 @@ class Sandbox:
             raise
 
     def _start(self) -> Sandbox:
-        from objbackup.sandbox import access, gaps
+        from objbackup.sandbox import access, patches
         from objbackup.sandbox.cloudwatch import CloudWatchShipper
         from objbackup.sandbox.executor import LambdaExecutor
         from objbackup.sandbox.pollers import MappingPollers
@@ -94,7 +94,7 @@ class Sandbox:
         from objbackup.sandbox.sqs_metrics import QueueMetrics
 
         _quiet_moto()
-        gaps.close_all()
+        patches.install_all()
         access.enforce()
         self._enforcing = True
         self.server = _bound_server(self.host, self.port)
@@ -110,7 +110,7 @@ class Sandbox:
             fault_log=self.fault_log,
             shipper=self.shipper,
         )
-        gaps.install_lambda_executor(self.executor)
+        patches.install_lambda_executor(self.executor)
         self.pollers = MappingPollers(
             self.endpoint_url, self.region, self.executor, per_mapping=self.concurrency
         )

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from objbackup.cli.app import app
-from objbackup.sandbox import gaps
+from objbackup.sandbox.patches import lambda_
 from tests.cli.inprocess import InProcessExecutor
 from tests.harness import REGION
 
@@ -46,14 +46,10 @@ class Cli:
 
 @pytest.fixture
 def in_process_lambda(monkeypatch: pytest.MonkeyPatch) -> InProcessExecutor:
-    """moto's Lambda Invoke runs the functions here; the original is restored afterwards."""
-    from moto.awslambda.models import LambdaFunction
-
-    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", LambdaFunction._invoke_lambda)
-    monkeypatch.setattr(gaps, "_async_invoke", gaps._async_invoke)
-    monkeypatch.setattr(gaps, "_applied", set(gaps._applied))
+    """moto's Lambda Invoke runs the functions here; the executor before is restored afterwards."""
+    monkeypatch.setattr(lambda_, "_executor", lambda_._executor)
     executor = InProcessExecutor()
-    gaps.install_lambda_executor(executor)
+    lambda_.install_lambda_executor(executor)
     return executor
 
 

@@ -16,7 +16,7 @@ from objbackup.sandbox.executor import FunctionSpec, Invocation
 
 
 class InProcessExecutor:
-    """The `executor` that objbackup.sandbox.gaps.install_lambda_executor expects."""
+    """The `executor` that objbackup.sandbox.patches.install_lambda_executor expects."""
 
     def __init__(self) -> None:
         self.invocations: list[tuple[str, Any]] = []

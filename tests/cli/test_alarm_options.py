@@ -101,7 +101,7 @@ def test_a_bad_target_or_lag_is_a_usage_error(cli: Cli, args: list[str], message
 
 def test_the_sandbox_creates_updates_and_deletes_the_alarms_with_their_actions(cli: Cli) -> None:
     """moto's CloudFormation skips AWS::CloudWatch::Alarm; the sandbox's gap closer
-    (objbackup/sandbox/alarm_gaps.py) makes them as CloudFormation does."""
+    (objbackup/sandbox/patches/cloudwatch.py) makes them as CloudFormation does."""
     cloudwatch = cli.client("cloudwatch")
     created = cli.json("deploy", "--yes", "--alarm-topic-arn", TOPIC)
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}

@@ -72,7 +72,7 @@ def test_status_json_has_the_contract_keys(cli: Cli, deployed: dict[str, Any]) -
     assert set(deployed["stacks"]) == {"storage", "replicator", "cleaner"}
     assert isinstance(deployed["queue_depth"], int) and isinstance(deployed["dlq_depth"], int)
     assert isinstance(deployed["retain"], int) and isinstance(deployed["grace_seconds"], float)
-    # moto's CloudFormation skips AWS::CloudWatch::Alarm; the sandbox's alarm_gaps creates it.
+    # moto's CloudFormation skips AWS::CloudWatch::Alarm; the sandbox's patches create it.
     assert deployed["alarm_name"].startswith("objbackup-replicator-DeadLetterQueueAlarm")
 
 

@@ -13,7 +13,7 @@ from objbackup.backfill import Backfill, SourceObject, created_event, list_objec
 from objbackup.core.events import decode_sqs_body
 from objbackup.core.filters import KeyFilter
 from objbackup.core.naming import copy_name
-from objbackup.sandbox.gaps import archive_tier
+from objbackup.sandbox.patches import archive_tier
 from tests.harness import REGION, FakeClock, Harness, counting_calls
 from tests.queue import create_queue, drain
 from tests.unit.test_unsupported import SSE_C

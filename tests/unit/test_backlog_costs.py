@@ -1,6 +1,6 @@
-"""The sandbox's backlog cost closers (objbackup/sandbox/speedups.py) keep moto's SQS answers and
-drop its per-message work; each cost test fails if its patch stops being applied, because moto
-would call the per-message method the test forbids or counts."""
+"""The sandbox's backlog cost patches (objbackup/sandbox/patches/sqs.py, dispatch.py) keep moto's
+SQS answers and drop its per-message work; each cost test fails if its patch stops being applied,
+because moto would call the per-message method the test forbids or counts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.sqs.models import Message, Queue, sqs_backends
 
-from objbackup.sandbox import speedups
+from objbackup.sandbox.patches import dispatch
 
 ACCOUNT = "123456789012"
 
@@ -230,7 +230,7 @@ def test_a_delete_replaces_the_message_list_under_the_queue_lock(
 
 
 def test_the_server_lists_its_services_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    speedups.close_dispatch_cost_gap()
+    dispatch.close_dispatch_cost_gap()
     from moto import backends
 
     first = list(backends.list_of_moto_modules())

@@ -292,7 +292,8 @@ def test_rule_and_replicator_back_up_exactly_the_filtered_keys_however_s3_encode
 
 
 def test_sandbox_gap_a_rule_pattern_given_as_json_text(moto_aws: None) -> None:
-    """CloudFormation accepts an EventPattern as JSON text; moto encoded it twice (gaps.py)."""
+    """CloudFormation accepts an EventPattern as JSON text; moto encoded it twice
+    (objbackup/sandbox/patches/cloudformation.py)."""
     import boto3
 
     from tests.harness import REGION

@@ -1,6 +1,6 @@
-"""moto's CopySourceIfMatch gap, closed by objbackup.sandbox.gaps: S3's answer must be 412.
+"""moto's CopySourceIfMatch gap, closed by objbackup/sandbox/patches/s3.py: S3's answer must be 412.
 
-The `system` fixture applies `close_all()`; every refusal below fails if the patch stops working.
+The `system` fixture applies `install_all()`; every refusal below fails if the patch stops working.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.patches import install_all
 from tests.harness import Harness
 
 KEYS = ["plain.txt", "my photos/café + tea.jpg", "odd/100%?a=b#c:d&e~f.bin"]
@@ -120,7 +120,7 @@ def test_closing_twice_patches_once(system: Harness) -> None:
     from moto.s3.responses import S3Response
 
     patched = (S3Response.copy_object, S3Response.upload_part_copy)
-    close_all()
+    install_all()
     assert (S3Response.copy_object, S3Response.upload_part_copy) == patched
     put(system, "k")
     with pytest.raises(ClientError) as caught:

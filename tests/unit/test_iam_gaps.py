@@ -1,5 +1,5 @@
 """moto's CloudFormation gives roles inline policies IAM (and moto's access control) can read:
-the closer in objbackup/sandbox/iam_gaps.py, which the moto_aws fixture applies."""
+the patch in objbackup/sandbox/patches/iam.py, which the moto_aws fixture applies."""
 
 from __future__ import annotations
 

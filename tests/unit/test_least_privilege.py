@@ -34,8 +34,8 @@ from objbackup.core.config import Settings
 from objbackup.core.events import Kind
 from objbackup.core.logs import LOGGER
 from objbackup.core.runtime import CleanerApp, ReplicatorApp
-from objbackup.sandbox.gaps import close_all
 from objbackup.sandbox.iam_rules import TRANSACT_ACTIONS
+from objbackup.sandbox.patches import install_all
 from tests.harness import REGION, Harness
 from tests.unit.test_batch import sqs_batch
 from tests.unit.test_multipart import PartsContext
@@ -473,7 +473,7 @@ def runs() -> Iterator[list[Run]]:
         for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             env.delenv(name, raising=False)
         env.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)  # parts of PART bytes
-        close_all()
+        install_all()
         try:
             with mock_aws():
                 found = []

@@ -1,5 +1,5 @@
 """The sandbox's ListObjectVersions honours `encoding-type=url` as S3 does, so keys XML cannot
-carry (controls, CR) list like any other (objbackup.sandbox.gaps)."""
+carry (controls, CR) list like any other (objbackup/sandbox/patches/s3.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The moto CloudFormation gaps deploy and teardown depend on stay closed (minimal templates):
-the sandbox's closers in objbackup/sandbox/gaps.py, which the moto_aws fixture applies."""
+the sandbox's patches in objbackup/sandbox/patches/cloudformation.py, which the moto_aws fixture
+applies."""
 
 from __future__ import annotations
 

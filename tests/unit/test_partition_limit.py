@@ -18,7 +18,7 @@ from objbackup.core.naming import iso_now
 from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord
 from objbackup.core.table import CopyTable
 from objbackup.sandbox import partition_limit
-from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.patches import install_all
 from tests.harness import REGION, Harness
 
 # No SDK retries: each throttled request is seen (and nothing sleeps in botocore's backoff).
@@ -141,11 +141,11 @@ def test_off_unless_the_environment_turns_it_on(
 ) -> None:
     made = records(bare, 30)
     monkeypatch.delenv(partition_limit.ENV_RATE, raising=False)
-    close_all()
+    install_all()
     at = iso_now(bare.clock())
     assert all(bare.table.disown(r, at) for r in made[:15])
     monkeypatch.setenv(partition_limit.ENV_RATE, "5")
-    close_all()
+    install_all()
     with pytest.raises(ClientError) as refused:
         for record in made[15:]:
             bare.table.disown(record, at)

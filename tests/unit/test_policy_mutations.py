@@ -27,7 +27,7 @@ from moto import mock_aws
 from objbackup.core.aws import Clients
 from objbackup.core.config import Settings
 from objbackup.core.runtime import CleanerApp, ReplicatorApp
-from objbackup.sandbox.gaps import close_all
+from objbackup.sandbox.patches import install_all
 from tests.harness import REGION, Harness
 from tests.iam_access import ALLOW_ALL, enforce, user_keys
 from tests.unit.test_batch import sqs_batch
@@ -181,7 +181,7 @@ def run_flow(monkeypatch: pytest.MonkeyPatch, mutation: Mutation | None, kms: bo
     scenario: Scenario = _kms_encrypted if kms else _unversioned
     with monkeypatch.context() as env, mock_aws():
         env.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-        close_all()
+        install_all()
         iam = boto3.client("iam", region_name=REGION)
         sts = boto3.client("sts", region_name=REGION)
         for name, value in user_keys(iam, "test-admin", ALLOW_ALL).items():

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from objbackup.sandbox import gaps
+from objbackup.sandbox import patches
 from tests.harness import Harness
 
 
@@ -49,8 +49,8 @@ def _seed(system: Harness, keys: list[str]) -> None:
 def test_closer_is_applied() -> None:
     from moto.dynamodb import models
 
-    gaps.close_all()
-    assert "dynamodb-transaction-cost" in gaps._applied
+    patches.install_all()
+    assert "dynamodb/transaction-cost" in patches.installed()
     assert type(vars(models)["copy"]).__name__ == "_Copy"
 
 

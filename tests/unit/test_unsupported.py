@@ -1,8 +1,8 @@
 """Objects S3 cannot copy as they are (archived and not restored, SSE-C): the replicator
 acknowledges their events as `unsupported`, with the reason logged, and copies nothing.
 
-moto copies them all; the sandbox's gap closer (objbackup/sandbox/gaps.py, applied by the
-`system` fixture) refuses as S3 does, and the first tests pin that.
+moto copies them all; the sandbox's patch (objbackup/sandbox/patches/s3_unsupported.py, applied
+by the `system` fixture) refuses as S3 does, and the first tests pin that.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from objbackup.core.events import Kind, ObjectEvent
 from objbackup.core.logs import LOGGER
 from objbackup.core.runtime import ReplicatorApp
-from objbackup.sandbox.gaps import archive_tier
+from objbackup.sandbox.patches import archive_tier
 from tests.harness import Harness
 from tests.unit.test_batch import failures, sqs_batch
 

@@ -16,7 +16,7 @@ from objbackup.core.config import Settings
 from objbackup.core.filters import KeyFilter
 from objbackup.core.naming import copy_name, copy_timestamp, key_digest, parse_copy_name
 from objbackup.core.records import DISOWNED, CopyRecord
-from objbackup.sandbox.gaps import archive_tier, close_all
+from objbackup.sandbox.patches import archive_tier, install_all
 from objbackup.verify import Verifier, VerifyReport
 from tests.harness import REGION, FakeClock, Harness, counting_calls
 from tests.profiles import examples
@@ -32,7 +32,7 @@ class World:
     """A harness with a replicator queue, and a verifier of it."""
 
     def __init__(self) -> None:
-        close_all()
+        install_all()
         start = datetime.now(UTC).replace(microsecond=0)
         self.system = Harness.create(
             Settings(source_bucket="src", backup_bucket="bak", table="copies", retain=RETAIN),

@@ -1,11 +1,12 @@
-"""moto's CloudFormation stores an IAM role's inline policies as the template's parsed objects, so
+"""IAM as the sandbox needs it: roles' inline policies from CloudFormation stored as IAM stores
+them, and the hook through which objbackup/sandbox/access.py enforces policies.
+
+moto's CloudFormation stores an IAM role's inline policies as the template's parsed objects, so
 GetRolePolicy answers Python repr text (`{'Version': '2012-10-17', ...`) and moto's access control,
 which reads policies with json.loads, cannot evaluate them; an update of the role leaves its old
-policies in place. This closer stores them as JSON text, on create and on update, as IAM does
+policies in place. The patch stores them as JSON text, on create and on update, as IAM does
 ("GetRolePolicy": the document is URL-encoded JSON,
 https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html).
-
-Kept apart from objbackup/sandbox/gaps.py (its close_all calls this) so that it merges cleanly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_applied: set[str] = set()
+from objbackup.sandbox.patches.cloudformation import (
+    around_cloudformation_create,
+    around_cloudformation_update,
+)
+from objbackup.sandbox.patches.registry import Patch
+
 # Kept on a moto Role: the names of the inline policies its template's `Policies` gave it (an
 # AWS::IAM::Policy resource may add others, which a role's update must keep).
 _TEMPLATE_POLICIES = "_objbackup_template_policies"
@@ -41,62 +47,58 @@ def close_cloudformation_inline_policy_gap() -> None:
     """AWS::IAM::Role `Policies` and AWS::IAM::Policy `PolicyDocument` are stored as JSON text;
     a role's update replaces its inline policies with the template's ("AWS::IAM::Role Policies":
     update requires no interruption, AWS CloudFormation Template Reference)."""
-    if "cfn-inline-policy" in _applied:
-        return
     from moto.iam.models import InlinePolicy, Role
-
-    from objbackup.sandbox.gaps import _around_cloudformation_create
 
     def policy_as_json(cloudformation_json: Any) -> None:
         properties = cloudformation_json.get("Properties", {})
         if "PolicyDocument" in properties:
             properties["PolicyDocument"] = _as_json(properties["PolicyDocument"])
 
-    def remember(role: Any, cloudformation_json: Any, account_id: str) -> None:
-        setattr(role, _TEMPLATE_POLICIES, set(_policies_as_json(cloudformation_json)))
-
     def policies_as_json(cloudformation_json: Any) -> None:
         _policies_as_json(cloudformation_json)
 
-    _around_cloudformation_create(Role, before=policies_as_json, after=remember)
-    _around_cloudformation_create(InlinePolicy, before=policy_as_json)
+    def remember(role: Any, cloudformation_json: Any, account_id: str) -> None:
+        setattr(role, _TEMPLATE_POLICIES, set(_policies_as_json(cloudformation_json)))
 
-    original_role_update = Role.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    # moto may call this with keywords: keep its parameter names.
-    def update_role(
-        cls: Any,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        role = original_role_update(
-            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-        )
+    def replace(role: Any, cloudformation_json: Any, account_id: str) -> None:
         policies = _policies_as_json(cloudformation_json)
         for name in getattr(role, _TEMPLATE_POLICIES, set()) - set(policies):
             role.policies.pop(name, None)
         role.policies.update(policies)
         setattr(role, _TEMPLATE_POLICIES, set(policies))
-        return role
 
-    original_policy_update = InlinePolicy.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    around_cloudformation_create(Role, before=policies_as_json, after=remember)
+    around_cloudformation_create(InlinePolicy, before=policy_as_json)
+    around_cloudformation_update(Role, after=replace)
+    around_cloudformation_update(InlinePolicy, before=policy_as_json)
 
-    def update_policy(
-        cls: Any,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        policy_as_json(cloudformation_json)
-        return original_policy_update(
-            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-        )
 
-    Role.update_from_cloudformation_json = classmethod(update_role)  # type: ignore[assignment, method-assign]
-    InlinePolicy.update_from_cloudformation_json = classmethod(update_policy)  # type: ignore[assignment, method-assign]
-    _applied.add("cfn-inline-policy")
+def close_access_control_gap() -> None:
+    """moto's access control is on for every key or none (INITIAL_NO_AUTH_ACTION_COUNT): hook its
+    check so that the sandbox holds its own principals to their policies while enforcing, and
+    leaves the operator's keys (and everything while not enforcing) to moto as it is."""
+    from objbackup.sandbox import access
+
+    access.hook_authorization()
+
+
+INLINE_POLICIES = Patch(
+    "iam",
+    "cloudformation-inline-policies",
+    "IAM stores inline policies as JSON text (GetRolePolicy, "
+    "https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html) and a role's "
+    "update replaces them; moto's CloudFormation stores Python repr and keeps old ones",
+    (
+        "tests/unit/test_iam_gaps.py::test_a_deployed_roles_inline_policies_read_back_as_json_and_follow_updates",
+    ),
+    close_cloudformation_inline_policy_gap,
+)
+ACCESS_CONTROL = Patch(
+    "iam",
+    "access-control",
+    "IAM holds each principal to its policies; moto checks all keys or none, and by its own "
+    "resources and action names (objbackup/sandbox/access.py, iam_rules.py)",
+    ("tests/unit/test_policy_mutations.py::test_access_control_is_really_on",),
+    close_access_control_gap,
+)
+PATCHES = (INLINE_POLICIES, ACCESS_CONTROL)

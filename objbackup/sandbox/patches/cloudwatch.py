@@ -1,16 +1,14 @@
-"""moto's CloudFormation has no AWS::CloudWatch::Alarm: it skips the templates' alarms with a
-warning, so the sandbox would have none to show. This closer creates, updates and deletes them in
-moto's CloudWatch backend as CloudFormation does (PutMetricAlarm with the resource's properties;
-Ref is the alarm's name, "AWS::CloudWatch::Alarm", CloudFormation template reference).
-
-Kept apart from objbackup/sandbox/gaps.py (its close_all calls this) so that it merges cleanly.
-"""
+"""CloudWatch alarms made by CloudFormation: moto's CloudFormation has no AWS::CloudWatch::Alarm
+(it skips the templates' alarms with a warning). The patch here creates, updates and deletes them
+in moto's CloudWatch backend as CloudFormation does (PutMetricAlarm with the resource's
+properties; Ref is the alarm's name, "AWS::CloudWatch::Alarm", CloudFormation template
+reference)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-_applied: set[str] = set()
+from objbackup.sandbox.patches.registry import Patch
 
 
 def _queries(properties: dict[str, Any]) -> list[Any] | None:
@@ -84,8 +82,6 @@ def _put(name: str, properties: dict[str, Any], account_id: str, region: str) ->
 
 def close_cloudformation_alarm_gap() -> None:
     """Give moto's CloudFormation an AWS::CloudWatch::Alarm resource backed by its CloudWatch."""
-    if "cfn-alarm" in _applied:
-        return
     from moto.cloudformation import parsing
     from moto.cloudwatch.models import cloudwatch_backends
     from moto.core.common_models import CloudFormationModel
@@ -135,12 +131,14 @@ def close_cloudformation_alarm_gap() -> None:
             region_name: str,
         ) -> StackAlarm:
             # PutMetricAlarm overwrites an alarm of the same name: the alarm keeps its name.
-            properties = cloudformation_json.get("Properties", {})
-            name = properties.get("AlarmName") or original_resource.name
-            if name != original_resource.name:
-                cloudwatch_backends[account_id][region_name].delete_alarms([original_resource.name])
-            _put(name, properties, account_id, region_name)
-            return cls(name)
+            renamed = cloudformation_json.get("Properties", {}).get("AlarmName")
+            if renamed and renamed != original_resource.name:
+                cls.delete_from_cloudformation_json(
+                    original_resource.name, cloudformation_json, account_id, region_name
+                )
+            return cls.create_from_cloudformation_json(
+                original_resource.name, cloudformation_json, account_id, region_name
+            )
 
         @classmethod
         def delete_from_cloudformation_json(
@@ -155,4 +153,17 @@ def close_cloudformation_alarm_gap() -> None:
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     assert parsing.get_model_map()["AWS::CloudWatch::Alarm"] is StackAlarm
-    _applied.add("cfn-alarm")
+
+
+PATCHES = (
+    Patch(
+        "cloudwatch",
+        "cloudformation-alarms",
+        "CloudFormation creates, updates and deletes AWS::CloudWatch::Alarm resources; moto's "
+        "skips them",
+        (
+            "tests/cli/test_alarm_options.py::test_the_sandbox_creates_updates_and_deletes_the_alarms_with_their_actions",
+        ),
+        close_cloudformation_alarm_gap,
+    ),
+)

@@ -1,13 +1,13 @@
-"""Emulator speedups: patches that keep moto's answers but drop work that grows with a backlog.
+"""SQS as the sandbox needs it: event source mappings left to the sandbox's pollers, and the
+calls that moto 5.2 makes cost O(backlog) (or O(backlog²)) brought back to what they touch.
 
-With ~10,000 messages in one queue moto 5.2 spends its time re-reading the whole backlog: every
+With ~10,000 messages in one queue moto spends its time re-reading the whole backlog: every
 SendMessage counts every message three times (two clock reads each) to build the attribute dict
-it reads one flag from, every ReceiveMessage lists all visible messages to take ten, and every
-DeleteMessage builds two lists per message to find one receipt handle (and, slow as it is, races
-a concurrent SendMessage: it rebuilds the message list without a lock, so an append made
-meanwhile is lost). Every request also lists moto's package directory, one `isdir` per service,
-under the server's global dispatch lock. Each closer is applied once, is idempotent, and has a
-test in tests/unit/test_backlog_costs.py that fails if the gap reopens.
+it reads one flag from, every ReceiveMessage lists all visible messages to take ten and computes
+every queue attribute per message it returns, and every DeleteMessage builds two lists per
+message to find one receipt handle (and, slow as it is, races a concurrent SendMessage: it
+rebuilds the message list without a lock, so an append made meanwhile is lost). The answers stay
+moto's.
 """
 
 from __future__ import annotations
@@ -17,10 +17,39 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
-_applied: set[str] = set()
+from objbackup.sandbox.patches.registry import Patch
+
+
+def close_sqs_event_source_gap() -> None:
+    """moto runs an SQS event source mapping inside SendMessage itself, one message at a time,
+    and ignores ReportBatchItemFailures. Detach it: the sandbox's own pollers do the work."""
+    from moto.sqs.models import Queue
+
+    Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
+        lambda self: {}, lambda self, value: None
+    )
+
+
+def close_sqs_receive_cost_gap() -> None:
+    """moto checks each received message's retention by computing every attribute of its queue,
+    message counts included: a receive costs O(backlog²). Read the retention period directly;
+    the answer is the same, and a backlog no longer slows the sandbox to a crawl."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
+
+
 _COUNTS = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesDelayed",
@@ -66,8 +95,6 @@ def close_sqs_attributes_cost_gap() -> None:
     """A queue's attributes count its messages in one pass, not three at two clock reads a
     message; SendMessage, which reads one flag from them, does not count at all; and
     GetQueueAttributes builds them once, not up to three times per name asked."""
-    if "sqs-attributes-cost" in _applied:
-        return
     from moto.core.utils import camelcase_to_underscores
     from moto.sqs.models import Queue, SQSBackend
 
@@ -118,7 +145,6 @@ def close_sqs_attributes_cost_gap() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment, method-assign]
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
-    _applied.add("sqs-attributes-cost")
 
 
 class _VisibleMessages:
@@ -145,12 +171,9 @@ class _VisibleMessages:
 def close_sqs_receive_backlog_gap() -> None:
     """ReceiveMessage walks the visible messages lazily, so taking ten from a backlog of 10,000
     costs ten (plus the in-flight ones ahead of them), not 10,000 with two clock reads each."""
-    if "sqs-receive-backlog" in _applied:
-        return
     from moto.sqs.models import Queue
 
     Queue.messages = property(_VisibleMessages)  # type: ignore[assignment, method-assign]
-    _applied.add("sqs-receive-backlog")
 
 
 def close_sqs_delete_cost_gap() -> None:
@@ -158,8 +181,6 @@ def close_sqs_delete_cost_gap() -> None:
     lists per message of the queue, and replaces the message list under the queue's lock, so a
     SendMessage appending meanwhile is not lost. Anything the index does not know (a handle never
     given, already deleted, or of another queue) goes to moto's own code, which answers it."""
-    if "sqs-delete-cost" in _applied:
-        return
     from moto.sqs.models import Message, Queue
 
     original_mark = Message.mark_received
@@ -187,29 +208,56 @@ def close_sqs_delete_cost_gap() -> None:
 
     Message.mark_received = mark_received  # type: ignore[method-assign]
     Queue.delete_message = delete_message  # type: ignore[method-assign]
-    _applied.add("sqs-delete-cost")
 
 
-def close_dispatch_cost_gap() -> None:
-    """moto's server lists its package directory (one `isdir` per service, ~170) on every
-    request, holding the lock every request takes; the list never changes while it runs."""
-    if "dispatch-cost" in _applied:
-        return
-    from moto import backends
-
-    original = backends.list_of_moto_modules
-
-    @cache
-    def modules() -> tuple[str, ...]:
-        return tuple(original())
-
-    backends.list_of_moto_modules = modules
-    _applied.add("dispatch-cost")
-
-
-def close_all() -> None:
-    """Apply every backlog cost closer."""
-    close_sqs_attributes_cost_gap()
-    close_sqs_receive_backlog_gap()
-    close_sqs_delete_cost_gap()
-    close_dispatch_cost_gap()
+PATCHES = (
+    Patch(
+        "sqs",
+        "event-source-mapping",
+        "Lambda polls an SQS mapping in batches and honours ReportBatchItemFailures; moto runs it "
+        "inside SendMessage, one message at a time: detached, the sandbox's pollers do it",
+        (
+            "tests/sandbox/test_sandbox_gaps.py::test_event_source_mapping_batches_reports_item_failures_and_dead_letters",
+        ),
+        close_sqs_event_source_gap,
+    ),
+    Patch(
+        "sqs",
+        "receive-retention-cost",
+        "moto checks each received message's retention by computing every queue attribute: "
+        "O(backlog²) a receive",
+        (
+            "tests/unit/test_gap_costs.py::test_sqs_receive_does_not_compute_queue_attributes_per_message",
+        ),
+        close_sqs_receive_cost_gap,
+    ),
+    Patch(
+        "sqs",
+        "attributes-cost",
+        "moto counts a queue's messages three times at two clock reads each, on every SendMessage "
+        "and up to three times per GetQueueAttributes name",
+        (
+            "tests/unit/test_backlog_costs.py::test_send_does_not_count_the_backlog",
+            "tests/unit/test_backlog_costs.py::test_counting_takes_one_clock_reading_per_call_not_two_per_message",
+        ),
+        close_sqs_attributes_cost_gap,
+    ),
+    Patch(
+        "sqs",
+        "receive-backlog",
+        "moto lists every visible message of the queue to receive ten",
+        ("tests/unit/test_backlog_costs.py::test_a_receive_reads_its_batch_not_the_backlog",),
+        close_sqs_receive_backlog_gap,
+    ),
+    Patch(
+        "sqs",
+        "delete-cost",
+        "moto's DeleteMessage builds two lists per message to find one handle, and replaces the "
+        "message list without the queue's lock (a concurrent send is lost)",
+        (
+            "tests/unit/test_backlog_costs.py::test_a_delete_finds_its_message_without_walking_the_backlog",
+            "tests/unit/test_backlog_costs.py::test_a_delete_replaces_the_message_list_under_the_queue_lock",
+        ),
+        close_sqs_delete_cost_gap,
+    ),
+)
