@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, emit
-from bench.sandbox import deployed_sandbox, queue_at_rest
+from bench.sandbox import deployed_sandbox
 from bench.sandbox_throughput import _percentile
+from tests.queue import queue_at_rest
 
 
 def _peak_rss_mib(pid: int) -> float:
