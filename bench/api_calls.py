@@ -33,7 +33,7 @@ from objbackup.core.naming import copy_name, copy_timestamp, iso_now
 from objbackup.core.records import DISOWNED, CopyRecord
 from objbackup.core.replicate import Outcome
 from objbackup.core.table import BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT
-from tests.harness import REGION, Harness, counting_calls
+from tests.harness import FAKE_AWS_ENV, Harness, counting_calls
 
 # Targets of the issue.
 STEADY_STATE_MAX = 5
@@ -397,13 +397,7 @@ def count_clean(h: Harness, copies: int = CLEAN_COPIES) -> CleanCount:
 
 def _fake_aws() -> None:
     """Fake credentials, and no endpoint override: every call must stay inside moto."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
+    for name, value in FAKE_AWS_ENV.items():
         os.environ.setdefault(name, value)
     # An endpoint override would send the calls past moto's interception, to a real service.
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):

@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Figure, emit
-from bench.sandbox import deployed_sandbox, queue_at_rest
+from bench.sandbox import deployed_sandbox
 from bench.sandbox_throughput import _percentile
+from objbackup.core.records import ACTIVE
+from objbackup.core.table import CopyTable
+from tests.queue import queue_at_rest
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -191,16 +194,11 @@ def _check(
     present = {o["Key"] for page in pages for o in page.get("Contents", [])}
     if present != set(names) - deleted:
         problems.append("the source bucket is not what was written")
+    table = CopyTable(dynamodb, status["table"])
     for key in names:
-        items = dynamodb.query(
-            TableName=status["table"],
-            KeyConditionExpression="source_object = :k",
-            ExpressionAttributeValues={":k": {"S": key}},
-            ConsistentRead=True,
-            ScanIndexForward=False,
-        )["Items"]
-        record_names |= {i["copy_name"]["S"] for i in items}
-        active = [i for i in items if i["status"]["S"] == "active"]
+        records = table.copies(key)  # newest first, consistent reads
+        record_names |= {r.copy_name for r in records}
+        active = [r for r in records if r.status == ACTIVE]
         if key in deleted:
             if active:
                 problems.append(f"{key}: deleted but {len(active)} active copies")
@@ -209,10 +207,10 @@ def _check(
             problems.append(f"{key}: {len(active)} active copies")
             continue
         current = s3.get_object(Bucket=status["source_bucket"], Key=key)["Body"].read()
-        newest = s3.get_object(Bucket=status["backup_bucket"], Key=active[0]["copy_name"]["S"])
+        newest = s3.get_object(Bucket=status["backup_bucket"], Key=active[0].copy_name)
         if newest["Body"].read() != current:
             problems.append(f"{key}: the newest copy is not the current bytes")
-        created = datetime.fromisoformat(active[0]["created_at"]["S"].replace("Z", "+00:00"))
+        created = datetime.fromisoformat(str(active[0].created_at).replace("Z", "+00:00"))
         latencies.append(created.timestamp() - written_at[current])
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=status["backup_bucket"])
     copies = {o["Key"] for page in pages for o in page.get("Contents", [])}

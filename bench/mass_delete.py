@@ -31,7 +31,8 @@ from urllib.request import Request, urlopen
 
 from bench.load import _nothing_to_clean, _peak_rss_mib, _wait
 from bench.report import Figure, breakdown, emit
-from bench.sandbox import deployed_sandbox, queue_at_rest
+from bench.sandbox import deployed_sandbox
+from tests.queue import queue_at_rest
 
 
 def operation(entry: dict[str, Any]) -> tuple[str, str]:

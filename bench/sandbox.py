@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 
-from objbackup.sandbox.server import free_port
-
-BIN = Path(sys.executable).parent
+from objbackup.sandbox.process import OBJBACKUP, sandbox_process
 
 
 @dataclass
@@ -32,7 +29,7 @@ class Deployed:
     def run(self, *args: str) -> str:
         """Run an `objbackup` command against the sandbox; its stdout."""
         done = subprocess.run(
-            [str(BIN / "objbackup"), *args],
+            [str(OBJBACKUP), *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -52,49 +49,20 @@ class Deployed:
         return session.client(service, endpoint_url=self.url, config=config)
 
 
-def queue_at_rest(sqs: Any, url: str) -> bool:
-    """No message waiting and none in flight: every delivery so far has been handled."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
-
-
 @contextmanager
 def running_sandbox(
     name: str, threads: int, sandbox_args: Sequence[str] = (), log: Path | None = None
 ) -> Iterator[Deployed]:
     """Start `objbackup sandbox` on a free port (nothing deployed yet) and stop it afterwards;
     with `log`, the sandbox's stderr (the functions' log lines) goes to that file."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "OBJBACKUP_NAME": name,
-    }
-    stderr = log.open("w", encoding="utf-8") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [str(BIN / "objbackup"), "sandbox", "--port", str(port), *sandbox_args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-    )
+    stderr: IO[str] | int = log.open("w", encoding="utf-8") if log else subprocess.DEVNULL
     try:
-        assert process.stdout is not None
-        process.stdout.readline()
-        yield Deployed(url, env, process.pid, {}, threads)
+        env = {**os.environ, "OBJBACKUP_NAME": name}
+        with sandbox_process(env, sandbox_args, stderr, stop_within=30) as started:
+            yield Deployed(started.endpoint_url, started.env, started.process.pid, {}, threads)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if log:
-            stderr.close()  # type: ignore[union-attr]
+        if not isinstance(stderr, int):
+            stderr.close()
 
 
 @contextmanager

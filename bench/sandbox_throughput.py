@@ -60,13 +60,10 @@ def measure(objects: int, threads: int, idle: int = 40) -> tuple[list[Figure], d
         all_backed_up = time.monotonic() - started
         latencies = []
         for key in keys:
-            items = dynamodb.query(
-                TableName=status["table"],
-                KeyConditionExpression="source_object = :k",
-                ExpressionAttributeValues={":k": {"S": key}},
-            )["Items"]
-            created = datetime.fromisoformat(items[0]["created_at"]["S"].replace("Z", "+00:00"))
-            latencies.append(created.timestamp() - written[key])
+            copied = _copied_at(dynamodb, status["table"], key)
+            if copied is None:
+                raise SystemExit(f"{key} has no copy record")
+            latencies.append(copied - written[key])
         copy_rate = _raw_copy_rate(s3, objects, threads)
         quiet = _idle_latencies(s3, dynamodb, source, status["table"], idle)
         sandbox.run("teardown", "--yes")
@@ -81,14 +78,7 @@ def measure(objects: int, threads: int, idle: int = 40) -> tuple[list[Figure], d
         Figure("p50 write-to-copy", round(statistics.median(latencies) * 1000), "ms"),
         Figure("p99 write-to-copy", round(_percentile(latencies, 0.99) * 1000), "ms"),
         Figure("raw CopyObject rate", round(copy_rate, 1), "copies/s", detail="same emulator"),
-        Figure("idle p50 write-to-copy", round(statistics.median(quiet) * 1000), "ms"),
-        Figure(
-            "idle p99 write-to-copy",
-            round(_percentile(quiet, 0.99) * 1000),
-            "ms",
-            target=250,
-            detail=f"{len(quiet)} single writes, 0.3 to 1 s apart",
-        ),
+        *_idle_figures(quiet),
         Figure(
             "throughput / CopyObject rate",
             round(100 * throughput / copy_rate, 1),
@@ -111,6 +101,16 @@ def measure_idle(idle: int) -> tuple[list[Figure], dict[str, Any]]:
         quiet = _idle_latencies(s3, dynamodb, status["source_bucket"], status["table"], idle)
         sandbox.run("teardown", "--yes")
     figures = [
+        *_idle_figures(quiet),
+        Figure("idle max write-to-copy", round(max(quiet) * 1000), "ms"),
+    ]
+    loads = f"{load:.2f} before, {os.getloadavg()[0]:.2f} after"
+    return figures, {"cpu_count": os.cpu_count(), "load_average_1min": loads}
+
+
+def _idle_figures(quiet: list[float]) -> list[Figure]:
+    """p50 and p99 of the idle single writes' write-to-copy latencies."""
+    return [
         Figure("idle p50 write-to-copy", round(statistics.median(quiet) * 1000), "ms"),
         Figure(
             "idle p99 write-to-copy",
@@ -119,10 +119,19 @@ def measure_idle(idle: int) -> tuple[list[Figure], dict[str, Any]]:
             target=250,
             detail=f"{len(quiet)} single writes, 0.3 to 1 s apart",
         ),
-        Figure("idle max write-to-copy", round(max(quiet) * 1000), "ms"),
     ]
-    loads = f"{load:.2f} before, {os.getloadavg()[0]:.2f} after"
-    return figures, {"cpu_count": os.cpu_count(), "load_average_1min": loads}
+
+
+def _copied_at(dynamodb: Any, table: str, key: str) -> float | None:
+    """When the replicator recorded the key's first copy record (epoch seconds); None: none yet."""
+    items = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="source_object = :k",
+        ExpressionAttributeValues={":k": {"S": key}},
+    )["Items"]
+    if not items:
+        return None
+    return datetime.fromisoformat(items[0]["created_at"]["S"].replace("Z", "+00:00")).timestamp()
 
 
 def _idle_latencies(
@@ -138,14 +147,9 @@ def _idle_latencies(
         written = time.time()
         deadline = time.monotonic() + 60
         while True:
-            items = dynamodb.query(
-                TableName=table,
-                KeyConditionExpression="source_object = :k",
-                ExpressionAttributeValues={":k": {"S": key}},
-            )["Items"]
-            if items:
-                created = items[0]["created_at"]["S"].replace("Z", "+00:00")
-                latencies.append(datetime.fromisoformat(created).timestamp() - written)
+            copied = _copied_at(dynamodb, table, key)
+            if copied is not None:
+                latencies.append(copied - written)
                 break
             if time.monotonic() > deadline:
                 raise SystemExit(f"{key} was not backed up within 60 s")

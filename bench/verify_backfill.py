@@ -15,13 +15,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.sandbox import queue_at_rest, running_sandbox
+from bench.sandbox import running_sandbox
 from objbackup.backfill import Backfill
 from objbackup.core.config import Settings
 from objbackup.core.table import CopyTable
 from objbackup.verify import Verifier
 from tests.harness import counting_calls
 from tests.polling import wait_for
+from tests.queue import queue_at_rest
 
 BUCKET = "bench-legacy"
 

@@ -34,14 +34,12 @@ class DemoFailed(Exception):
 
 class Demo:
     def __init__(self, console: Console, endpoint_url: str, region: str) -> None:
+        from objbackup.sandbox.server import client_environment
+
         self.console = console
         self.env = {
             **os.environ,
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            **client_environment(endpoint_url, region),
             "OBJBACKUP_NAME": NAME,
             # the commands' tables are shown inside the narration: give them room not to wrap
             "COLUMNS": str(max(console.width, 160)),

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 import tests.profiles  # noqa: F401 - registers the "ci" and "dev" Hypothesis profiles
 from objbackup.sandbox.patches import install_all
-from tests.harness import REGION, Harness
+from tests.harness import FAKE_AWS_ENV, Harness
 
 SCANS: list[str] = []
 # Tests that run a sandbox over HTTP: every test of these folders, and any test elsewhere that asks
@@ -51,13 +51,7 @@ def no_scan_anywhere() -> Iterator[None]:
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region, so nothing can reach a real account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
+    for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -27,6 +27,14 @@ from objbackup.core.table import CopyTable
 from objbackup.sandbox.patches import install_all
 
 REGION = "us-east-1"
+# Fake credentials and region for moto in process: nothing signed with them reaches an account.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
 
 
 class FakeClock:

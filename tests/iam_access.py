@@ -19,7 +19,19 @@ ALLOW_ALL = {
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
 
-__all__ = ["ALLOW_ALL", "enforce", "error_code", "user_keys"]
+# The trust policy of a function's execution role: Lambda may assume it.
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+__all__ = ["ALLOW_ALL", "LAMBDA_TRUST", "enforce", "error_code", "user_keys"]
 
 
 def user_keys(iam: Any, name: str, document: dict[str, Any]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""A replicator queue in moto, and draining it through the harness's replicator as Lambda would."""
+"""A replicator queue in moto, draining it through the harness's replicator as Lambda would, and
+seeing a deployed one at rest (the sandbox's tests and the benchmarks wait for that)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def drain(sqs: Any, queue_url: str, system: Harness) -> list[str]:
         for m in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
             bodies.append(m["Body"])
+
+
+def queue_at_rest(sqs: Any, url: str) -> bool:
+    """No message waiting and none in flight: every delivery so far has been handled."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(value == "0" for value in attributes.values())

@@ -20,8 +20,11 @@ import logging
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from objbackup.sandbox.periodic import Periodic
 
 LOG = logging.getLogger("objbackup.sandbox")
 FLUSH_EVERY = 0.2
@@ -135,13 +138,16 @@ class CloudWatchShipper:
     ) -> None:
         self._logs = logs
         self.cloudwatch = cloudwatch
-        self._flush_every = flush_every
         self._pending: list[tuple[str, str, int, str]] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()
-        self._stop = threading.Event()
         self._streams: set[tuple[str, str]] = set()
-        self._thread = threading.Thread(target=self._run, name="cloudwatch-shipper", daemon=True)
+        self._periodic = Periodic(
+            self.flush,
+            flush_every,
+            "cloudwatch-shipper",
+            "shipping function logs to CloudWatch failed",
+        )
         self.shipped = 0
         self.metrics = 0
 
@@ -162,14 +168,12 @@ class CloudWatchShipper:
         return cls(client("logs"), client("cloudwatch"))
 
     def start(self) -> CloudWatchShipper:
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
         """Stop the thread, then send what is still queued."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._periodic.stop()
         self.flush()
 
     def put(self, group: str, stream: str, timestamp_ms: int, message: str) -> None:
@@ -195,13 +199,6 @@ class CloudWatchShipper:
                     for _stamp, message in events:
                         metrics += emf_metrics(message)
             self._put_metrics(metrics)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_every):
-            try:
-                self.flush()
-            except Exception:
-                LOG.exception("shipping function logs to CloudWatch failed")
 
     def _send(self, group: str, stream: str, events: list[tuple[int, str]]) -> bool:
         from botocore.exceptions import ClientError
@@ -246,14 +243,18 @@ class CloudWatchShipper:
             namespace = metric.pop("Namespace")
             by_namespace[namespace].append(metric)
         for namespace, data in by_namespace.items():
-            for start in range(0, len(data), _MAX_DATA):
+            for batch in metric_batches(data):
                 try:
-                    self.cloudwatch.put_metric_data(
-                        Namespace=namespace, MetricData=data[start : start + _MAX_DATA]
-                    )
-                    self.metrics += len(data[start : start + _MAX_DATA])
+                    self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+                    self.metrics += len(batch)
                 except ClientError:
                     LOG.exception("PutMetricData for %s failed", namespace)
+
+
+def metric_batches(data: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """`data` cut into the MetricData lists of successive PutMetricData calls."""
+    for start in range(0, len(data), _MAX_DATA):
+        yield data[start : start + _MAX_DATA]
 
 
 def _chunks(events: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from objbackup.sandbox.executor import LambdaExecutor, spec_of
+from objbackup.sandbox.periodic import Periodic
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
@@ -44,12 +45,16 @@ class MappingPollers:
         self.region = region
         self.executor = executor
         self.per_mapping = per_mapping
-        self.discover_every = discover_every
-        self._stop = threading.Event()
         self._threads: dict[str, list[threading.Thread]] = {}
         self._stops: dict[str, threading.Event] = {}
         self._waiting: set[int | None] = set()  # the pollers now waiting for a message
-        self._watcher = threading.Thread(target=self._watch, name="esm-watcher", daemon=True)
+        self._watcher = Periodic(
+            self._watch,
+            discover_every,
+            "esm-watcher",
+            "event source mapping discovery failed",
+            at_once=True,
+        )
         self._sqs = boto3.client(
             "sqs",
             endpoint_url=endpoint_url,
@@ -62,12 +67,12 @@ class MappingPollers:
         self._watcher.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        for event in self._stops.values():
-            event.set()
         # One deadline for all: the threads are daemons, so a straggler cannot hold the exit.
         deadline = time.monotonic() + 5
-        for thread in [self._watcher, *(t for ts in list(self._threads.values()) for t in ts)]:
+        self._watcher.stop(timeout=5)  # first, so that it starts no mapping's pollers after
+        for event in list(self._stops.values()):
+            event.set()
+        for thread in [t for ts in list(self._threads.values()) for t in ts]:
             if thread.is_alive():
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -82,19 +87,15 @@ class MappingPollers:
         }
 
     def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:
-                mappings = self._mappings()
-                for uuid, esm in mappings.items():
-                    if uuid not in self._threads:
-                        self._start_mapping(uuid, esm)
-                for uuid in list(self._threads):
-                    if uuid not in mappings:
-                        self._stops.pop(uuid).set()
-                        self._threads.pop(uuid)
-            except Exception:
-                LOG.exception("event source mapping discovery failed")
-            self._stop.wait(self.discover_every)
+        """Start the pollers of each new enabled mapping; stop those of one gone or disabled."""
+        mappings = self._mappings()
+        for uuid, esm in mappings.items():
+            if uuid not in self._threads:
+                self._start_mapping(uuid, esm)
+        for uuid in list(self._threads):
+            if uuid not in mappings:
+                self._stops.pop(uuid).set()
+                self._threads.pop(uuid)
 
     def _start_mapping(self, uuid: str, esm: Any) -> None:
         stop = threading.Event()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from objbackup.sandbox.executor import LambdaExecutor, spec_of
+from objbackup.sandbox.periodic import Periodic
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
@@ -34,29 +34,23 @@ class Scheduler:
     def __init__(self, region: str, executor: LambdaExecutor, tick: float = 0.5) -> None:
         self.region = region
         self.executor = executor
-        self.tick = tick
         self._next: dict[str, float] = {}
-        self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="schedule")
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._periodic = Periodic(
+            lambda: self.fire_due(time.monotonic()),
+            tick,
+            "scheduler",
+            "schedule tick failed",
+            at_once=True,
+        )
         self.fired = 0
 
     def start(self) -> None:
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._periodic.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.fire_due(time.monotonic())
-            except Exception:
-                LOG.exception("schedule tick failed")
-            self._stop.wait(self.tick)
 
     def fire_due(self, now: float) -> int:
         """Fire every rule whose period has passed since it was first seen or last fired."""

@@ -68,13 +68,7 @@ class Sandbox:
 
     def environment(self) -> dict[str, str]:
         """What a shell needs to point the AWS CLI, boto3 and objbackup at this sandbox."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox",
-        }
+        return client_environment(self.endpoint_url, self.region)
 
     def start(self) -> Sandbox:
         """Bind first (a taken port fails at once, with nothing to undo), then start the rest;
@@ -215,6 +209,18 @@ def _marked(app: Any) -> Any:
         return app(environ, start)
 
     return marked
+
+
+def client_environment(endpoint_url: str, region: str = DEFAULT_REGION) -> dict[str, str]:
+    """What a shell needs to point the AWS CLI, boto3 and objbackup at the sandbox at
+    `endpoint_url` (its credentials are the sandbox's fixed fake ones: the operator's)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+    }
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:

@@ -10,16 +10,15 @@ datapoint, objbackup/deploy/health.py) sees a backlog within seconds.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-LOG = logging.getLogger("objbackup.sandbox")
+from objbackup.sandbox.cloudwatch import metric_batches
+from objbackup.sandbox.periodic import Periodic
+
 ACCOUNT = "123456789012"
 PUBLISH_EVERY = 5.0
-_MAX_DATA = 20  # MetricDatum per PutMetricData call, as in cloudwatch.py
 
 
 def queue_data(queues: list[Any], now_ms: int) -> list[dict[str, Any]]:
@@ -59,18 +58,16 @@ class QueueMetrics:
     def __init__(self, cloudwatch: Any, region: str, every: float = PUBLISH_EVERY) -> None:
         self._cloudwatch = cloudwatch
         self.region = region
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqs-metrics", daemon=True)
+        self._periodic = Periodic(
+            self.publish, every, "sqs-metrics", "publishing the queues' AWS/SQS metrics failed"
+        )
 
     def start(self) -> QueueMetrics:
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._periodic.stop()
 
     def publish(self) -> int:
         """Put the metrics of every queue now; returns how many datapoints were put."""
@@ -78,15 +75,6 @@ class QueueMetrics:
 
         queues = list(sqs_backends[ACCOUNT][self.region].queues.values())
         data = queue_data(queues, int(time.time() * 1000))
-        for start in range(0, len(data), _MAX_DATA):
-            self._cloudwatch.put_metric_data(
-                Namespace="AWS/SQS", MetricData=data[start : start + _MAX_DATA]
-            )
+        for batch in metric_batches(data):
+            self._cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=batch)
         return len(data)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.publish()
-            except Exception:
-                LOG.exception("publishing the queues' AWS/SQS metrics failed")

@@ -27,7 +27,8 @@ from botocore.exceptions import ClientError
 from objbackup.core.table import CopyTable
 from objbackup.deploy.stacks import O_TABLE
 from objbackup.deploy.validate import MAX_NAME_LENGTH
-from objbackup.sandbox.server import free_port
+from objbackup.sandbox.process import sandbox_process
+from tests.queue import queue_at_rest
 
 BIN = Path(sys.executable).parent
 
@@ -119,14 +120,7 @@ class Tools:
 
     def queue_settled(self, queue_url: str) -> bool:
         """No message waiting and none in flight: every delivery has been handled."""
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-        return all(value == "0" for value in attributes.values())
+        return queue_at_rest(self.client("sqs"), queue_url)
 
 
 @cache
@@ -153,45 +147,26 @@ def deployment_name(module: str) -> str:
     return f"e2e-{stem}"[:MAX_NAME_LENGTH].rstrip("-")
 
 
-@pytest.fixture(scope="session")
-def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    """One `objbackup sandbox` process for every e2e module of this run (of this worker)."""
-    port = free_port()
-    home = tmp_path_factory.mktemp("sandbox")
+def user_env(home: Path) -> dict[str, str]:
+    """A user's shell with nothing else of this one's: the venv's scripts first on PATH, `home`,
+    UTF-8 (and, for a worktree run with PYTHONPATH=$PWD, its own code, not the venv's copy)."""
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": str(home),
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
         "LANG": "C.UTF-8",
     }
-    # A worktree run with PYTHONPATH=$PWD tests its own code, not the venv's installed copy.
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+@pytest.fixture(scope="session")
+def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """One `objbackup sandbox` process for every e2e module of this run (of this worker)."""
+    home = tmp_path_factory.mktemp("sandbox")
     path = home / "sandbox.log"
-    log = path.open("w")
-    process = subprocess.Popen(
-        [str(BIN / "objbackup"), "sandbox", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline()
-        assert "ready" in ready, f"sandbox did not start: {ready!r}"
-        yield SandboxProcess(f"http://127.0.0.1:{port}", env, path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with path.open("w") as log, sandbox_process(user_env(home), stderr=log) as started:
+        yield SandboxProcess(started.endpoint_url, started.env, path)
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@ deletes, cleans and tears down, checking each step, and says so on stderr with e
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BIN
+from tests.e2e.conftest import BIN, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +27,7 @@ CHECKS = (
 
 @pytest.mark.timeout(480)
 def test_the_demo_runs_end_to_end_and_passes(tmp_path: Path) -> None:
-    env = {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "COLUMNS": "200",
-    }
-    # A worktree run with PYTHONPATH=$PWD tests its own code, not the venv's installed copy.
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env = {**user_env(tmp_path), "COLUMNS": "200"}
     done = subprocess.run(
         [str(BIN / "objbackup"), "demo"],
         env=env,

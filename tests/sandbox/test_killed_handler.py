@@ -5,41 +5,20 @@ no dangling record."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from objbackup.core.table import CopyTable
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.queue import queue_at_rest
+from tests.sandbox.conftest import Client, objbackup_cli
 
-Client = Callable[[str], Any]
 KEYS = [f"killed/{n:02d} file.txt" for n in range(12)]
 
 
 def _cli(sandbox: Sandbox, *args: str) -> str:
-    env = {**os.environ, **sandbox.environment(), "OBJBACKUP_NAME": "killed"}
-    env.pop("AWS_PROFILE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "objbackup.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _at_rest(sqs: Any, url: str) -> bool:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
+    return objbackup_cli(sandbox, "killed", *args)
 
 
 @pytest.mark.timeout(300)
@@ -65,25 +44,20 @@ def test_killed_handler_converges(sandbox: Sandbox, client: Client) -> None:
         killed += 1
     assert killed == 3
 
-    wait_for(lambda: _at_rest(sqs, status["queue_url"]), timeout=120, what="the queue at rest")
+    wait_for(lambda: queue_at_rest(sqs, status["queue_url"]), timeout=120, what="the queue at rest")
     dlq = sqs.get_queue_attributes(
         QueueUrl=status["dlq_url"], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert dlq == "0"
     names: set[str] = set()
+    table = CopyTable(dynamodb, status["table"])
     for key in KEYS:
-        items = dynamodb.query(
-            TableName=status["table"],
-            KeyConditionExpression="source_object = :k",
-            ExpressionAttributeValues={":k": {"S": key}},
-            ConsistentRead=True,
-            ScanIndexForward=False,
-        )["Items"]
-        active = [i for i in items if i["status"]["S"] == "active"]
+        records = table.copies(key)  # newest first, consistent reads
+        active = [r for r in records if r.status == "active"]
         assert 1 <= len(active) <= 3, (key, len(active))
-        newest = s3.get_object(Bucket=backup, Key=active[0]["copy_name"]["S"])["Body"].read()
+        newest = s3.get_object(Bucket=backup, Key=active[0].copy_name)["Body"].read()
         assert newest == last[key]
-        names |= {i["copy_name"]["S"] for i in items}
+        names |= {r.copy_name for r in records}
     listed = s3.get_paginator("list_objects_v2").paginate(Bucket=backup)
     in_bucket = {o["Key"] for page in listed for o in page.get("Contents", [])}
     assert in_bucket == names, "orphan copies or records without copies"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,8 @@ import pytest
 from objbackup.core.config import ENV_PART_BYTES
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.queue import queue_at_rest
+from tests.sandbox.conftest import objbackup_cli
 
 PART = 4 * 1024
 PARTS = 2000  # enough calls to outlast one short invocation on any machine
@@ -36,17 +36,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox,
 
 
 def _cli(sandbox: Sandbox, *args: str) -> str:
-    env = {**os.environ, **sandbox.environment(), "OBJBACKUP_NAME": "large"}
-    env.pop("AWS_PROFILE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "objbackup.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return objbackup_cli(sandbox, "large", *args)
 
 
 def _log_lines(log: Path) -> list[dict[str, Any]]:
@@ -58,14 +48,6 @@ def _log_lines(log: Path) -> list[dict[str, Any]]:
             except ValueError:
                 continue
     return lines
-
-
-def _at_rest(sqs: Any, url: str) -> bool:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(value == "0" for value in attributes.values())
 
 
 @pytest.mark.timeout(300)
@@ -117,7 +99,7 @@ def test_big_object_resumes_across_invocations_and_costs_its_neighbours_nothing(
         what="the six events in the queue",
     )
     functions.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
-    wait_for(lambda: _at_rest(sqs, status["queue_url"]), timeout=240, what="the queue at rest")
+    wait_for(lambda: queue_at_rest(sqs, status["queue_url"]), timeout=240, what="the queue at rest")
 
     lines = _log_lines(log)
     deferred = [line for line in lines if line.get("event") == "deferred"]

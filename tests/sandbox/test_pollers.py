@@ -3,15 +3,11 @@ soon as it arrives, with the queue's visibility timeout as it is when the messag
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
-from tests.sandbox.conftest import function_zip
-
-Client = Callable[[str], Any]
+from tests.sandbox.conftest import Client, create_function, lambda_role, queue_with_dlq
 
 FAILING = """
 def handler(event, context):
@@ -19,48 +15,11 @@ def handler(event, context):
 """
 
 
-def _role(client: Client) -> str:
-    iam = client("iam")
-    try:
-        return str(iam.get_role(RoleName="pollers-test")["Role"]["Arn"])
-    except iam.exceptions.NoSuchEntityException:
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role = iam.create_role(RoleName="pollers-test", AssumeRolePolicyDocument=json.dumps(trust))
-        return str(role["Role"]["Arn"])
-
-
 def _failing_mapping(client: Client, name: str, queue_attributes: dict[str, str]) -> str:
     """A queue (and its DLQ, after 2 receives) mapped to a function that always fails: the
     mapping's UUID."""
-    sqs = client("sqs")
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
-    queue = sqs.create_queue(
-        QueueName=name, Attributes={**queue_attributes, "RedrivePolicy": redrive}
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=_role(client),
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(FAILING)},
-        Timeout=30,
-    )
+    _queue, arn, _dlq = queue_with_dlq(client("sqs"), name, 2, queue_attributes)
+    create_function(client, name, FAILING, lambda_role(client, "pollers-test"), timeout=30)
     mapping = client("lambda").create_event_source_mapping(
         EventSourceArn=arn, FunctionName=name, BatchSize=10
     )

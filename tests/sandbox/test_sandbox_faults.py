@@ -8,8 +8,7 @@ from pathlib import Path
 import boto3
 
 from objbackup.sandbox.server import Sandbox
-from tests.sandbox.conftest import function_zip
-from tests.sandbox.test_sandbox_gaps import _role
+from tests.sandbox.conftest import create_function, function_role
 
 BUSY = """
 import os, boto3
@@ -36,13 +35,12 @@ def test_injected_faults_are_retried_and_logged(tmp_path: Path) -> None:
 
         s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
         s3.create_bucket(Bucket="faulty-out")
-        session.client("lambda", endpoint_url=sandbox.endpoint_url).create_function(
-            FunctionName="busy",
-            Runtime="python3.12",
-            Role=_role(client),
-            Handler="fn.handler",
-            Code={"ZipFile": function_zip(BUSY)},
-            Timeout=60,
+        create_function(
+            client,
+            "busy",
+            BUSY,
+            function_role(client),
+            60,
             Environment={"Variables": {"OUT": "faulty-out"}},
         )
         answer = session.client("lambda", endpoint_url=sandbox.endpoint_url).invoke(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -13,9 +12,13 @@ import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
-from tests.sandbox.conftest import function_zip
-
-Client = Callable[[str], Any]
+from tests.sandbox.conftest import (
+    Client,
+    create_function,
+    function_role,
+    queue_arn,
+    queue_with_dlq,
+)
 
 RECORDER = """
 import json, os, boto3
@@ -46,9 +49,7 @@ def _events_bucket(client: Client, name: str, versioned: bool = False) -> str:
         Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
     url = sqs.create_queue(QueueName=f"{name}-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = queue_arn(sqs, url)
     events.put_rule(
         Name=f"{name}-rule",
         EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [name]}}}),
@@ -163,44 +164,15 @@ def test_cloudformation_applies_bucket_notification_versioning_and_public_access
     assert all(block.values())
 
 
-def _role(client: Client) -> str:
-    iam = client("iam")
-    try:
-        return str(iam.get_role(RoleName="sandbox-test")["Role"]["Arn"])
-    except iam.exceptions.NoSuchEntityException:
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role = iam.create_role(RoleName="sandbox-test", AssumeRolePolicyDocument=json.dumps(trust))
-        # The sandbox enforces the role: its functions write to the tests' "-out" buckets only.
-        writes = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*-out/*"}
-        iam.put_role_policy(
-            RoleName="sandbox-test",
-            PolicyName="write-out",
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [writes]}),
-        )
-        return str(role["Role"]["Arn"])
-
-
 def _function(client: Client, name: str, out_bucket: str, timeout: int = 10) -> str:
     client("s3").create_bucket(Bucket=out_bucket)
-    return str(
-        client("lambda").create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=_role(client),
-            Handler="fn.handler",
-            Code={"ZipFile": function_zip(RECORDER)},
-            Timeout=timeout,
-            Environment={"Variables": {"OUT_BUCKET": out_bucket}},
-        )["FunctionArn"]
+    return create_function(
+        client,
+        name,
+        RECORDER,
+        function_role(client),
+        timeout,
+        Environment={"Variables": {"OUT_BUCKET": out_bucket}},
     )
 
 
@@ -223,22 +195,9 @@ def test_event_source_mapping_batches_reports_item_failures_and_dead_letters(
     client: Client,
 ) -> None:
     sqs = client("sqs")
-    dlq = sqs.create_queue(QueueName="esm-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue = sqs.create_queue(
-        QueueName="esm",
-        Attributes={
-            # Long enough that a cold worker on a busy 2-core machine finishes inside it, so a
-            # good message is never redelivered for slowness (the test counts runs).
-            "VisibilityTimeout": "8",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
-        },
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    # The visibility timeout is long enough that a cold worker on a busy 2-core machine finishes
+    # inside it, so a good message is never redelivered for slowness (the test counts runs).
+    queue, arn, dlq = queue_with_dlq(sqs, "esm", 2, {"VisibilityTimeout": "8"})
     for n in range(5):
         sqs.send_message(QueueUrl=queue, MessageBody="fail" if n == 2 else f"ok {n}")
     _function(client, "consumer", "consumer-out")
@@ -367,19 +326,15 @@ def handler(event, context):
 def test_several_batches_run_at_once(client: Client) -> None:
     sqs = client("sqs")
     queue = sqs.create_queue(QueueName="parallel")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = queue_arn(sqs, queue)
     for n in range(8):
         sqs.send_message(QueueUrl=queue, MessageBody=f"m{n}")
     client("s3").create_bucket(Bucket="parallel-out")
-    client("lambda").create_function(
-        FunctionName="parallel",
-        Runtime="python3.12",
-        Role=_role(client),
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(SLOW)},
-        Timeout=10,
+    create_function(
+        client,
+        "parallel",
+        SLOW,
+        function_role(client),
         Environment={"Variables": {"OUT_BUCKET": "parallel-out"}},
     )
     client("lambda").create_event_source_mapping(
@@ -410,14 +365,7 @@ def handler(event, context):
 def test_handlers_get_a_context_counting_down_to_the_enforced_timeout(client: Client) -> None:
     """moto runs no function; the sandbox does, and like Lambda it passes a context that counts
     down to the function's Timeout, and kills the instance that overruns it."""
-    client("lambda").create_function(
-        FunctionName="clocked",
-        Runtime="python3.12",
-        Role=_role(client),
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(CLOCKED)},
-        Timeout=2,
-    )
+    create_function(client, "clocked", CLOCKED, function_role(client), timeout=2)
 
     def invoke(work: float) -> tuple[dict[str, Any], float]:
         started = time.monotonic()
@@ -449,29 +397,8 @@ def test_a_function_over_its_memory_size_fails_its_whole_batch(client: Client) -
     invocation fails with Lambda's answer, and a batch from SQS fails whole (no message of it
     is deleted, so each comes back after the visibility timeout, here into the DLQ)."""
     sqs = client("sqs")
-    dlq = sqs.create_queue(QueueName="hungry-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue = sqs.create_queue(
-        QueueName="hungry",
-        Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}),
-        },
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    client("lambda").create_function(
-        FunctionName="hungry",
-        Runtime="python3.12",
-        Role=_role(client),
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(HUNGRY)},
-        MemorySize=128,
-        Timeout=30,
-    )
+    queue, arn, dlq = queue_with_dlq(sqs, "hungry", 1, {"VisibilityTimeout": "1"})
+    create_function(client, "hungry", HUNGRY, function_role(client), 30, MemorySize=128)
     answer = client("lambda").invoke(FunctionName="hungry", Payload=json.dumps({"body": "big"}))
     error = json.loads(answer["Payload"].read())
     assert answer.get("FunctionError")

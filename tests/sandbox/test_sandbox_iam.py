@@ -14,38 +14,13 @@ import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.iam_access import error_code as _code
-from tests.sandbox.conftest import function_zip
+from tests.sandbox.conftest import Client, create_function, lambda_role, policy
 
-Client = Callable[[str], Any]
 ACCOUNT = "123456789012"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def _allow(action: str | list[str], resource: str | list[str]) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource}
-
-
-def _role(client: Client, name: str, *statements: dict[str, Any]) -> str:
-    iam = client("iam")
-    arn = str(
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
-    )
-    if statements:
-        iam.put_role_policy(RoleName=name, PolicyName="policy", PolicyDocument=_policy(*statements))
-    return arn
 
 
 def _as_role(client: Client, sandbox: Sandbox, role_arn: str) -> boto3.Session:
@@ -100,20 +75,13 @@ def test_a_function_runs_under_its_role_and_is_refused_what_it_does_not_allow(
     for name in ("iam-src", "iam-allowed", "iam-forbidden"):
         client("s3").create_bucket(Bucket=name)
     client("s3").put_object(Bucket="iam-src", Key="k", Body=b"v")
-    role = _role(
+    role = lambda_role(
         _operator(sandbox, "AKIAIOSFODNN7EXAMPLE"),
         "copier",
         _allow("s3:GetObject", "arn:aws:s3:::iam-src/*"),
         _allow("s3:PutObject", "arn:aws:s3:::iam-allowed/*"),
     )
-    client("lambda").create_function(
-        FunctionName="copier",
-        Runtime="python3.12",
-        Role=role,
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(COPIER)},
-        Timeout=30,
-    )
+    create_function(client, "copier", COPIER, role, timeout=30)
     answer = client("lambda").invoke(FunctionName="copier", Payload=b"{}")
     outcome = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, outcome
@@ -135,7 +103,7 @@ def test_an_iam_users_keys_are_held_to_its_policies_explicit_denies_included(
     iam.put_user_policy(
         UserName="alice",
         PolicyName="policy",
-        PolicyDocument=_policy(
+        PolicyDocument=policy(
             _allow("s3:PutObject", "arn:aws:s3:::user-mine/*"),
             {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::user-mine/secret*"},
         ),
@@ -179,7 +147,7 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
     client: Client, sandbox: Sandbox
 ) -> None:
     mine, theirs = _table(client, "iam-mine"), _table(client, "iam-theirs")
-    role = _role(
+    role = lambda_role(
         client,
         "table-user",
         _allow(["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"], mine),
@@ -235,7 +203,9 @@ def test_delete_objects_is_authorised_on_each_key(
     buckets("iam-deletes")
     for key in ("tmp/a", "keep/b"):
         client("s3").put_object(Bucket="iam-deletes", Key=key, Body=b"v")
-    role = _role(client, "deleter", _allow("s3:DeleteObject", "arn:aws:s3:::iam-deletes/tmp/*"))
+    role = lambda_role(
+        client, "deleter", _allow("s3:DeleteObject", "arn:aws:s3:::iam-deletes/tmp/*")
+    )
     s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
 
     def delete(key: str) -> dict[str, Any]:
@@ -251,7 +221,7 @@ def test_delete_objects_is_authorised_on_each_key(
 def test_expired_role_credentials_are_refused(client: Client, sandbox: Sandbox) -> None:
     from moto.sts.models import sts_backends
 
-    role = _role(client, "short-lived", _allow("s3:ListAllMyBuckets", "*"))
+    role = lambda_role(client, "short-lived", _allow("s3:ListAllMyBuckets", "*"))
     session = _as_role(client, sandbox, role)
     s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
     assert _code(s3.list_buckets) == "OK"
@@ -272,14 +242,7 @@ def handler(event, context):
 def test_a_warm_worker_is_replaced_before_its_credentials_expire(
     client: Client, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client("lambda").create_function(
-        FunctionName="who",
-        Runtime="python3.12",
-        Role=_role(client, "who"),
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(WHO)},
-        Timeout=10,
-    )
+    create_function(client, "who", WHO, lambda_role(client, "who"))
 
     def key() -> str:
         return str(json.loads(client("lambda").invoke(FunctionName="who")["Payload"].read()))
@@ -309,7 +272,7 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
         _allow("s3:GetObject", "arn:aws:s3:::kms-src/*"),
         _allow("s3:PutObject", "arn:aws:s3:::kms-dst/*"),
     ]
-    role = _role(client, "kms-copier", *reads_and_writes)
+    role = lambda_role(client, "kms-copier", *reads_and_writes)
     s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
     source = {"Bucket": "kms-src", "Key": "k"}
 
@@ -317,7 +280,7 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
         client("iam").put_role_policy(
             RoleName="kms-copier",
             PolicyName="policy",
-            PolicyDocument=_policy(*reads_and_writes, *statements),
+            PolicyDocument=policy(*reads_and_writes, *statements),
         )
 
     def copy(**encryption: str) -> str:
@@ -356,13 +319,13 @@ def test_reading_an_sse_kms_object_needs_decrypt_and_a_kms_multipart_upload_both
     encrypted = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
     client("s3").put_object(Bucket="kms-read", Key="k", Body=b"v", **encrypted)
     objects = _allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::kms-read/*")
-    role = _role(client, "kms-reader", objects)
+    role = lambda_role(client, "kms-reader", objects)
     s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
 
     def grant(*actions: str) -> None:
         statements = [objects, _allow(list(actions), key)] if actions else [objects]
         client("iam").put_role_policy(
-            RoleName="kms-reader", PolicyName="policy", PolicyDocument=_policy(*statements)
+            RoleName="kms-reader", PolicyName="policy", PolicyDocument=policy(*statements)
         )
 
     def upload() -> str:
@@ -378,7 +341,7 @@ def test_reading_an_sse_kms_object_needs_decrypt_and_a_kms_multipart_upload_both
 
 
 def test_keys_of_a_deleted_role_are_refused(client: Client, sandbox: Sandbox) -> None:
-    role = _role(client, "doomed", _allow("s3:ListAllMyBuckets", "*"))
+    role = lambda_role(client, "doomed", _allow("s3:ListAllMyBuckets", "*"))
     s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
     assert _code(s3.list_buckets) == "OK"
     client("iam").delete_role_policy(RoleName="doomed", PolicyName="policy")
@@ -392,7 +355,7 @@ def test_a_role_may_send_to_its_own_queue_only(client: Client, sandbox: Sandbox)
     sqs = client("sqs")
     own, other = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("own-q", "other-q"))
     arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:own-q"
-    role = _role(client, "sender", _allow("sqs:SendMessage", arn))
+    role = lambda_role(client, "sender", _allow("sqs:SendMessage", arn))
     as_role = _as_role(client, sandbox, role).client("sqs", endpoint_url=sandbox.endpoint_url)
     assert _code(lambda: as_role.send_message(QueueUrl=own, MessageBody="m")) == "OK"
     assert _code(lambda: as_role.send_message(QueueUrl=other, MessageBody="m")) == "AccessDenied"

@@ -5,11 +5,7 @@ CloudWatch metrics."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +13,7 @@ import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
-from tests.sandbox.conftest import function_zip
-from tests.sandbox.test_sandbox_gaps import _role
-
-Client = Callable[[str], Any]
+from tests.sandbox.conftest import Client, create_function, function_role, objbackup_cli
 
 TALKER = """
 import json, time
@@ -51,14 +44,7 @@ STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
 
 
 def _create(client: Client, name: str, timeout: int = 10) -> None:
-    client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=_role(client),
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(TALKER)},
-        Timeout=timeout,
-    )
+    create_function(client, name, TALKER, function_role(client), timeout)
 
 
 def _messages(client: Client, group: str) -> list[dict[str, Any]]:
@@ -152,17 +138,7 @@ def test_a_timed_out_invocation_logs_lambdas_timeout_lines(client: Client) -> No
 
 
 def _cli(sandbox: Sandbox, *args: str) -> str:
-    env = {**os.environ, **sandbox.environment(), "OBJBACKUP_NAME": "logs", "COLUMNS": "200"}
-    env.pop("AWS_PROFILE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "objbackup.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return objbackup_cli(sandbox, "logs", *args, COLUMNS="200")
 
 
 @pytest.mark.timeout(300)

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,11 +20,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from objbackup.sandbox.server import free_port
+from objbackup.sandbox.process import OBJBACKUP, sandbox_process
 from tests.polling import wait_for
-from tests.sandbox.conftest import function_zip
+from tests.sandbox.conftest import create_function, function_zip, lambda_role
 
-OBJBACKUP = Path(sys.executable).parent / "objbackup"
 SLEEPER = """
 import time
 
@@ -43,22 +41,8 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture
 def started() -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(OBJBACKUP), "sandbox", "--port", str(port)],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert "ready" in process.stdout.readline()
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with sandbox_process(_env()) as running:
+        yield running.process, running.port
 
 
 def _client(port: int, service: str) -> Any:
@@ -73,29 +57,9 @@ def _client(port: int, service: str) -> Any:
 
 
 def _deploy_sleeper(port: int) -> Any:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = _client(port, "iam").create_role(
-        RoleName="sleeper", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    client = _client(port, "lambda")
-    client.create_function(
-        FunctionName="sleeper",
-        Runtime="python3.12",
-        Role=role,
-        Handler="fn.handler",
-        Code={"ZipFile": function_zip(SLEEPER)},
-        Timeout=60,
-    )
-    return client
+    clients = partial(_client, port)
+    create_function(clients, "sleeper", SLEEPER, lambda_role(clients, "sleeper"), timeout=60)
+    return clients("lambda")
 
 
 def _rss_kb(pid: int) -> int:
@@ -111,20 +75,14 @@ def test_twenty_deploy_and_teardown_cycles_hold_no_more_than_one(
     deletes it: no worker of a replaced or deleted function survives, and the sandbox's memory
     after cycle 20 is that after cycle 1 (give or take its allocator)."""
     process, port = started
-    _deploy_sleeper(port)  # creates the role; the function itself is not used here
-    client = _client(port, "lambda")
-    role = _client(port, "iam").get_role(RoleName="sleeper")["Role"]["Arn"]
+    clients = partial(_client, port)
+    client = _deploy_sleeper(port)  # creates the role; the function itself is not used here
+    role = clients("iam").get_role(RoleName="sleeper")["Role"]["Arn"]
     roots: set[Path] = set()
     after_first = 0
     for cycle in range(1, 21):
-        client.create_function(
-            FunctionName="cycled",
-            Runtime="python3.12",
-            Role=role,
-            Handler="fn.handler",
-            Code={"ZipFile": function_zip(f"def handler(event, context):\n    return {cycle}\n")},
-            Timeout=10,
-        )
+        source = f"def handler(event, context):\n    return {cycle}\n"
+        create_function(clients, "cycled", source, role)
         assert json.loads(client.invoke(FunctionName="cycled")["Payload"].read()) == cycle
         [first] = _children(process.pid)
         roots.add(_worker_root(first))

@@ -21,6 +21,7 @@ from objbackup.deploy.adopt import (
 )
 from objbackup.deploy.errors import SourceBucketProblem
 from tests.harness import REGION
+from tests.iam_access import LAMBDA_TRUST
 
 BUCKET = "their-bucket"
 
@@ -52,18 +53,7 @@ def existing(s3: Any) -> dict[str, Any]:
     topic_arn = sns.create_topic(Name="their-topic")["TopicArn"]
     role = iam.create_role(
         RoleName="their-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
     )["Role"]["Arn"]
     function_arn = lam.create_function(
         FunctionName="their-function",

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from objbackup.deploy.stackops import StackOperations
+from tests.iam_access import LAMBDA_TRUST
 
 
 @pytest.fixture
@@ -32,16 +33,6 @@ def _template(action: str) -> str:
             {"Fn::If": ["Never", {"Effect": "Allow", "Action": "s3:*"}, {"Ref": "AWS::NoValue"}]},
         ],
     }
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
     return json.dumps(
         {
             "Parameters": {"Bucket": {"Type": "String"}},
@@ -51,7 +42,7 @@ def _template(action: str) -> str:
                     "Type": "AWS::IAM::Role",
                     "Properties": {
                         "RoleName": "gap-role",
-                        "AssumeRolePolicyDocument": trust,
+                        "AssumeRolePolicyDocument": LAMBDA_TRUST,
                         "Policies": [{"PolicyName": "inline", "PolicyDocument": document}],
                     },
                 },
