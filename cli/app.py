@@ -52,7 +52,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def global_options(
+def globals_of(
     ctx: typer.Context,
     name: Annotated[
         str,

@@ -32,7 +32,7 @@ def command(
 def run(g: Globals, dry_run: bool, as_json: bool, invoke: Invoke | None = None) -> None:
     """Invoke the cleaner (or `invoke`, in tests), print the report; exit 1 if a copy failed."""
     from objbackup.cli import render
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.invoke import invoke_cleaner
     from objbackup.deploy.stacks import O_FUNCTION
 

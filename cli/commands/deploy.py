@@ -21,7 +21,7 @@ from objbackup.deploy.scale import (
 
 if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
-    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.deployment import Deployment
     from objbackup.deploy.plan import DeployOptions, DeployPlan
     from objbackup.retention import PruneReport
 
@@ -283,7 +283,7 @@ def run(
     """Plan; stop at "no changes" or a dry run, else show the plan, confirm, deploy, report."""
     from objbackup.cli import prompt, render
     from objbackup.deploy.deployer import Deployer
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
 
     connection = g.connection()
     deployer = Deployer(connection)

@@ -9,7 +9,7 @@ import typer
 from objbackup.cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
-    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.deployment import Deployment
 
 app = typer.Typer(
     help="The dead-letter queue: list what failed five times, and redrive it.",
@@ -41,7 +41,7 @@ def redrive_command(
 
 
 def _queues(g: Globals) -> tuple[Deployment, str, str]:
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.stacks import O_DLQ_URL, O_QUEUE_URL
     from objbackup.deploy.status import reachable_queue_url
 

@@ -46,7 +46,7 @@ def run(g: Globals, object_key: str | None, older_than: float | None, as_json: b
 
     from objbackup.cli import render
     from objbackup.core.table import CopyTable
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.stacks import O_TABLE
     from objbackup.listing import list_copies, list_disowned
 

@@ -49,7 +49,7 @@ def run(g: Globals, only: str | None, since: str, follow: bool, as_json: bool) -
     """Read (or follow) the chosen functions' log groups; notes on stderr, lines on stdout."""
     from objbackup.cli import render
     from objbackup.deploy import function_logs as fl
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
 
     connection = g.connection()
     chosen, absent = fl.sources(find_deployment(connection), only)

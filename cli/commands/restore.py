@@ -11,7 +11,7 @@ import typer
 from objbackup.cli.context import Globals, globals_of
 
 if TYPE_CHECKING:
-    from objbackup.cli.scope import Scope
+    from objbackup.cli.target import Target
     from objbackup.restore import Restorer
 
 
@@ -105,18 +105,18 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def make_restorer(g: Globals) -> tuple[Restorer, Scope]:
+def make_restorer(g: Globals) -> tuple[Restorer, Target]:
     """A Restorer for the deployment `g` names, and what else the deployment says (retain)."""
-    from objbackup.cli.scope import deployment_scope
+    from objbackup.cli.target import find_target
     from objbackup.restore import Restorer
 
     connection = g.connection()
-    scope = deployment_scope(connection, need_queue=False)
+    target = find_target(connection, need_queue=False)
     restorer = Restorer(
         connection.client("s3"),
-        scope.table,
-        scope.settings.source_bucket,
-        scope.settings.backup_bucket,
-        scope.settings.multipart_threshold,
+        target.table,
+        target.settings.source_bucket,
+        target.settings.backup_bucket,
+        target.settings.multipart_threshold,
     )
-    return restorer, scope
+    return restorer, target

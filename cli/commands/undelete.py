@@ -29,8 +29,8 @@ def run(g: Globals, object_key: str, dry_run: bool, as_json: bool) -> None:
     from objbackup.cli.commands.restore import make_restorer
     from objbackup.undelete import Undeleter
 
-    restorer, scope = make_restorer(g)
+    restorer, target = make_restorer(g)
     with render.working(f"Undeleting {object_key}"):
-        result = Undeleter(restorer, scope.settings.retain).run(object_key, dry_run=dry_run)
+        result = Undeleter(restorer, target.settings.retain).run(object_key, dry_run=dry_run)
     document = result.to_json()
     render.print_json(document) if as_json else render_restore.undelete(document)
