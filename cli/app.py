@@ -28,7 +28,7 @@ from objbackup.cli.commands import (
     undelete,
     verify,
 )
-from objbackup.cli.context import Globals
+from objbackup.cli.context import GlobalOptions
 from objbackup.cli.errors import ObjbackupGroup
 
 
@@ -52,7 +52,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def globals_of(
+def global_options(
     ctx: typer.Context,
     name: Annotated[
         str,
@@ -93,7 +93,7 @@ def globals_of(
 
     Global options go before the command: objbackup --name prod status
     """
-    ctx.obj = Globals(
+    ctx.obj = GlobalOptions(
         name=name,
         region=region or None,
         profile=profile or None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -25,10 +25,10 @@ def command(
 
     Idempotent: objects with an active copy of their current ETag are skipped.
     """
-    run(globals_of(ctx), prefix, dry_run, as_json)
+    run(global_options(ctx), prefix, dry_run, as_json)
 
 
-def run(g: Globals, prefix: str, dry_run: bool, as_json: bool) -> None:
+def run(g: GlobalOptions, prefix: str, dry_run: bool, as_json: bool) -> None:
     """Backfill the deployment `g` names."""
     from objbackup.backfill import Backfill
     from objbackup.cli import render, render_verify

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -29,10 +29,10 @@ def command(
     """
     if dry_run and not repair:
         ctx.fail("--dry-run goes with --repair")
-    run(globals_of(ctx), repair, dry_run, as_json)
+    run(global_options(ctx), repair, dry_run, as_json)
 
 
-def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
+def run(g: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Verify the deployment `g` names; exit 1 when findings remain unrepaired."""
     from objbackup.cli import render, render_verify
     from objbackup.cli.target import find_target
