@@ -1,4 +1,5 @@
-"""The one reader of a deployment's settings from its stacks' parameters.
+"""The one reader of a deployment's settings from its stacks (their parameters, and the source
+bucket the storage stack's output names).
 
 `status` (through `Deployment.settings`), the deploy plan (what an option left out keeps, and
 whether `retain` went down) and the data commands (`Deployment.function_settings`) all read the
@@ -40,6 +41,8 @@ class DeployedSettings:
     storage_class: str | None = None
     backup_kms_key: str | None = None
     bundle_key: str | None = None
+    # The bucket backed up (the storage stack's output: made by objbackup or adopted).
+    source_bucket: str | None = None
     # The storage stack's source bucket parameter: the adopted bucket, "" when objbackup made it.
     source_bucket_parameter: str = ""
     # The storage stack's parameter (the deployer sets it when it turns delivery on).
@@ -75,6 +78,7 @@ class DeployedSettings:
             backup_kms_key=parameter("replicator", P_BACKUP_KMS_KEY),
             bundle_key=parameter("replicator", k.P_BUNDLE_KEY)
             or parameter("cleaner", k.P_BUNDLE_KEY),
+            source_bucket=(storage.outputs.get(k.O_SOURCE_BUCKET) or None) if storage else None,
             source_bucket_parameter=parameter("storage", k.P_SOURCE_BUCKET) or "",
             eventbridge_by_objbackup=parameter("storage", k.P_SOURCE_EVENTBRIDGE) == "true",
             storage_parameters=storage.parameters if storage else None,

@@ -126,7 +126,7 @@ class Deployment:
 
     @property
     def source_bucket(self) -> str | None:
-        return self.output("storage", k.O_SOURCE_BUCKET)
+        return self.settings.source_bucket
 
     @property
     def source_bucket_created(self) -> bool:

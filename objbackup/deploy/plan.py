@@ -129,7 +129,7 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
     deployed = DeployedSettings.from_stacks(current)
     storage = current.get("storage")
     deployed_param = deployed.source_bucket_parameter
-    deployed_bucket = storage.outputs.get(k.O_SOURCE_BUCKET) if storage else None
+    deployed_bucket = deployed.source_bucket
     source = deployed_param if options.source_bucket is None else options.source_bucket
     if storage is not None and options.source_bucket is not None:
         own = {

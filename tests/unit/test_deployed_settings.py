@@ -97,7 +97,11 @@ def test_every_setting_of_a_deployment_is_read() -> None:
     assert settings.key_filter == KeyFilter(("docs/", "img/"), ("docs/tmp/",))
     assert settings.schedule == "rate(5 minutes)"
     assert settings.storage_class == "STANDARD_IA"
-    assert settings.source_bucket_parameter == "src-bucket"
+    assert (settings.source_bucket, settings.source_bucket_parameter) == (
+        "src-bucket",
+        "src-bucket",
+    )
+    assert Deployment("ob", "eu-west-1", deployed()).source_bucket == "src-bucket"
     assert deployed_scale(settings.replicator_parameters or {})["concurrency"] == 7
     assert Scale.resolve(settings.replicator_parameters).concurrency == 7
     plan = resolve_settings(DeployOptions(), deployed())
@@ -118,7 +122,13 @@ def test_the_plan_and_the_deployment_read_through_the_one_reader(
 
     def spy(stacks: Any) -> DeployedSettings:
         calls.append(",".join(sorted(stacks)))
-        return replace(read(stacks), retain=42, grace_seconds=99.0, schedule="rate(9 minutes)")
+        return replace(
+            read(stacks),
+            retain=42,
+            grace_seconds=99.0,
+            schedule="rate(9 minutes)",
+            source_bucket="spied-bucket",
+        )
 
     monkeypatch.setattr(DeployedSettings, "from_stacks", staticmethod(spy))
     stacks = deployed()
@@ -126,7 +136,10 @@ def test_the_plan_and_the_deployment_read_through_the_one_reader(
     assert (kept.retain, kept.grace_seconds, kept.schedule) == (42, 99.0, "rate(9 minutes)")
     lowered = plan_prune(replace(kept, retain=3), stacks, unfinished=False)
     assert lowered is not None and lowered.deployed == 42
+    # The deployed bucket is the reader's: naming it keeps the deployed parameter (no switch).
+    same = resolve_settings(DeployOptions(source_bucket="spied-bucket"), stacks)
+    assert same.source_bucket == "src-bucket"
     deployment = Deployment("ob", "eu-west-1", stacks)
-    assert deployment.settings.retain == 42
+    assert (deployment.settings.retain, deployment.source_bucket) == (42, "spied-bucket")
     assert deployment.function_settings().retain == 42
-    assert len(calls) == 3  # the plan, the prune and the deployment (read once, then kept)
+    assert len(calls) == 4  # two plans, the prune and the deployment (read once, then kept)
