@@ -28,7 +28,7 @@ from objbackup.cli.commands import (
     undelete,
     verify,
 )
-from objbackup.cli.context import Globals
+from objbackup.cli.context import GlobalOptions
 from objbackup.cli.errors import ObjbackupGroup
 
 
@@ -93,7 +93,7 @@ def global_options(
 
     Global options go before the command: objbackup --name prod status
     """
-    ctx.obj = Globals(
+    ctx.obj = GlobalOptions(
         name=name,
         region=region or None,
         profile=profile or None,

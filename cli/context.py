@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Globals:
-    """`--name`, `--region`, `--profile`, `--endpoint-url`, `--debug`, and the connection."""
+class GlobalOptions:
+    """The options given before the command (`objbackup --name prod status`): `--name`,
+    `--region`, `--profile`, `--endpoint-url`, `--debug`; and the connection they name."""
 
     name: str = "objbackup"
     region: str | None = None
@@ -36,7 +37,7 @@ class Globals:
         return self._connection
 
 
-def globals_of(ctx: typer.Context) -> Globals:
-    """The Globals the app callback stored (defaults when a command runs on its own)."""
-    found = ctx.find_object(Globals)
-    return found if found is not None else Globals()
+def global_options(ctx: typer.Context) -> GlobalOptions:
+    """The GlobalOptions the app callback stored (defaults when a command runs on its own)."""
+    found = ctx.find_object(GlobalOptions)
+    return found if found is not None else GlobalOptions()

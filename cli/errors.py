@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from objbackup.cli.context import Globals
+from objbackup.cli.context import GlobalOptions
 
 EXIT_FAILURE = 1
 _DEBUG_HINT = "run again with --debug for the traceback"
@@ -106,7 +106,7 @@ class ObjbackupGroup(TyperGroup):
         except _FRAMEWORK:
             raise
         except Exception as exc:
-            options = ctx.find_object(Globals)
+            options = ctx.find_object(GlobalOptions)
             if options is not None and options.debug:
                 raise
             from objbackup.cli import render

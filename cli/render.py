@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.deployment import Deployment
     from objbackup.deploy.invoke import CleanerReport
     from objbackup.deploy.plan import DeployPlan
     from objbackup.deploy.stackops import StackEvent

@@ -3,9 +3,11 @@
 The wheel installs `cli/`, `cloudformation/` and `lambda_bundle/` as `objbackup.cli`,
 `objbackup.cloudformation` and `objbackup.lambda_bundle` (pyproject.toml's package-dir), so code
 must import them by those names; and the modules the Lambda functions run moved from `objbackup/`
-into `objbackup/core/` (`CORE_MODULES`). Idempotent: run it again after merging a branch that
-still uses the old names (`.venv/bin/python tools/rename_imports.py`, which then runs ruff on
-what it changed); `--check` only lists what would change and exits 1 if anything would.
+into `objbackup/core/` (`CORE_MODULES`); a few modules and names were renamed for what they hold
+(`objbackup.deploy.describe` is `objbackup.deploy.deployment`, `Globals` is `GlobalOptions`...).
+Idempotent: run it again after merging a branch that still uses the old names
+(`.venv/bin/python tools/rename_imports.py`, which then runs ruff on what it changed); `--check`
+only lists what would change and exits 1 if anything would.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ _REWRITES = (
     (re.compile(r"""(["'])(cli|lambda_bundle)\.(?=\w)(?!py["'])"""), r"\1objbackup.\2."),
     # `python -m cli`
     (re.compile(r"""(["']-m["'],\s*["'])cli(["'])"""), r"\1objbackup.cli\2"),
+    # Modules and names renamed for what they hold (docs/DESIGN.md, Layout)
+    (re.compile(r"\bobjbackup([./])deploy([./])describe\b"), r"objbackup\1deploy\2deployment"),
+    (
+        re.compile(r"\bobjbackup\.cli\.scope import (\w+, )?Scope\b"),
+        r"objbackup.cli.target import \1Target",
+    ),
+    (re.compile(r"\bobjbackup\.cli\.scope\b"), "objbackup.cli.target"),
+    (re.compile(r"\bdeployment_scope\b"), "find_target"),
+    (re.compile(r"\bGlobals\b"), "GlobalOptions"),
+    (re.compile(r"\bglobals_of\b"), "global_options"),
 )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -25,25 +25,25 @@ def command(
 
     Idempotent: objects with an active copy of their current ETag are skipped.
     """
-    run(globals_of(ctx), prefix, dry_run, as_json)
+    run(global_options(ctx), prefix, dry_run, as_json)
 
 
-def run(g: Globals, prefix: str, dry_run: bool, as_json: bool) -> None:
+def run(g: GlobalOptions, prefix: str, dry_run: bool, as_json: bool) -> None:
     """Backfill the deployment `g` names."""
     from objbackup.backfill import Backfill
     from objbackup.cli import render, render_verify
-    from objbackup.cli.scope import deployment_scope
+    from objbackup.cli.target import find_target
 
     connection = g.connection()
-    scope = deployment_scope(connection, need_queue=True)
+    target = find_target(connection, need_queue=True)
     with render_verify.phase_progress() as progress:
         report = Backfill(
             connection.client("s3"),
             connection.client("sqs"),
-            scope.table,
-            scope.settings.source_bucket,
-            scope.queue_url or "",
-            key_filter=scope.key_filter,
+            target.table,
+            target.settings.source_bucket,
+            target.queue_url or "",
+            key_filter=target.key_filter,
             progress=progress,
         ).run(prefix=prefix, dry_run=dry_run)
     if as_json:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
     from objbackup.deploy.invoke import CleanerReport
@@ -26,13 +26,13 @@ def command(
     """Invoke the deployed cleaner synchronously and print its report."""
     if not now:
         ctx.fail("the cleaner runs on its schedule; pass --now to run it at once")
-    run(globals_of(ctx), dry_run, as_json)
+    run(global_options(ctx), dry_run, as_json)
 
 
-def run(g: Globals, dry_run: bool, as_json: bool, invoke: Invoke | None = None) -> None:
+def run(g: GlobalOptions, dry_run: bool, as_json: bool, invoke: Invoke | None = None) -> None:
     """Invoke the cleaner (or `invoke`, in tests), print the report; exit 1 if a copy failed."""
     from objbackup.cli import render
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.invoke import invoke_cleaner
     from objbackup.deploy.stacks import O_FUNCTION
 

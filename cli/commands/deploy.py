@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from objbackup.cli import options
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 from objbackup.core.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
 from objbackup.deploy.scale import (
     DEFAULT_BATCH_SIZE,
@@ -21,7 +21,7 @@ from objbackup.deploy.scale import (
 
 if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
-    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.deployment import Deployment
     from objbackup.deploy.plan import DeployOptions, DeployPlan
     from objbackup.retention import PruneReport
 
@@ -248,7 +248,7 @@ def command(
             alarm_email, alarm_topic_arn, None if max_lag is None else int(max_lag)
         ),
     )
-    run(globals_of(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
+    run(global_options(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
 
 
 def _key_filter(
@@ -274,7 +274,7 @@ def _key_filter(
 
 
 def run(
-    g: Globals,
+    g: GlobalOptions,
     deploy_options: DeployOptions,
     yes: bool,
     dry_run: bool = False,
@@ -283,7 +283,7 @@ def run(
     """Plan; stop at "no changes" or a dry run, else show the plan, confirm, deploy, report."""
     from objbackup.cli import prompt, render
     from objbackup.deploy.deployer import Deployer
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
 
     connection = g.connection()
     deployer = Deployer(connection)

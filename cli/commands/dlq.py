@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
-    from objbackup.deploy.describe import Deployment
+    from objbackup.deploy.deployment import Deployment
 
 app = typer.Typer(
     help="The dead-letter queue: list what failed five times, and redrive it.",
@@ -25,7 +25,7 @@ _JSON = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 def listing(ctx: typer.Context, as_json: _JSON = False) -> None:
     """List the dead-letter queue: key, event, and the failure reason from the logs."""
     if ctx.invoked_subcommand is None:
-        run_list(globals_of(ctx), as_json)
+        run_list(global_options(ctx), as_json)
 
 
 @app.command("redrive")
@@ -37,11 +37,11 @@ def redrive_command(
     as_json: _JSON = False,
 ) -> None:
     """Move every message of the dead-letter queue back to the queue, to be replicated again."""
-    run_redrive(globals_of(ctx), dry_run, as_json)
+    run_redrive(global_options(ctx), dry_run, as_json)
 
 
-def _queues(g: Globals) -> tuple[Deployment, str, str]:
-    from objbackup.deploy.describe import find_deployment
+def _queues(g: GlobalOptions) -> tuple[Deployment, str, str]:
+    from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.stacks import O_DLQ_URL, O_QUEUE_URL
     from objbackup.deploy.status import reachable_queue_url
 
@@ -62,7 +62,7 @@ def log_group(deployment: Deployment) -> str | None:
     return f"/aws/lambda/{function}" if function else None
 
 
-def run_list(g: Globals, as_json: bool) -> None:
+def run_list(g: GlobalOptions, as_json: bool) -> None:
     """Peek at the DLQ (nothing is removed) and print each message with its failure reason."""
     from objbackup.cli import render
     from objbackup.dlq import failure_reason, peek
@@ -119,7 +119,7 @@ def _table(document: dict[str, Any]) -> None:
     render.message("Hint: fix the cause, then `objbackup dlq redrive`.", "yellow")
 
 
-def run_redrive(g: Globals, dry_run: bool, as_json: bool) -> None:
+def run_redrive(g: GlobalOptions, dry_run: bool, as_json: bool) -> None:
     """Move the DLQ back to the queue (or say what would move)."""
     from objbackup.cli import render
     from objbackup.dlq import redrive

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from objbackup.cli import options
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -37,16 +37,16 @@ def command(
         ctx.fail("give an OBJECT key, or --disowned")
     if older_than is not None and not disowned:
         ctx.fail("--older-than goes with --disowned")
-    run(globals_of(ctx), object_key, older_than, as_json)
+    run(global_options(ctx), object_key, older_than, as_json)
 
 
-def run(g: Globals, object_key: str | None, older_than: float | None, as_json: bool) -> None:
+def run(g: GlobalOptions, object_key: str | None, older_than: float | None, as_json: bool) -> None:
     """Query the deployment's table for one object's copies (a key) or the disowned ones."""
     from datetime import UTC, datetime
 
     from objbackup.cli import render
     from objbackup.core.table import CopyTable
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.stacks import O_TABLE
     from objbackup.listing import list_copies, list_disowned
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from objbackup.cli import options
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 class Function(StrEnum):
@@ -42,14 +42,14 @@ def command(
     ] = False,
 ) -> None:
     """Print the replicator's and the cleaner's log lines from CloudWatch Logs."""
-    run(globals_of(ctx), function.value if function else None, since, follow, as_json)
+    run(global_options(ctx), function.value if function else None, since, follow, as_json)
 
 
-def run(g: Globals, only: str | None, since: str, follow: bool, as_json: bool) -> None:
+def run(g: GlobalOptions, only: str | None, since: str, follow: bool, as_json: bool) -> None:
     """Read (or follow) the chosen functions' log groups; notes on stderr, lines on stdout."""
     from objbackup.cli import render
     from objbackup.deploy import function_logs as fl
-    from objbackup.deploy.describe import find_deployment
+    from objbackup.deploy.deployment import find_deployment
 
     connection = g.connection()
     chosen, absent = fl.sources(find_deployment(connection), only)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from objbackup.cli.context import globals_of
+from objbackup.cli.context import global_options
 
 
 def command(
@@ -28,4 +28,4 @@ def command(
     from objbackup.cli import render
     from objbackup.deploy.operator_policy import operator_policy
 
-    render.print_json(operator_policy(globals_of(ctx).name))
+    render.print_json(operator_policy(global_options(ctx).name))

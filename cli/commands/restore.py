@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
-    from objbackup.cli.scope import Scope
+    from objbackup.cli.target import Target
     from objbackup.restore import Restorer
 
 
@@ -60,14 +60,14 @@ def command(
     from objbackup.restore import AmbiguousCopy
 
     try:
-        run(globals_of(ctx), object_key, copy, to, dry_run, yes, as_json)
+        run(global_options(ctx), object_key, copy, to, dry_run, yes, as_json)
     except AmbiguousCopy as exc:
         # A usage error (exit 2): the command line names no single copy.
         raise typer.BadParameter(f"{exc} ({exc.hint})", param_hint="'--copy'") from None
 
 
 def run(
-    g: Globals,
+    g: GlobalOptions,
     object_key: str,
     copy: str | None,
     to: str | None,
@@ -105,18 +105,18 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def make_restorer(g: Globals) -> tuple[Restorer, Scope]:
+def make_restorer(g: GlobalOptions) -> tuple[Restorer, Target]:
     """A Restorer for the deployment `g` names, and what else the deployment says (retain)."""
-    from objbackup.cli.scope import deployment_scope
+    from objbackup.cli.target import find_target
     from objbackup.restore import Restorer
 
     connection = g.connection()
-    scope = deployment_scope(connection, need_queue=False)
+    target = find_target(connection, need_queue=False)
     restorer = Restorer(
         connection.client("s3"),
-        scope.table,
-        scope.settings.source_bucket,
-        scope.settings.backup_bucket,
-        scope.settings.multipart_threshold,
+        target.table,
+        target.settings.source_bucket,
+        target.settings.backup_bucket,
+        target.settings.multipart_threshold,
     )
-    return restorer, scope
+    return restorer, target

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -15,10 +15,10 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
     """Show the deployment's stacks, resources, settings and backlog."""
-    run(globals_of(ctx), as_json)
+    run(global_options(ctx), as_json)
 
 
-def run(g: Globals, as_json: bool) -> None:
+def run(g: GlobalOptions, as_json: bool) -> None:
     """Describe the deployment and its queues; JSON or tables on stdout."""
     from objbackup.cli import render, render_status
     from objbackup.deploy.status import deployment_status

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -22,10 +22,10 @@ def command(
     ] = False,
 ) -> None:
     """Empty the deployment's buckets (every version) and delete its stacks."""
-    run(globals_of(ctx), yes, keep_backups, dry_run)
+    run(global_options(ctx), yes, keep_backups, dry_run)
 
 
-def run(g: Globals, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
+def run(g: GlobalOptions, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
     """Count, show, stop on a dry run, confirm (unless `yes`), tear down with progress bars."""
     from objbackup.cli import prompt, render
     from objbackup.deploy.teardown import KEPT_ROLE, Teardown

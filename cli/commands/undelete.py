@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -20,17 +20,17 @@ def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Restore a deleted object from its newest disowned copy and make its copies active again."""
-    run(globals_of(ctx), object_key, dry_run, as_json)
+    run(global_options(ctx), object_key, dry_run, as_json)
 
 
-def run(g: Globals, object_key: str, dry_run: bool, as_json: bool) -> None:
+def run(g: GlobalOptions, object_key: str, dry_run: bool, as_json: bool) -> None:
     """Undelete `object_key` against the deployment `g` names; print what was done."""
     from objbackup.cli import render, render_restore
     from objbackup.cli.commands.restore import make_restorer
     from objbackup.undelete import Undeleter
 
-    restorer, scope = make_restorer(g)
+    restorer, target = make_restorer(g)
     with render.working(f"Undeleting {object_key}"):
-        result = Undeleter(restorer, scope.settings.retain).run(object_key, dry_run=dry_run)
+        result = Undeleter(restorer, target.settings.retain).run(object_key, dry_run=dry_run)
     document = result.to_json()
     render.print_json(document) if as_json else render_restore.undelete(document)

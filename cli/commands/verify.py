@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from objbackup.cli.context import Globals, globals_of
+from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
@@ -29,24 +29,24 @@ def command(
     """
     if dry_run and not repair:
         ctx.fail("--dry-run goes with --repair")
-    run(globals_of(ctx), repair, dry_run, as_json)
+    run(global_options(ctx), repair, dry_run, as_json)
 
 
-def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
+def run(g: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Verify the deployment `g` names; exit 1 when findings remain unrepaired."""
     from objbackup.cli import render, render_verify
-    from objbackup.cli.scope import deployment_scope
+    from objbackup.cli.target import find_target
     from objbackup.verify import Verifier
 
     connection = g.connection()
-    scope = deployment_scope(connection, need_queue=repair and not dry_run)
+    target = find_target(connection, need_queue=repair and not dry_run)
     verifier = Verifier(
-        scope.settings,
+        target.settings,
         connection.client("s3"),
-        scope.table,
+        target.table,
         connection.client("sqs"),
-        scope.queue_url,
-        key_filter=scope.key_filter,
+        target.queue_url,
+        key_filter=target.key_filter,
         check_delivery=True,
     )
     with render_verify.phase_progress() as progress:
@@ -56,7 +56,7 @@ def run(g: Globals, repair: bool, dry_run: bool, as_json: bool) -> None:
         render.print_json(report.to_json())
     else:
         render_verify.verify_report(report)
-    busy = _backlog(connection.client("sqs"), scope.queue_url) if report.findings else 0
+    busy = _backlog(connection.client("sqs"), target.queue_url) if report.findings else 0
     if busy:
         # Findings about keys whose events are still queued may be work in flight, not damage.
         render.message(

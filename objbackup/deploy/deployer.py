@@ -14,7 +14,7 @@ from objbackup.core.table import CopyTable
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbridge
 from objbackup.deploy.connection import Connection
-from objbackup.deploy.describe import Deployment, StackInfo, find_deployment, read_stacks
+from objbackup.deploy.deployment import Deployment, StackInfo, find_deployment, read_stacks
 from objbackup.deploy.encryption import require_copy_key, source_bucket_key
 from objbackup.deploy.errors import IncompleteDeployment, PruneStopped
 from objbackup.deploy.kept import plan_kept

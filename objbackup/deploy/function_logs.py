@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
-from objbackup.deploy.describe import Deployment
+from objbackup.deploy.deployment import Deployment
 
 FUNCTIONS = ("replicator", "cleaner")
 DEFAULT_SINCE = "10m"

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, with_eventbridge
 from objbackup.deploy.connection import Connection
-from objbackup.deploy.describe import Deployment
+from objbackup.deploy.deployment import Deployment
 from objbackup.dlq import json_line
 
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from objbackup.core.aws import error_code
 from objbackup.core.config import DEFAULT_DISOWNED_INDEX
 from objbackup.deploy.connection import Connection
-from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.deployment import StackInfo
 from objbackup.deploy.errors import DeployError
 
 TAG_BACKUPS_OF = "objbackup:backups-of"

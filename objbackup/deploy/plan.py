@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from objbackup.core.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
-from objbackup.core.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
+from objbackup.core.filters import KeyFilter
 from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS, check_storage_class
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import EventBridgeStep, SourceReport
 from objbackup.deploy.alarms import AlarmOptions, AlarmSettings, resolve_alarms
-from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.deployed_settings import DeployedSettings
+from objbackup.deploy.deployment import StackInfo
 from objbackup.deploy.encryption import CopyEncryption, resolve_encryption
 from objbackup.deploy.errors import (
     InvalidSetting,
@@ -28,6 +29,7 @@ from objbackup.deploy.stacks import ROLES, Role, StackNames
 from objbackup.deploy.validate import check_retain, check_schedule, check_seconds
 
 Action = Literal["create", "update", "none"]
+_T = TypeVar("_T")
 
 DEFAULT_SCHEDULE = "rate(1 minute)"
 # A stack in one of these states holds no resources worth keeping: delete it, then create it.
@@ -124,9 +126,10 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
     Refuses a source bucket that is one of the deployment's own buckets, and a change of the
     source bucket of an existing deployment (the copies of the old one would be orphaned).
     """
+    deployed = DeployedSettings.from_stacks(current)
     storage = current.get("storage")
-    deployed_param = storage.parameters.get(k.P_SOURCE_BUCKET, "") if storage else ""
-    deployed_bucket = storage.outputs.get(k.O_SOURCE_BUCKET) if storage else None
+    deployed_param = deployed.source_bucket_parameter
+    deployed_bucket = deployed.source_bucket
     source = deployed_param if options.source_bucket is None else options.source_bucket
     if storage is not None and options.source_bucket is not None:
         own = {
@@ -146,67 +149,43 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
                 f"{deployed_bucket}; it cannot switch to {source}",
                 "run `objbackup teardown` first, or deploy under another --name",
             )
-
-    def deployed(role: Role, key: str) -> str | None:
-        stack = current.get(role)
-        return stack.parameters.get(key) if stack else None
-
-    retain = options.retain
-    if retain is None:
-        raw = deployed("replicator", k.P_RETAIN) or deployed("cleaner", k.P_RETAIN)
-        retain = int(raw) if raw else DEFAULT_RETAIN
-    grace = options.grace_seconds
-    if grace is None:
-        raw = deployed("cleaner", k.P_GRACE) or deployed("replicator", k.P_GRACE)
-        grace = float(raw) if raw else DEFAULT_GRACE_SECONDS
-    schedule = options.schedule or deployed("cleaner", k.P_SCHEDULE) or DEFAULT_SCHEDULE
-    threshold = options.multipart_threshold
-    if threshold is None:
-        raw = deployed("replicator", k.P_MULTIPART_THRESHOLD)
-        threshold = int(raw) if raw else None
     if options.include_prefixes is None and options.exclude_prefixes is None:
-        key_filter = KeyFilter.from_parameters(
-            deployed("replicator", INCLUDE_PARAMETER), deployed("replicator", EXCLUDE_PARAMETER)
-        )
+        key_filter = deployed.key_filter
     else:
         key_filter = KeyFilter(options.include_prefixes or (), options.exclude_prefixes or ())
     # Kept while the same adopted bucket stays; the deployer sets it when it turns delivery on.
-    by_us = (
-        storage is not None
-        and bool(source)
-        and source == deployed_param
-        and storage.parameters.get(k.P_SOURCE_EVENTBRIDGE) == "true"
-    )
+    by_us = bool(source) and source == deployed_param and deployed.eventbridge_by_objbackup
     return DeploySettings(
         source,
-        retain,
-        grace,
-        schedule,
-        multipart_threshold=threshold,
+        _given_or(options.retain, deployed.retain, DEFAULT_RETAIN),
+        _given_or(options.grace_seconds, deployed.grace_seconds, DEFAULT_GRACE_SECONDS),
+        options.schedule or deployed.schedule or DEFAULT_SCHEDULE,
+        multipart_threshold=deployed.multipart_threshold
+        if options.multipart_threshold is None
+        else options.multipart_threshold,
         key_filter=key_filter,
         eventbridge_by_objbackup=by_us,
         encryption=resolve_encryption(
-            options.source_kms_keys,
-            options.backup_kms_key,
-            current["replicator"].parameters if "replicator" in current else None,
+            options.source_kms_keys, options.backup_kms_key, deployed.replicator_parameters
         ),
         kept=deployed_attachment(storage),
         scale=Scale.resolve(
-            current["replicator"].parameters if "replicator" in current else None,
+            deployed.replicator_parameters,
             options.concurrency,
             options.batch_size,
             options.batching_window,
             options.replicator_memory,
         ),
         alarms=resolve_alarms(
-            options.alarms,
-            storage.parameters if storage else None,
-            current["replicator"].parameters if "replicator" in current else None,
+            options.alarms, deployed.storage_parameters, deployed.replicator_parameters
         ),
-        storage_class=options.storage_class
-        or deployed("replicator", k.P_STORAGE_CLASS)
-        or DEFAULT_STORAGE_CLASS,
+        storage_class=options.storage_class or deployed.storage_class or DEFAULT_STORAGE_CLASS,
     )
+
+
+def _given_or(given: _T | None, deployed: _T | None, default: _T) -> _T:
+    """What the operator gave; else what is deployed; else the default."""
+    return given if given is not None else deployed if deployed is not None else default
 
 
 def stack_parameters(
@@ -335,13 +314,7 @@ def plan_prune(
 ) -> RetainPrune | None:
     """A prune when `retain` goes below the deployed replicator's (which prunes each key only at
     its next write), or when an earlier deploy left its prune unfinished."""
-    deployed = None
-    for role in ("replicator", "cleaner"):
-        stack = current.get(role)
-        raw = stack.parameters.get(k.P_RETAIN) if stack else None
-        if raw:
-            deployed = int(raw)
-            break
+    deployed = DeployedSettings.from_stacks(current).retain
     if deployed is not None and settings.retain < deployed:
         return RetainPrune(settings.retain, deployed, unfinished)
     return RetainPrune(settings.retain, None, True) if unfinished else None

@@ -88,19 +88,17 @@ class Scale:
         memory: int | None = None,
     ) -> Scale:
         """The given values; for the others the deployed ones, else the defaults."""
-        deployed = deployed or {}
+        found = deployed_scale(deployed or {})
 
         def pick(given: int | None, key: str, default: int) -> int:
-            if given is not None:
-                return given
-            raw = deployed.get(key)
-            return int(raw) if raw else default
+            value: int | None = given if given is not None else found[key]
+            return default if value is None else value
 
         return cls(
-            pick(concurrency, P_CONCURRENCY, DEFAULT_CONCURRENCY),
-            pick(batch_size, P_BATCH_SIZE, DEFAULT_BATCH_SIZE),
-            pick(batching_window, P_BATCHING_WINDOW, DEFAULT_BATCHING_WINDOW),
-            pick(memory, P_MEMORY, DEFAULT_MEMORY),
+            pick(concurrency, "concurrency", DEFAULT_CONCURRENCY),
+            pick(batch_size, "batch_size", DEFAULT_BATCH_SIZE),
+            pick(batching_window, "batching_window", DEFAULT_BATCHING_WINDOW),
+            pick(memory, "replicator_memory", DEFAULT_MEMORY),
         )
 
     def stack_parameters(self) -> dict[str, str]:
@@ -127,7 +125,8 @@ class Scale:
 
 
 def deployed_scale(parameters: Mapping[str, str]) -> dict[str, Any]:
-    """The `status` keys of a deployed replicator's scale (None for what its stack lacks)."""
+    """The `status` keys of a deployed replicator's scale (None for what its stack lacks); what
+    `Scale.resolve` keeps of the deployed stack."""
 
     def number(key: str) -> int | None:
         raw = parameters.get(key)

@@ -13,10 +13,9 @@ from botocore.exceptions import ClientError
 
 from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS
 from objbackup.deploy.connection import Connection
-from objbackup.deploy.describe import Deployment, find_deployment
-from objbackup.deploy.encryption import P_BACKUP_KMS_KEY
+from objbackup.deploy.deployment import Deployment, find_deployment
 from objbackup.deploy.scale import deployed_scale
-from objbackup.deploy.stacks import P_STORAGE_CLASS, ROLES
+from objbackup.deploy.stacks import O_SCHEDULE, ROLES
 
 
 def queue_depths(sqs: Any, url: str | None) -> tuple[int | None, int | None]:
@@ -53,6 +52,7 @@ def deployment_status(
 ) -> dict[str, Any]:
     """The `status --json` document of the deployment `connection` names."""
     deployment = deployment or find_deployment(connection)
+    settings = deployment.settings
     from objbackup.deploy.health import health
 
     sqs = connection.client("sqs")
@@ -73,9 +73,9 @@ def deployment_status(
         "source_bucket_created": deployment.source_bucket_created,
         "adopted_source_bucket": deployment.adopted_source_bucket,
         "source_eventbridge_by_objbackup": deployment.eventbridge_by_objbackup,
-        "include_prefixes": list(deployment.key_filter.include),
-        "exclude_prefixes": list(deployment.key_filter.exclude),
-        "rule_keys": deployment.key_filter.describe_rule(),
+        "include_prefixes": list(settings.key_filter.include),
+        "exclude_prefixes": list(settings.key_filter.exclude),
+        "rule_keys": settings.key_filter.describe_rule(),
         "backup_bucket": deployment.backup_bucket,
         "artifacts_bucket": deployment.artifacts_bucket,
         "table": deployment.table,
@@ -89,20 +89,18 @@ def deployment_status(
         "alarm_name": deployment.alarm_name,
         "replicator_function": deployment.replicator_function,
         "cleaner_function": deployment.cleaner_function,
-        "bundle_key": deployment.bundle_key,
-        "retain": deployment.retain,
-        "grace_seconds": deployment.grace_seconds,
-        "schedule": deployment.schedule,
+        "bundle_key": settings.bundle_key,
+        "retain": settings.retain,
+        "grace_seconds": settings.grace_seconds,
+        "schedule": deployment.output("cleaner", O_SCHEDULE) or settings.schedule,
         # The KMS key ARN copies are written with (None: SSE-S3).
-        "backup_kms_key": deployment.parameter("replicator", P_BACKUP_KMS_KEY) or None,
+        "backup_kms_key": settings.backup_kms_key,
         # The class copies are written in; a replicator stack without the parameter writes
         # STANDARD (the template's default). None: no replicator deployed.
         "storage_class": (
-            deployment.parameter("replicator", P_STORAGE_CLASS) or DEFAULT_STORAGE_CLASS
+            settings.storage_class or DEFAULT_STORAGE_CLASS
             if "replicator" in deployment.stacks
             else None
         ),
         **health(connection, deployment, queue_empty=empty),
-    } | deployed_scale(
-        deployment.stacks["replicator"].parameters if "replicator" in deployment.stacks else {}
-    )
+    } | deployed_scale(settings.replicator_parameters or {})

@@ -21,7 +21,7 @@ from objbackup.core.deletes import Target, delete_targets
 from objbackup.deploy import stacks as k
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, rules_using, set_eventbridge
 from objbackup.deploy.connection import Connection
-from objbackup.deploy.describe import Deployment, StackInfo, find_deployment
+from objbackup.deploy.deployment import Deployment, StackInfo, find_deployment
 from objbackup.deploy.errors import EmptyBucketFailed, NotDeployed, TeardownRefused
 from objbackup.deploy.kept import KeptResource, deployed_attachment, find_kept, mark_kept
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy

@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from objbackup.cli.commands import clean as clean_command
-from objbackup.cli.context import Globals
+from objbackup.cli.context import GlobalOptions
 from objbackup.deploy.errors import FunctionFailed
 from objbackup.deploy.invoke import CleanerReport
 from tests.cli.conftest import Cli
@@ -196,7 +196,7 @@ def test_clean_report_with_failures_exits_1(
         return CleanerReport(False, 1, 2, ["a@1"], "2026-11-25T12:00:00Z", ["b@1: AccessDenied"])
 
     with pytest.raises(typer.Exit) as exit_info:
-        clean_command.run(Globals(), dry_run=False, as_json=True, invoke=invoke)
+        clean_command.run(GlobalOptions(), dry_run=False, as_json=True, invoke=invoke)
     assert exit_info.value.exit_code == 1
     out, err = capsys.readouterr()
     assert json.loads(out)["failed"] == 2
@@ -211,4 +211,4 @@ def test_clean_forwards_function_failures(
         raise FunctionFailed(function, "Runtime.ExitError", "the instance died")
 
     with pytest.raises(FunctionFailed, match="the instance died"):
-        clean_command.run(Globals(), dry_run=True, as_json=False, invoke=invoke)
+        clean_command.run(GlobalOptions(), dry_run=True, as_json=False, invoke=invoke)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from objbackup.deploy import stacks as k
-from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.deployment import StackInfo
 from objbackup.deploy.errors import (
     InvalidSetting,
     SourceBucketProblem,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from objbackup.deploy.describe import StackInfo
+from objbackup.deploy.deployment import StackInfo
 from objbackup.deploy.kept import (
     Attachment,
     KeptResource,

@@ -1,18 +1,27 @@
-"""Finding a deployment: its stacks' states, parameters and outputs, as one typed Deployment."""
+"""A deployment: its stacks' states, parameters and outputs, found and read as one Deployment.
+
+Its settings are read from the stacks' parameters by `objbackup.deploy.deployed_settings`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
-from objbackup.core.config import DEFAULT_DISOWNED_INDEX
-from objbackup.core.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
+from objbackup.core.config import (
+    DEFAULT_DISOWNED_INDEX,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_RETAIN,
+    Settings,
+)
 from objbackup.deploy import stacks as k
 from objbackup.deploy.connection import Connection
+from objbackup.deploy.deployed_settings import DeployedSettings
 from objbackup.deploy.errors import IncompleteDeployment, NotDeployed
 from objbackup.deploy.stacks import ROLES, Role, StackNames
 
@@ -91,7 +100,7 @@ def read_stacks(cloudformation: Any, names: StackNames) -> dict[Role, StackInfo]
 
 @dataclass(frozen=True)
 class Deployment:
-    """A deployment's stacks and what their outputs and parameters say."""
+    """A deployment's stacks, what their outputs say, and (`settings`) their parameters."""
 
     name: str
     region: str
@@ -101,11 +110,6 @@ class Deployment:
         stack = self.stacks.get(role)
         value = stack.outputs.get(key) if stack else None
         return value or None
-
-    def parameter(self, role: Role, key: str) -> str | None:
-        stack = self.stacks.get(role)
-        value = stack.parameters.get(key) if stack else None
-        return value if value not in (None, "") else None
 
     def require(self, role: Role, key: str) -> str:
         """An output the command cannot do without; IncompleteDeployment when it is missing."""
@@ -122,7 +126,7 @@ class Deployment:
 
     @property
     def source_bucket(self) -> str | None:
-        return self.output("storage", k.O_SOURCE_BUCKET)
+        return self.settings.source_bucket
 
     @property
     def source_bucket_created(self) -> bool:
@@ -137,14 +141,6 @@ class Deployment:
     def eventbridge_by_objbackup(self) -> bool:
         """True when objbackup turned on the adopted bucket's EventBridge delivery."""
         return self.output("storage", k.O_SOURCE_EVENTBRIDGE) == "true"
-
-    @property
-    def key_filter(self) -> KeyFilter:
-        """The deployed key filter (every key when the replicator stack has none)."""
-        return KeyFilter.from_parameters(
-            self.parameter("replicator", INCLUDE_PARAMETER),
-            self.parameter("replicator", EXCLUDE_PARAMETER),
-        )
 
     @property
     def backup_bucket(self) -> str | None:
@@ -182,25 +178,24 @@ class Deployment:
     def cleaner_function(self) -> str | None:
         return self.output("cleaner", k.O_FUNCTION)
 
-    @property
-    def bundle_key(self) -> str | None:
-        return self.parameter("replicator", k.P_BUNDLE_KEY) or self.parameter(
-            "cleaner", k.P_BUNDLE_KEY
+    @cached_property
+    def settings(self) -> DeployedSettings:
+        """The settings the stacks' parameters hold (None where no stack says)."""
+        return DeployedSettings.from_stacks(self.stacks)
+
+    def function_settings(self) -> Settings:
+        """The settings the deployed functions run with, for the data commands (restore,
+        undelete, verify, backfill): IncompleteDeployment when the storage stack lacks one."""
+        threshold = self.settings.multipart_threshold
+        return Settings(
+            source_bucket=self.require("storage", k.O_SOURCE_BUCKET),
+            backup_bucket=self.require("storage", k.O_BACKUP_BUCKET),
+            table=self.require("storage", k.O_TABLE),
+            disowned_index=self.disowned_index,
+            retain=self.settings.retain or DEFAULT_RETAIN,
+            # Restores copy back the way the replicator copies: the deployed threshold, if any.
+            multipart_threshold=DEFAULT_MULTIPART_THRESHOLD if threshold is None else threshold,
         )
-
-    @property
-    def retain(self) -> int | None:
-        raw = self.parameter("replicator", k.P_RETAIN) or self.parameter("cleaner", k.P_RETAIN)
-        return int(raw) if raw is not None else None
-
-    @property
-    def grace_seconds(self) -> float | None:
-        raw = self.parameter("cleaner", k.P_GRACE) or self.parameter("replicator", k.P_GRACE)
-        return float(raw) if raw is not None else None
-
-    @property
-    def schedule(self) -> str | None:
-        return self.output("cleaner", k.O_SCHEDULE) or self.parameter("cleaner", k.P_SCHEDULE)
 
 
 def find_deployment(connection: Connection) -> Deployment:
