@@ -1,15 +1,34 @@
-"""Option callbacks that reject bad input while parsing (a usage error, exit 2)."""
+"""The options several commands share, declared once, and the callbacks that reject bad option
+values while parsing (a usage error, exit 2)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from objbackup.deploy import scale, validate
 
 T = TypeVar("T")
+
+# Every command's --json has this help and declaration (tests/cli/test_shared_options.py).
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
+
+
+def checked_option(flag: str, metavar: str | None, check: Callable[..., Any], help: str) -> Any:
+    """An option taking a value (shown as `metavar`) that `check`, a callback below, refuses."""
+    return typer.Option(flag, metavar=metavar, callback=check, help=help)
+
+
+def dry_run_option(help: str) -> Any:
+    """`--dry-run`: the command says what it would do and changes nothing; `help` says what."""
+    return typer.Option("--dry-run", help=help)
+
+
+def yes_option(help: str) -> Any:
+    """`--yes` / `-y`: go ahead without asking; `help` says what goes ahead."""
+    return typer.Option("--yes", "-y", help=help)
 
 
 def _checked(check: Callable[[T], T]) -> Callable[[T | None], T | None]:

@@ -28,20 +28,22 @@ def command(
     ] = None,
     since: Annotated[
         str,
-        typer.Option(
+        options.checked_option(
             "--since",
-            callback=options.since,
-            help="From this long ago (90s, 10m, 2h, 1d) or this ISO time (2026-01-31T12:00Z).",
+            None,
+            options.since,
+            "From this long ago (90s, 10m, 2h, 1d) or this ISO time (2026-01-31T12:00Z).",
         ),
     ] = "10m",
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line on stdout.")
-    ] = False,
+    as_json: options.AsJson = False,
 ) -> None:
-    """Print the replicator's and the cleaner's log lines from CloudWatch Logs."""
+    """Print the replicator's and the cleaner's log lines from CloudWatch Logs.
+
+    With --json: one JSON object per line.
+    """
     run(globals_of(ctx), function.value if function else None, since, follow, as_json)
 
 

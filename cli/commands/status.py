@@ -3,16 +3,15 @@ bucket no longer delivers its events to EventBridge (backups have silently stopp
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import Globals, globals_of
 
 
 def command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Show the deployment's stacks, resources, settings and backlog."""
     run(globals_of(ctx), as_json)
