@@ -19,10 +19,10 @@ from objbackup.cli.commands import (
     dlq,
     estimate,
     listing,
-    local,
     logs,
     policy,
     restore,
+    sandbox,
     status,
     teardown,
     undelete,
@@ -115,8 +115,8 @@ app.command("estimate")(estimate.command)
 app.add_typer(dlq.app, name="dlq")
 app.command("logs")(logs.command)
 app.command("policy")(policy.command)
-app.command("sandbox")(local.sandbox)
-app.command("demo")(local.demo)
+app.command("sandbox")(sandbox.sandbox)
+app.command("demo")(sandbox.demo)
 
 
 def main() -> None:

@@ -51,9 +51,9 @@ def _explain_botocore(exc: BaseException) -> tuple[str, str | None] | None:
     module = type(exc).__module__ or ""
     if not module.startswith("botocore"):
         return None
-    from botocore import exceptions as b
+    from botocore import exceptions
 
-    if isinstance(exc, b.ClientError):
+    if isinstance(exc, exceptions.ClientError):
         error: dict[str, Any] = exc.response.get("Error", {})
         code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         message = error.get("Message") or str(exc)
@@ -66,19 +66,19 @@ def _explain_botocore(exc: BaseException) -> tuple[str, str | None] | None:
         elif code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             hint = "your AWS identity lacks a permission; see the message for which one"
         return f"AWS error {code} in {operation}: {message}", hint
-    if isinstance(exc, b.NoCredentialsError | b.PartialCredentialsError):
+    if isinstance(exc, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
         return (
             "no usable AWS credentials found",
             "run `aws configure`, pass --profile, or set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY",
         )
-    if isinstance(exc, b.NoRegionError):
+    if isinstance(exc, exceptions.NoRegionError):
         return "no AWS region configured", "pass --region or set AWS_REGION (e.g. us-east-1)"
-    if isinstance(exc, b.ProfileNotFound):
+    if isinstance(exc, exceptions.ProfileNotFound):
         return str(exc), "pass an existing --profile or unset AWS_PROFILE"
-    if isinstance(exc, b.EndpointConnectionError | b.ConnectTimeoutError):
+    if isinstance(exc, exceptions.EndpointConnectionError | exceptions.ConnectTimeoutError):
         return str(exc), "check your network, or --endpoint-url / AWS_ENDPOINT_URL"
-    if isinstance(exc, b.ReadTimeoutError):
+    if isinstance(exc, exceptions.ReadTimeoutError):
         return str(exc), "AWS did not answer in time; run the command again"
     return f"{type(exc).__name__}: {exc}", _DEBUG_HINT
 

@@ -1,19 +1,42 @@
-"""Option callbacks that reject bad input while parsing (a usage error, exit 2)."""
+"""The options several commands share, declared once, and the callbacks that reject bad option
+values while parsing (a usage error, exit 2)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from objbackup.deploy import scale, validate
 
 T = TypeVar("T")
+U = TypeVar("U")
+
+# Every command's --json has this help and declaration (tests/cli/test_shared_options.py).
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 
 
-def _checked(check: Callable[[T], T]) -> Callable[[T | None], T | None]:
-    def callback(value: T | None) -> T | None:
+def checked_option(flag: str, metavar: str | None, check: Callable[..., Any], help: str) -> Any:
+    """An option taking a value (shown as `metavar`) that `check`, a callback below, refuses."""
+    return typer.Option(flag, metavar=metavar, callback=check, help=help)
+
+
+def dry_run_option(help: str) -> Any:
+    """`--dry-run`: the command says what it would do and changes nothing; `help` says what."""
+    return typer.Option("--dry-run", help=help)
+
+
+def yes_option(help: str) -> Any:
+    """`--yes` / `-y`: go ahead without asking; `help` says what goes ahead."""
+    return typer.Option("--yes", "-y", help=help)
+
+
+def _checked(check: Callable[[T], U]) -> Callable[[T | None], U | None]:
+    """A callback that passes None through and turns `check`'s ValueError into a usage error."""
+
+    def callback(value: T | None) -> U | None:
         if value is None:
             return None
         try:
@@ -24,28 +47,33 @@ def _checked(check: Callable[[T], T]) -> Callable[[T | None], T | None]:
     return callback
 
 
+def _each(check: Callable[[str], str]) -> Callable[[list[str] | None], list[str] | None]:
+    """The callback of a repeatable option: `check` on every value (none given: None)."""
+    return _checked(lambda values: [check(value) for value in values] or None)
+
+
 name = _checked(validate.check_name)
 schedule = _checked(validate.check_schedule)
 bucket = _checked(validate.check_bucket_name)
-grace = _checked(lambda value: validate.check_seconds(value, "--grace"))
-older_than = _checked(lambda value: validate.check_seconds(value, "--older-than"))
-retain = _checked(lambda value: validate.check_retain(value, "--retain"))
+grace = _checked(partial(validate.check_seconds, what="--grace"))
+older_than = _checked(partial(validate.check_seconds, what="--older-than"))
+retain = _checked(partial(validate.check_retain, what="--retain"))
 concurrency = _checked(scale.check_concurrency)
 batch_size = _checked(scale.check_batch_size)
 batching_window = _checked(scale.check_batching_window)
 replicator_memory = _checked(scale.check_memory)
+
+# Most checks below import their module when called, so that `objbackup --help` stays fast.
 
 
 def size(value: str | None) -> str | None:
     """A size (1MB, 512KiB, 2048) as its number of bytes, in text: Typer keeps the type."""
     from objbackup.estimate import parse_size
 
-    if value is None:
-        return None
-    try:
-        return str(parse_size(value))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    def in_text(text: str) -> str:
+        return str(parse_size(text))
+
+    return _checked(in_text)(value)
 
 
 def storage_class(value: str | None) -> str | None:
@@ -59,10 +87,7 @@ def prefixes(values: list[str] | None) -> list[str] | None:
     """Repeated --include-prefix / --exclude-prefix values, each non-empty and comma-free."""
     from objbackup.core.filters import check_prefix
 
-    try:
-        return [check_prefix(value) for value in values] if values else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    return _each(check_prefix)(values)
 
 
 def kms_key(value: str | None) -> str | None:
@@ -76,10 +101,7 @@ def kms_keys(values: list[str] | None) -> list[str] | None:
     """Repeated --source-kms-key values, each a KMS key ARN."""
     from objbackup.deploy.encryption import check_key_arn
 
-    try:
-        return [check_key_arn(value) for value in values] if values else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    return _each(check_key_arn)(values)
 
 
 def alarm_email(value: str | None) -> str | None:
@@ -100,12 +122,7 @@ def max_lag(value: str | None) -> int | None:
     """A duration (900, 900s, 15m, 1h) as seconds, 1 minute to 1 day."""
     from objbackup.deploy.alarms import parse_max_lag
 
-    if value is None:
-        return None
-    try:
-        return parse_max_lag(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    return _checked(parse_max_lag)(value)
 
 
 def endpoint_url(value: str | None) -> str | None:

@@ -24,13 +24,15 @@ class Target:
 def find_target(connection: Connection, need_queue: bool) -> Target:
     """The deployment's buckets, table, retention, key filter and (if needed) queue; its
     settings come from `Deployment` (objbackup/deploy/deployed_settings.py reads them)."""
-    from objbackup.deploy import stacks as k
+    from objbackup.deploy import stacks as stack_keys
     from objbackup.deploy.deployment import find_deployment
 
     deployment = find_deployment(connection)
     settings = deployment.function_settings()
     queue_url = (
-        deployment.require("replicator", k.O_QUEUE_URL) if need_queue else deployment.queue_url
+        deployment.require("replicator", stack_keys.O_QUEUE_URL)
+        if need_queue
+        else deployment.queue_url
     )
     table = CopyTable(connection.client("dynamodb"), settings.table, settings.disowned_index)
     return Target(settings, table, deployment.settings.key_filter, queue_url)

@@ -4,7 +4,8 @@ The wheel installs `cli/`, `cloudformation/` and `lambda_bundle/` as `objbackup.
 `objbackup.cloudformation` and `objbackup.lambda_bundle` (pyproject.toml's package-dir), so code
 must import them by those names; and the modules the Lambda functions run moved from `objbackup/`
 into `objbackup/core/` (`CORE_MODULES`); a few modules and names were renamed for what they hold
-(`objbackup.deploy.describe` is `objbackup.deploy.deployment`, `Globals` is `GlobalOptions`...).
+(`objbackup.deploy.describe` is `objbackup.deploy.deployment`, `Globals` is `GlobalOptions`,
+`cli/commands/local.py` is `cli/commands/sandbox.py`...).
 Idempotent: run it again after merging a branch that still uses the old names
 (`.venv/bin/python tools/rename_imports.py`, which then runs ruff on what it changed); `--check`
 only lists what would change and exits 1 if anything would.
@@ -35,11 +36,13 @@ _REWRITES = (
         re.compile(rf"^(\s*)from objbackup import ({_CORE})\b", re.M),
         r"\1from objbackup.core import \2",
     ),
-    # `from cli.x import y`, `from cli import y`, `import lambda_bundle.cleaner as c`
+    # `from cli.x import y`, `from cli import y`, `import lambda_bundle.cleaner`
     (re.compile(rf"^(\s*)(from|import) {_NAMES}(?=[.\s])", re.M), r"\1\2 objbackup.\3"),
     # module paths in strings: importlib.import_module("cli.demo"), sys.modules["cli.demo"]; not
     # "cli.py", nor "cloudformation.amazonaws.com" (cloudformation holds no module to name)
     (re.compile(r"""(["'])(cli|lambda_bundle)\.(?=\w)(?!py["'])"""), r"\1objbackup.\2."),
+    # cli/commands/local.py, named for what it holds: the `sandbox` and `demo` commands
+    (re.compile(r"\bobjbackup\.cli\.commands\.local\b"), "objbackup.cli.commands.sandbox"),
     # `python -m cli`
     (re.compile(r"""(["']-m["'],\s*["'])cli(["'])"""), r"\1objbackup.cli\2"),
     # Modules and names renamed for what they hold (docs/DESIGN.md, Layout)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 
@@ -16,9 +17,9 @@ def command(
         str, typer.Option("--prefix", metavar="PREFIX", help="Only objects whose key starts so.")
     ] = "",
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List the objects that would be sent; send nothing.")
+        bool, options.dry_run_option("List the objects that would be sent; send nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Back up objects that have no copy of their current content (e.g. older than the
     deployment) by sending their Object Created events to the replicator queue.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
@@ -19,9 +20,9 @@ def command(
     ctx: typer.Context,
     now: Annotated[bool, typer.Option("--now", help="Run the cleaner now (required).")] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+        bool, options.dry_run_option("List what would be deleted; delete nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Invoke the deployed cleaner synchronously and print its report."""
     if not now:

@@ -7,17 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from objbackup.cli import options
+from objbackup.cli import deploy_options, options
 from objbackup.cli.context import GlobalOptions, global_options
-from objbackup.core.config import MAX_GRACE_SECONDS, MAX_RETAIN, MIN_GRACE_SECONDS, MIN_RETAIN
-from objbackup.deploy.scale import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_BATCHING_WINDOW,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MEMORY,
-    MAX_CONCURRENCY,
-    MIN_CONCURRENCY,
-)
 
 if TYPE_CHECKING:
     from objbackup.deploy.deployer import DeployResult
@@ -28,195 +19,39 @@ if TYPE_CHECKING:
 
 def command(
     ctx: typer.Context,
-    source_bucket: Annotated[
-        str | None,
-        typer.Option(
-            "--source-bucket",
-            metavar="BUCKET",
-            callback=options.bucket,
-            help="Back up this existing bucket instead of creating one (kept on later deploys).",
-        ),
-    ] = None,
-    retain: Annotated[
-        int | None,
-        typer.Option(
-            callback=options.retain,
-            help=f"Copies kept per object, {MIN_RETAIN} to {MAX_RETAIN} (default: 3, or the "
-            "deployed value). Lowered, deploy prunes the copies beyond the new count.",
-        ),
-    ] = None,
-    grace: Annotated[
-        float | None,
-        typer.Option(
-            callback=options.grace,
-            metavar="SECONDS",
-            help=f"Seconds a deleted object's copies are kept, {MIN_GRACE_SECONDS} to "
-            f"{MAX_GRACE_SECONDS} (365 days; default: 10, or the deployed value).",
-        ),
-    ] = None,
-    schedule: Annotated[
-        str | None,
-        typer.Option(
-            callback=options.schedule,
-            metavar="EXPRESSION",
-            help="Cleaner schedule, rate(...) or cron(...) "
-            "(default: rate(1 minute), or the deployed value).",
-        ),
-    ] = None,
-    include_prefix: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--include-prefix",
-            metavar="PREFIX",
-            callback=options.prefixes,
-            help="Back up only keys starting with PREFIX (repeatable; the given prefixes replace "
-            "the deployed filter; default: the deployed filter, or every key).",
-        ),
-    ] = None,
-    exclude_prefix: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude-prefix",
-            metavar="PREFIX",
-            callback=options.prefixes,
-            help="Never back up keys starting with PREFIX (repeatable).",
-        ),
-    ] = None,
-    all_keys: Annotated[
-        bool,
-        typer.Option("--all-keys", help="Drop the deployed prefix filter: back up every key."),
-    ] = False,
-    source_kms_key: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--source-kms-key",
-            metavar="ARN",
-            callback=options.kms_keys,
-            help="The replicator may decrypt source objects with this KMS key (repeatable; "
-            "added to the adopted bucket's default key; the given keys replace the deployed ones).",
-        ),
-    ] = None,
-    backup_kms_key: Annotated[
-        str | None,
-        typer.Option(
-            "--backup-kms-key",
-            metavar="ARN",
-            callback=options.kms_key,
-            help="Encrypt every copy with this KMS key (default: the deployed key, else the "
-            "adopted bucket's default KMS key, else SSE-S3).",
-        ),
-    ] = None,
-    concurrency: Annotated[
-        int | None,
-        typer.Option(
-            callback=options.concurrency,
-            metavar="N",
-            help=f"Most replicator instances at once, {MIN_CONCURRENCY} to {MAX_CONCURRENCY} "
-            f"(default: {DEFAULT_CONCURRENCY}, or the deployed value; see docs/THROUGHPUT.md).",
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            callback=options.batch_size,
-            metavar="N",
-            help=f"Most messages per invocation, 1 to 10000; above 10 needs --batching-window "
-            f"1 or more (default: {DEFAULT_BATCH_SIZE}, or the deployed value).",
-        ),
-    ] = None,
-    batching_window: Annotated[
-        int | None,
-        typer.Option(
-            callback=options.batching_window,
-            metavar="SECONDS",
-            help="Seconds Lambda may gather messages into a batch, 0 to 300 (default: "
-            f"{DEFAULT_BATCHING_WINDOW}, or the deployed value).",
-        ),
-    ] = None,
-    replicator_memory: Annotated[
-        int | None,
-        typer.Option(
-            callback=options.replicator_memory,
-            metavar="MB",
-            help=f"Memory of the replicator function, 128 to 10240 MB (default: "
-            f"{DEFAULT_MEMORY}, or the deployed value).",
-        ),
-    ] = None,
-    storage_class: Annotated[
-        str | None,
-        typer.Option(
-            "--storage-class",
-            metavar="CLASS",
-            callback=options.storage_class,
-            help="S3 storage class of every copy: STANDARD, STANDARD_IA, INTELLIGENT_TIERING or "
-            "GLACIER_IR, all restored at once (default: STANDARD, or the deployed value; "
-            "see README, Cost).",
-        ),
-    ] = None,
-    fresh_backups: Annotated[
-        bool,
-        typer.Option(
-            "--fresh-backups",
-            help="On a first deploy, leave kept backups of this name alone (teardown "
-            "--keep-backups) and create new ones; by default they are reattached.",
-        ),
-    ] = False,
-    alarm_email: Annotated[
-        str | None,
-        typer.Option(
-            "--alarm-email",
-            metavar="ADDRESS",
-            callback=options.alarm_email,
-            help="Alarms notify this address through an SNS topic deploy creates (confirm its "
-            'first email; kept on later deploys; "" stops notifying).',
-        ),
-    ] = None,
-    alarm_topic_arn: Annotated[
-        str | None,
-        typer.Option(
-            "--alarm-topic-arn",
-            metavar="ARN",
-            callback=options.alarm_topic_arn,
-            help="Alarms notify this existing SNS topic instead (kept on later deploys).",
-        ),
-    ] = None,
-    max_lag: Annotated[
-        str | None,
-        typer.Option(
-            "--max-lag",
-            metavar="DURATION",
-            callback=options.max_lag,
-            help="Alarm when the oldest queued event is older than this: 900s, 15m, 1h; 1 "
-            "minute to 1 day (default: 15m, or the deployed value).",
-        ),
-    ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy without asking.")] = False,
+    source_bucket: deploy_options.SourceBucket = None,
+    retain: deploy_options.Retain = None,
+    grace: deploy_options.Grace = None,
+    schedule: deploy_options.Schedule = None,
+    include_prefix: deploy_options.IncludePrefix = None,
+    exclude_prefix: deploy_options.ExcludePrefix = None,
+    all_keys: deploy_options.AllKeys = False,
+    source_kms_key: deploy_options.SourceKmsKey = None,
+    backup_kms_key: deploy_options.BackupKmsKey = None,
+    concurrency: deploy_options.Concurrency = None,
+    batch_size: deploy_options.BatchSize = None,
+    batching_window: deploy_options.BatchingWindow = None,
+    replicator_memory: deploy_options.ReplicatorMemory = None,
+    storage_class: deploy_options.StorageClass = None,
+    fresh_backups: deploy_options.FreshBackups = False,
+    alarm_email: deploy_options.AlarmEmail = None,
+    alarm_topic_arn: deploy_options.AlarmTopicArn = None,
+    max_lag: deploy_options.MaxLag = None,
+    yes: Annotated[bool, options.yes_option("Deploy without asking.")] = False,
     dry_run: Annotated[
         bool,
-        typer.Option(
-            "--dry-run",
-            help="Show what deploy would change (stacks, bundle, an adopted bucket's "
-            "notifications); change nothing.",
+        options.dry_run_option(
+            "Show what deploy would change (stacks, bundle, an adopted bucket's notifications); "
+            "change nothing."
         ),
     ] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="Print the plan (and, after a deploy, what it did) as JSON on stdout."
-        ),
-    ] = False,
-    multipart_threshold: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=5 * 1024**3,
-            metavar="BYTES",
-            hidden=True,  # advanced: tests copy small objects part by part with it
-            help="Objects this size or larger are copied part by part (default: 1 GiB).",
-        ),
-    ] = None,
+    as_json: options.AsJson = False,
+    multipart_threshold: deploy_options.MultipartThreshold = None,
 ) -> None:
-    """Build and upload the bundle, then create or update the three stacks."""
+    """Build and upload the bundle, then create or update the three stacks.
+
+    With --json: the plan, and after a deploy what it did.
+    """
     from objbackup.deploy.alarms import AlarmOptions
     from objbackup.deploy.plan import DeployOptions
 
@@ -227,7 +62,7 @@ def command(
             param_hint="--alarm-email / --alarm-topic-arn",
         )
     include, exclude = _key_filter(include_prefix, exclude_prefix, all_keys)
-    deploy_options = DeployOptions(
+    chosen = DeployOptions(
         source_bucket,
         retain,
         grace,
@@ -248,7 +83,7 @@ def command(
             alarm_email, alarm_topic_arn, None if max_lag is None else int(max_lag)
         ),
     )
-    run(global_options(ctx), deploy_options, yes, dry_run=dry_run, as_json=as_json)
+    run(global_options(ctx), chosen, yes, dry_run=dry_run, as_json=as_json)
 
 
 def _key_filter(

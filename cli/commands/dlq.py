@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
@@ -18,11 +19,10 @@ app = typer.Typer(
 )
 
 REASONS_LOOKED_UP = 50
-_JSON = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 
 
 @app.callback()
-def listing(ctx: typer.Context, as_json: _JSON = False) -> None:
+def listing(ctx: typer.Context, as_json: options.AsJson = False) -> None:
     """List the dead-letter queue: key, event, and the failure reason from the logs."""
     if ctx.invoked_subcommand is None:
         run_list(global_options(ctx), as_json)
@@ -32,9 +32,9 @@ def listing(ctx: typer.Context, as_json: _JSON = False) -> None:
 def redrive_command(
     ctx: typer.Context,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would be moved; move nothing.")
+        bool, options.dry_run_option("Say what would be moved; move nothing.")
     ] = False,
-    as_json: _JSON = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Move every message of the dead-letter queue back to the queue, to be replicated again."""
     run_redrive(global_options(ctx), dry_run, as_json)

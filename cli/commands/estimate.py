@@ -22,29 +22,29 @@ def command(
     ],
     average_size: Annotated[
         str,
-        typer.Option(
+        options.checked_option(
             "--average-size",
-            metavar="SIZE",
-            callback=options.size,
-            help="Average object size: bytes, or 512KiB, 1MB, 2.5GB (units of 1,024).",
+            "SIZE",
+            options.size,
+            "Average object size: bytes, or 512KiB, 1MB, 2.5GB (units of 1,024).",
         ),
     ],
     storage_class: Annotated[
         str,
-        typer.Option(
+        options.checked_option(
             "--storage-class",
-            metavar="CLASS",
-            callback=options.storage_class,
-            help="STANDARD, STANDARD_IA, INTELLIGENT_TIERING or GLACIER_IR.",
+            "CLASS",
+            options.storage_class,
+            "STANDARD, STANDARD_IA, INTELLIGENT_TIERING or GLACIER_IR.",
         ),
     ] = "STANDARD",
     stored: Annotated[
         str | None,
-        typer.Option(
+        options.checked_option(
             "--stored",
-            metavar="SIZE",
-            callback=options.size,
-            help="Bytes in the source bucket (default: 30 days of writes); the backup keeps "
+            "SIZE",
+            options.size,
+            "Bytes in the source bucket (default: 30 days of writes); the backup keeps "
             "--retain copies of them, and how often a key is rewritten decides how long a "
             "copy lives.",
         ),
@@ -55,7 +55,7 @@ def command(
             min=MIN_RETAIN, max=MAX_RETAIN, help="Copies kept per object (deploy --retain)."
         ),
     ] = DEFAULT_RETAIN,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """A month's cost by line at us-east-1 list prices (arithmetic: docs/COSTS.md)."""
     from objbackup.cli import render_estimate

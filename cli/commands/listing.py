@@ -21,14 +21,14 @@ def command(
     ] = False,
     older_than: Annotated[
         float | None,
-        typer.Option(
+        options.checked_option(
             "--older-than",
-            metavar="SECONDS",
-            callback=options.older_than,
-            help="With --disowned: only copies disowned more than SECONDS ago.",
+            "SECONDS",
+            options.older_than,
+            "With --disowned: only copies disowned more than SECONDS ago.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """List an object's copies, newest first, or every disowned copy."""
     if object_key is not None and disowned:

@@ -28,51 +28,53 @@ def command(
     ] = None,
     since: Annotated[
         str,
-        typer.Option(
+        options.checked_option(
             "--since",
-            callback=options.since,
-            help="From this long ago (90s, 10m, 2h, 1d) or this ISO time (2026-01-31T12:00Z).",
+            None,
+            options.since,
+            "From this long ago (90s, 10m, 2h, 1d) or this ISO time (2026-01-31T12:00Z).",
         ),
     ] = "10m",
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line on stdout.")
-    ] = False,
+    as_json: options.AsJson = False,
 ) -> None:
-    """Print the replicator's and the cleaner's log lines from CloudWatch Logs."""
+    """Print the replicator's and the cleaner's log lines from CloudWatch Logs.
+
+    With --json: one JSON object per line.
+    """
     run(global_options(ctx), function.value if function else None, since, follow, as_json)
 
 
 def run(g: GlobalOptions, only: str | None, since: str, follow: bool, as_json: bool) -> None:
     """Read (or follow) the chosen functions' log groups; notes on stderr, lines on stdout."""
     from objbackup.cli import render
-    from objbackup.deploy import function_logs as fl
+    from objbackup.deploy import function_logs
     from objbackup.deploy.deployment import find_deployment
 
     connection = g.connection()
-    chosen, absent = fl.sources(find_deployment(connection), only)
+    chosen, absent = function_logs.sources(find_deployment(connection), only)
     for function in absent:
-        render.message(fl.absent_note(function), "yellow")
+        render.message(function_logs.absent_note(function), "yellow")
     logs = connection.client("logs")
-    start = fl.since_ms(since)
+    start = function_logs.since_ms(since)
 
-    def emit(line: fl.LogLine) -> None:
-        fl.print_lines([line], as_json, sys.stdout.write)
+    def emit(line: function_logs.LogLine) -> None:
+        function_logs.print_lines([line], as_json, sys.stdout.write)
         sys.stdout.flush()
 
-    def missing(source: fl.Source) -> None:
-        render.message(fl.missing_note(source), "yellow")
+    def missing(source: function_logs.Source) -> None:
+        render.message(function_logs.missing_note(source), "yellow")
 
     if not follow:
-        batch = fl.read(logs, chosen, start)
+        batch = function_logs.read(logs, chosen, start)
         for source in batch.missing:
             missing(source)
-        fl.print_lines(batch.lines, as_json, sys.stdout.write)
+        function_logs.print_lines(batch.lines, as_json, sys.stdout.write)
         sys.stdout.flush()
         return
     try:
-        fl.follow(logs, chosen, start, emit, missing, wait=fl.wait)
+        function_logs.follow(logs, chosen, start, emit, missing, wait=function_logs.wait)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
@@ -39,18 +40,16 @@ def command(
         typer.Option("--to", metavar="KEY", help="Restore to this key of the source bucket."),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would be restored; change nothing.")
+        bool, options.dry_run_option("Say what would be restored; change nothing.")
     ] = False,
     yes: Annotated[
         bool,
-        typer.Option(
-            "--yes",
-            "-y",
-            help="Overwrite whatever is at the target without asking. Without it, the copy lands "
-            "only if the target is still as checked (and confirmed).",
+        options.yes_option(
+            "Overwrite whatever is at the target without asking. Without it, the copy lands only "
+            "if the target is still as checked (and confirmed)."
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Copy a backup copy back to the source, keeping content type, metadata and tags."""
     if copy is not None and latest:

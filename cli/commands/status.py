@@ -3,16 +3,15 @@ bucket no longer delivers its events to EventBridge (backups have silently stopp
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Show the deployment's stacks, resources, settings and backlog."""
     run(global_options(ctx), as_json)

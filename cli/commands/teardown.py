@@ -6,19 +6,19 @@ from typing import Annotated
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 
 def command(
     ctx: typer.Context,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Destroy without asking.")] = False,
+    yes: Annotated[bool, options.yes_option("Destroy without asking.")] = False,
     keep_backups: Annotated[
         bool,
         typer.Option("--keep-backups", help="Keep the backup bucket and the table."),
     ] = False,
     dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Say what would be destroyed and kept; delete nothing."),
+        bool, options.dry_run_option("Say what would be destroyed and kept; delete nothing.")
     ] = False,
 ) -> None:
     """Empty the deployment's buckets (every version) and delete its stacks."""

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 
@@ -15,9 +16,9 @@ def command(
         str, typer.Argument(metavar="OBJECT", help="Key of the deleted source object.")
     ],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would be undeleted; change nothing.")
+        bool, options.dry_run_option("Say what would be undeleted; change nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Restore a deleted object from its newest disowned copy and make its copies active again."""
     run(global_options(ctx), object_key, dry_run, as_json)

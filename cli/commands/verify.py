@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 
@@ -15,10 +16,9 @@ def command(
         bool, typer.Option("--repair", help="Fix each finding and say what was done.")
     ] = False,
     dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="With --repair: say what would be done; change nothing."),
+        bool, options.dry_run_option("With --repair: say what would be done; change nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: options.AsJson = False,
 ) -> None:
     """Compare the source bucket, the backup bucket and the table (Queries, never a Scan).
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from objbackup.core.filters import EXCLUDE_PARAMETER, INCLUDE_PARAMETER, KeyFilter
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks as stack_keys
 from objbackup.deploy.encryption import P_BACKUP_KMS_KEY
 
 if TYPE_CHECKING:
@@ -60,27 +60,34 @@ class DeployedSettings:
             stack = stacks.get(role)
             return (stack.parameters.get(key) or None) if stack else None
 
-        retain = parameter("replicator", k.P_RETAIN) or parameter("cleaner", k.P_RETAIN)
-        grace = parameter("cleaner", k.P_GRACE) or parameter("replicator", k.P_GRACE)
-        threshold = parameter("replicator", k.P_MULTIPART_THRESHOLD)
+        retain = parameter("replicator", stack_keys.P_RETAIN) or parameter(
+            "cleaner", stack_keys.P_RETAIN
+        )
+        grace = parameter("cleaner", stack_keys.P_GRACE) or parameter(
+            "replicator", stack_keys.P_GRACE
+        )
+        threshold = parameter("replicator", stack_keys.P_MULTIPART_THRESHOLD)
         storage = stacks.get("storage")
         replicator = stacks.get("replicator")
         return cls(
             retain=int(retain) if retain is not None else None,
             grace_seconds=float(grace) if grace is not None else None,
-            schedule=parameter("cleaner", k.P_SCHEDULE),
+            schedule=parameter("cleaner", stack_keys.P_SCHEDULE),
             multipart_threshold=int(threshold) if threshold is not None else None,
             key_filter=KeyFilter.from_parameters(
                 parameter("replicator", INCLUDE_PARAMETER),
                 parameter("replicator", EXCLUDE_PARAMETER),
             ),
-            storage_class=parameter("replicator", k.P_STORAGE_CLASS),
+            storage_class=parameter("replicator", stack_keys.P_STORAGE_CLASS),
             backup_kms_key=parameter("replicator", P_BACKUP_KMS_KEY),
-            bundle_key=parameter("replicator", k.P_BUNDLE_KEY)
-            or parameter("cleaner", k.P_BUNDLE_KEY),
-            source_bucket=(storage.outputs.get(k.O_SOURCE_BUCKET) or None) if storage else None,
-            source_bucket_parameter=parameter("storage", k.P_SOURCE_BUCKET) or "",
-            eventbridge_by_objbackup=parameter("storage", k.P_SOURCE_EVENTBRIDGE) == "true",
+            bundle_key=parameter("replicator", stack_keys.P_BUNDLE_KEY)
+            or parameter("cleaner", stack_keys.P_BUNDLE_KEY),
+            source_bucket=(storage.outputs.get(stack_keys.O_SOURCE_BUCKET) or None)
+            if storage
+            else None,
+            source_bucket_parameter=parameter("storage", stack_keys.P_SOURCE_BUCKET) or "",
+            eventbridge_by_objbackup=parameter("storage", stack_keys.P_SOURCE_EVENTBRIDGE)
+            == "true",
             storage_parameters=storage.parameters if storage else None,
             replicator_parameters=replicator.parameters if replicator else None,
         )

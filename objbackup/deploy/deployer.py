@@ -11,7 +11,7 @@ from objbackup.bundle import Bundle, build_bundle
 from objbackup.core.aws import head_or_none
 from objbackup.core.config import Settings
 from objbackup.core.table import CopyTable
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks
 from objbackup.deploy.adopt import inspect_source, plan_eventbridge, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.deployment import Deployment, StackInfo, find_deployment, read_stacks
@@ -138,7 +138,7 @@ class Deployer:
                 self.connection, options.fresh_backups
             )
             settings = replace(settings, kept=attachment)
-        artifacts = storage.outputs.get(k.O_ARTIFACTS_BUCKET) if storage else None
+        artifacts = storage.outputs.get(stacks.O_ARTIFACTS_BUCKET) if storage else None
         present = artifacts is not None and self._present(artifacts, self.bundle.key)
         unfinished = artifacts is not None and self._present(artifacts, PRUNE_MARKER)
         plan = plan_deployment(
@@ -171,14 +171,14 @@ class Deployer:
             turned_on = set_eventbridge(self.connection.client("s3"), plan.eventbridge.bucket, True)
         storage = read_stacks(cfn, self.connection.names).get("storage")
         outputs = storage.outputs if storage else {}
-        missing = [key for key in k.NEEDED_STORAGE_OUTPUTS if key not in outputs]
+        missing = [key for key in stacks.NEEDED_STORAGE_OUTPUTS if key not in outputs]
         if missing:
             raise IncompleteDeployment(
                 self.connection.name,
                 self.connection.region,
                 f"the storage stack has no output {', '.join(missing)}",
             )
-        artifacts = outputs[k.O_ARTIFACTS_BUCKET]
+        artifacts = outputs[stacks.O_ARTIFACTS_BUCKET]
         uploaded = self._upload_bundle(artifacts, plan.bundle_key)
         s3 = self.connection.client("s3")
         if plan.prune is not None:
@@ -209,9 +209,9 @@ class Deployer:
     def _prune(self, outputs: Mapping[str, str], retain: int, resume: bool) -> PruneReport:
         """Every object back to `retain` copies, now that the replicator keeps no more."""
         settings = Settings(
-            source_bucket=outputs[k.O_SOURCE_BUCKET],
-            backup_bucket=outputs[k.O_BACKUP_BUCKET],
-            table=outputs[k.O_TABLE],
+            source_bucket=outputs[stacks.O_SOURCE_BUCKET],
+            backup_bucket=outputs[stacks.O_BACKUP_BUCKET],
+            table=outputs[stacks.O_TABLE],
             retain=retain,
         )
         table = CopyTable(self.connection.client("dynamodb"), settings.table)

@@ -19,7 +19,7 @@ from objbackup.core.config import (
     DEFAULT_RETAIN,
     Settings,
 )
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks as stack_keys
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.deployed_settings import DeployedSettings
 from objbackup.deploy.errors import IncompleteDeployment, NotDeployed
@@ -130,7 +130,7 @@ class Deployment:
 
     @property
     def source_bucket_created(self) -> bool:
-        return self.output("storage", k.O_SOURCE_CREATED) == "true"
+        return self.output("storage", stack_keys.O_SOURCE_CREATED) == "true"
 
     @property
     def adopted_source_bucket(self) -> bool:
@@ -140,43 +140,43 @@ class Deployment:
     @property
     def eventbridge_by_objbackup(self) -> bool:
         """True when objbackup turned on the adopted bucket's EventBridge delivery."""
-        return self.output("storage", k.O_SOURCE_EVENTBRIDGE) == "true"
+        return self.output("storage", stack_keys.O_SOURCE_EVENTBRIDGE) == "true"
 
     @property
     def backup_bucket(self) -> str | None:
-        return self.output("storage", k.O_BACKUP_BUCKET)
+        return self.output("storage", stack_keys.O_BACKUP_BUCKET)
 
     @property
     def artifacts_bucket(self) -> str | None:
-        return self.output("storage", k.O_ARTIFACTS_BUCKET)
+        return self.output("storage", stack_keys.O_ARTIFACTS_BUCKET)
 
     @property
     def table(self) -> str | None:
-        return self.output("storage", k.O_TABLE)
+        return self.output("storage", stack_keys.O_TABLE)
 
     @property
     def disowned_index(self) -> str:
-        return self.output("storage", k.O_DISOWNED_INDEX) or DEFAULT_DISOWNED_INDEX
+        return self.output("storage", stack_keys.O_DISOWNED_INDEX) or DEFAULT_DISOWNED_INDEX
 
     @property
     def queue_url(self) -> str | None:
-        return self.output("replicator", k.O_QUEUE_URL)
+        return self.output("replicator", stack_keys.O_QUEUE_URL)
 
     @property
     def dlq_url(self) -> str | None:
-        return self.output("replicator", k.O_DLQ_URL)
+        return self.output("replicator", stack_keys.O_DLQ_URL)
 
     @property
     def alarm_name(self) -> str | None:
-        return self.output("replicator", k.O_ALARM)
+        return self.output("replicator", stack_keys.O_ALARM)
 
     @property
     def replicator_function(self) -> str | None:
-        return self.output("replicator", k.O_FUNCTION)
+        return self.output("replicator", stack_keys.O_FUNCTION)
 
     @property
     def cleaner_function(self) -> str | None:
-        return self.output("cleaner", k.O_FUNCTION)
+        return self.output("cleaner", stack_keys.O_FUNCTION)
 
     @cached_property
     def settings(self) -> DeployedSettings:
@@ -188,9 +188,9 @@ class Deployment:
         undelete, verify, backfill): IncompleteDeployment when the storage stack lacks one."""
         threshold = self.settings.multipart_threshold
         return Settings(
-            source_bucket=self.require("storage", k.O_SOURCE_BUCKET),
-            backup_bucket=self.require("storage", k.O_BACKUP_BUCKET),
-            table=self.require("storage", k.O_TABLE),
+            source_bucket=self.require("storage", stack_keys.O_SOURCE_BUCKET),
+            backup_bucket=self.require("storage", stack_keys.O_BACKUP_BUCKET),
+            table=self.require("storage", stack_keys.O_TABLE),
             disowned_index=self.disowned_index,
             retain=self.settings.retain or DEFAULT_RETAIN,
             # Restores copy back the way the replicator copies: the deployed threshold, if any.

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 from objbackup.core.config import DEFAULT_GRACE_SECONDS, DEFAULT_RETAIN, MAX_COPY_OBJECT_BYTES
 from objbackup.core.filters import KeyFilter
 from objbackup.core.storage_class import DEFAULT_STORAGE_CLASS, check_storage_class
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks as stack_keys
 from objbackup.deploy.adopt import EventBridgeStep, SourceReport
 from objbackup.deploy.alarms import AlarmOptions, AlarmSettings, resolve_alarms
 from objbackup.deploy.deployed_settings import DeployedSettings
@@ -133,8 +133,8 @@ def resolve_settings(options: DeployOptions, current: Mapping[Role, StackInfo]) 
     source = deployed_param if options.source_bucket is None else options.source_bucket
     if storage is not None and options.source_bucket is not None:
         own = {
-            storage.outputs.get(k.O_BACKUP_BUCKET): "backup",
-            storage.outputs.get(k.O_ARTIFACTS_BUCKET): "artifacts",
+            storage.outputs.get(stack_keys.O_BACKUP_BUCKET): "backup",
+            storage.outputs.get(stack_keys.O_ARTIFACTS_BUCKET): "artifacts",
         }
         if source in own:
             raise SourceBucketProblem(
@@ -195,30 +195,32 @@ def stack_parameters(
     if role == "storage":
         return (
             {
-                k.P_SOURCE_BUCKET: settings.source_bucket,
-                k.P_SOURCE_EVENTBRIDGE: "true" if settings.eventbridge_by_objbackup else "false",
+                stack_keys.P_SOURCE_BUCKET: settings.source_bucket,
+                stack_keys.P_SOURCE_EVENTBRIDGE: "true"
+                if settings.eventbridge_by_objbackup
+                else "false",
             }
             | storage_parameters(settings.kept)
             | settings.alarms.storage_parameters()
         )
     parameters = {
-        k.P_SOURCE_BUCKET: storage_outputs[k.O_SOURCE_BUCKET],
-        k.P_BACKUP_BUCKET: storage_outputs[k.O_BACKUP_BUCKET],
-        k.P_ARTIFACTS_BUCKET: storage_outputs[k.O_ARTIFACTS_BUCKET],
-        k.P_BUNDLE_KEY: bundle_key,
-        k.P_TABLE: storage_outputs[k.O_TABLE],
-        k.P_RETAIN: str(settings.retain),
-        k.P_GRACE: format_number(settings.grace_seconds),
+        stack_keys.P_SOURCE_BUCKET: storage_outputs[stack_keys.O_SOURCE_BUCKET],
+        stack_keys.P_BACKUP_BUCKET: storage_outputs[stack_keys.O_BACKUP_BUCKET],
+        stack_keys.P_ARTIFACTS_BUCKET: storage_outputs[stack_keys.O_ARTIFACTS_BUCKET],
+        stack_keys.P_BUNDLE_KEY: bundle_key,
+        stack_keys.P_TABLE: storage_outputs[stack_keys.O_TABLE],
+        stack_keys.P_RETAIN: str(settings.retain),
+        stack_keys.P_GRACE: format_number(settings.grace_seconds),
     }
     if role == "cleaner":
-        parameters[k.P_SCHEDULE] = settings.schedule
+        parameters[stack_keys.P_SCHEDULE] = settings.schedule
     if role == "replicator" and settings.multipart_threshold is not None:
-        parameters[k.P_MULTIPART_THRESHOLD] = str(settings.multipart_threshold)
+        parameters[stack_keys.P_MULTIPART_THRESHOLD] = str(settings.multipart_threshold)
     if role == "replicator":
         parameters |= settings.key_filter.stack_parameters()
         parameters |= settings.encryption.stack_parameters()
         parameters |= settings.scale.stack_parameters()
-        parameters[k.P_STORAGE_CLASS] = settings.storage_class
+        parameters[stack_keys.P_STORAGE_CLASS] = settings.storage_class
     parameters |= settings.alarms.stack_parameters(role, storage_outputs, settings.schedule)
     return parameters
 
@@ -417,7 +419,9 @@ def plan_deployment(
     for role in ROLES:
         if role == "storage":
             parameters: Mapping[str, str] | None = stack_parameters(role, settings, {}, bundle_key)
-        elif outputs is not None and all(key in outputs for key in k.NEEDED_STORAGE_OUTPUTS):
+        elif outputs is not None and all(
+            key in outputs for key in stack_keys.NEEDED_STORAGE_OUTPUTS
+        ):
             parameters = stack_parameters(role, settings, outputs, bundle_key)
         else:
             parameters = None

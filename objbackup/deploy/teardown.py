@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.core.deletes import Target, delete_targets
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks
 from objbackup.deploy.adopt import eventbridge_on, read_configuration, rules_using, set_eventbridge
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.deployment import Deployment, StackInfo, find_deployment
@@ -33,9 +33,9 @@ _NAMED_FAILURES = 3  # versions named in the error; the count says how many more
 ProgressCallback = Callable[[str, int, int], None]  # bucket, versions deleted so far, total
 KEPT_ROLE = "kept backup"  # a BucketPlan role: a bucket an earlier teardown kept
 _BUCKETS = {
-    k.SOURCE_BUCKET_ID: "source",
-    k.BACKUP_BUCKET_ID: "backup",
-    k.ARTIFACTS_BUCKET_ID: "artifacts",
+    stacks.SOURCE_BUCKET_ID: "source",
+    stacks.BACKUP_BUCKET_ID: "backup",
+    stacks.ARTIFACTS_BUCKET_ID: "artifacts",
 }
 
 
@@ -127,12 +127,12 @@ class Teardown:
         resources = self._storage_resources(deployment)
         attached = deployed_attachment(deployment.stacks.get("storage"))
         if attached is not None:  # reattached kept backups: in the outputs, not the stack
-            resources.setdefault(k.BACKUP_BUCKET_ID, attached.bucket)
-            resources.setdefault(k.TABLE_ID, attached.table)
+            resources.setdefault(stacks.BACKUP_BUCKET_ID, attached.bucket)
+            resources.setdefault(stacks.TABLE_ID, attached.table)
         template = self._storage_template(deployment)
         retained = frozenset(
             logical_id
-            for logical_id in k.KEPT_BY_KEEP_BACKUPS
+            for logical_id in stacks.KEPT_BY_KEEP_BACKUPS
             if template and _retains(template, logical_id)
         )
         buckets: list[BucketPlan] = []
@@ -140,7 +140,7 @@ class Teardown:
             name = resources.get(logical_id)
             if name is None or not self._bucket_exists(name):
                 continue
-            keep = keep_backups and logical_id == k.BACKUP_BUCKET_ID
+            keep = keep_backups and logical_id == stacks.BACKUP_BUCKET_ID
             buckets.append(
                 BucketPlan(
                     role,
@@ -157,7 +157,7 @@ class Teardown:
             )
         kept_tables: list[str] = []
         if not keep_backups:
-            own = (resources.get(k.BACKUP_BUCKET_ID), resources.get(k.TABLE_ID))
+            own = (resources.get(stacks.BACKUP_BUCKET_ID), resources.get(stacks.TABLE_ID))
             for found in self._find_kept(name for name in own if name):
                 if found.kind == "table":
                     kept_tables.append(found.name)
@@ -173,7 +173,7 @@ class Teardown:
             deployment=deployment,
             keep_backups=keep_backups,
             buckets=tuple(buckets),
-            table=resources.get(k.TABLE_ID),
+            table=resources.get(stacks.TABLE_ID),
             stacks=tuple(order),
             retained_by_template=retained,
             eventbridge=release,
@@ -322,7 +322,7 @@ class Teardown:
             set_eventbridge(self.s3, bucket, False)
 
     def _other_rules(self, deployment: Deployment, bucket: str) -> list[str]:
-        own = deployment.output("replicator", k.O_RULE)
+        own = deployment.output("replicator", stacks.O_RULE)
         events = self.connection.client("events")
         return rules_using(events, bucket, frozenset({own} if own else ()))
 
@@ -330,7 +330,7 @@ class Teardown:
         self, storage: StackInfo, plan: TeardownPlan, on_event: EventCallback
     ) -> None:
         """Make the storage stack retain the backups, or refuse before deleting anything."""
-        wanted = [i for i in k.KEPT_BY_KEEP_BACKUPS if i not in plan.retained_by_template]
+        wanted = [i for i in stacks.KEPT_BY_KEEP_BACKUPS if i not in plan.retained_by_template]
         if not wanted:
             return
         template = self._storage_template(plan.deployment)
@@ -397,10 +397,10 @@ class Teardown:
     def _delete_retained(self, plan: TeardownPlan) -> None:
         """Delete what the template itself retains, since no --keep-backups was asked."""
         for bucket in plan.buckets:
-            kept = bucket.role == "backup" and k.BACKUP_BUCKET_ID in plan.retained_by_template
+            kept = bucket.role == "backup" and stacks.BACKUP_BUCKET_ID in plan.retained_by_template
             if kept and self._bucket_exists(bucket.name):
                 self.s3.delete_bucket(Bucket=bucket.name)
-        if plan.table and k.TABLE_ID in plan.retained_by_template:
+        if plan.table and stacks.TABLE_ID in plan.retained_by_template:
             dynamodb = self.connection.client("dynamodb")
             if self._table_exists(plan.table):
                 dynamodb.delete_table(TableName=plan.table)

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from objbackup.deploy import function_logs as fl
+from objbackup.deploy import function_logs
 from tests.cli.conftest import Cli
 from tests.harness import REGION
 
@@ -147,12 +147,12 @@ def test_follow_prints_new_lines_once_and_ctrl_c_exits_0(
         else:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(fl, "wait", wait)
+    monkeypatch.setattr(function_logs, "wait", wait)
     result = cli("logs", "--follow")
     assert result.exit_code == 0, result.output
     messages = [line.split(maxsplit=2)[2] for line in result.stdout.splitlines()]
     assert messages == ["before", "during", "cleaner during"]
-    assert waits == [fl.POLL_SECONDS] * 3
+    assert waits == [function_logs.POLL_SECONDS] * 3
 
 
 def test_read_pages_through_a_group_and_follow_stops_after_its_rounds(moto_aws: None) -> None:
@@ -170,23 +170,31 @@ def test_read_pages_through_a_group_and_follow_stops_after_its_rounds(moto_aws: 
                 {"timestamp": t + i, "message": f"m{i}"} for i in range(start, start + count)
             ],
         )
-    chosen = [fl.Source("replicator", "fn")]
-    batch = fl.read(logs, chosen, t)
+    chosen = [function_logs.Source("replicator", "fn")]
+    batch = function_logs.read(logs, chosen, t)
     assert len(batch.lines) == 10_001 and batch.lines[-1].message == "m10000"
     seen: list[str] = []
-    fl.follow(logs, chosen, t + 9_999, lambda line: seen.append(line.message), print, rounds=3)
+    function_logs.follow(
+        logs, chosen, t + 9_999, lambda line: seen.append(line.message), print, rounds=3
+    )
     assert seen == ["m9999", "m10000"]
 
 
 def test_parse_since_reads_durations_and_iso_times() -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    assert fl.parse_since("10m", now) == now - timedelta(minutes=10)
-    assert fl.parse_since("2h", now) == now - timedelta(hours=2)
-    assert fl.parse_since("1d", now) == now - timedelta(days=1)
-    assert fl.parse_since("90s", now) == now - timedelta(seconds=90)
-    assert fl.parse_since("2026-11-30T08:00:00Z", now) == datetime(2026, 11, 30, 8, tzinfo=UTC)
-    assert fl.parse_since("2026-11-30T08:00", now) == datetime(2026, 11, 30, 8, tzinfo=UTC)
-    assert fl.parse_since("2026-11-30T10:00+02:00", now) == datetime(2026, 11, 30, 8, tzinfo=UTC)
+    assert function_logs.parse_since("10m", now) == now - timedelta(minutes=10)
+    assert function_logs.parse_since("2h", now) == now - timedelta(hours=2)
+    assert function_logs.parse_since("1d", now) == now - timedelta(days=1)
+    assert function_logs.parse_since("90s", now) == now - timedelta(seconds=90)
+    assert function_logs.parse_since("2026-11-30T08:00:00Z", now) == datetime(
+        2026, 11, 30, 8, tzinfo=UTC
+    )
+    assert function_logs.parse_since("2026-11-30T08:00", now) == datetime(
+        2026, 11, 30, 8, tzinfo=UTC
+    )
+    assert function_logs.parse_since("2026-11-30T10:00+02:00", now) == datetime(
+        2026, 11, 30, 8, tzinfo=UTC
+    )
     for bad in ("10", "m", "1w", "10 m s", "now"):
         with pytest.raises(ValueError, match="neither a duration"):
-            fl.parse_since(bad, now)
+            function_logs.parse_since(bad, now)

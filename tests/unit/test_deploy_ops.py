@@ -15,9 +15,8 @@ from botocore.exceptions import WaiterError
 from cfnlint.decode import decode_str
 
 from objbackup.core.filters import KeyFilter
-from objbackup.deploy import alarms
+from objbackup.deploy import alarms, stacks
 from objbackup.deploy import kept as kept_backups
-from objbackup.deploy import stacks as k
 from objbackup.deploy.errors import (
     BadReport,
     ChangeSetFailed,
@@ -201,7 +200,7 @@ def test_moto_answers_an_equivalent_template_with_a_failed_change_set(moto_aws: 
 
 
 def test_retain_edit_changes_only_the_policies_of_the_named_resources() -> None:
-    kept = k.KEPT_BY_KEEP_BACKUPS
+    kept = stacks.KEPT_BY_KEEP_BACKUPS
     # the shipped template retains them already (except on a failed create); start from one
     # that does not
     original = with_policy(template_body("storage"), kept, "Delete")
@@ -209,7 +208,7 @@ def test_retain_edit_changes_only_the_policies_of_the_named_resources() -> None:
     assert shipped == dict.fromkeys(kept, "RetainExceptOnCreate")
     edited = with_policy(original, kept)
     assert {i: deletion_policy(edited, i) for i in kept} == dict.fromkeys(kept, "Retain")
-    for other in (k.SOURCE_BUCKET_ID, k.ARTIFACTS_BUCKET_ID):
+    for other in (stacks.SOURCE_BUCKET_ID, stacks.ARTIFACTS_BUCKET_ID):
         assert deletion_policy(edited, other) == deletion_policy(original, other) == "Delete"
     diff = difflib.ndiff(original.splitlines(), edited.splitlines())
     changed = [line for line in diff if line[:2] in ("+ ", "- ")]
@@ -298,43 +297,53 @@ def test_parameter_and_output_names_match_the_templates() -> None:
     parsed = {role: decode_str(template_body(role))[0] for role in ROLES}
     storage, replicator, cleaner = parsed["storage"], parsed["replicator"], parsed["cleaner"]
     assert set(storage["Parameters"]) == {
-        k.P_SOURCE_BUCKET,
-        k.P_SOURCE_EVENTBRIDGE,
+        stacks.P_SOURCE_BUCKET,
+        stacks.P_SOURCE_EVENTBRIDGE,
         kept_backups.P_KEPT_BACKUP_BUCKET,
         kept_backups.P_KEPT_TABLE,
         alarms.P_ALARM_EMAIL,
     }
     for output in (
-        k.O_SOURCE_BUCKET,
-        k.O_SOURCE_CREATED,
-        k.O_SOURCE_EVENTBRIDGE,
-        k.O_BACKUP_BUCKET,
-        k.O_ARTIFACTS_BUCKET,
-        k.O_TABLE,
-        k.O_TABLE_ARN,
-        k.O_DISOWNED_INDEX,
+        stacks.O_SOURCE_BUCKET,
+        stacks.O_SOURCE_CREATED,
+        stacks.O_SOURCE_EVENTBRIDGE,
+        stacks.O_BACKUP_BUCKET,
+        stacks.O_ARTIFACTS_BUCKET,
+        stacks.O_TABLE,
+        stacks.O_TABLE_ARN,
+        stacks.O_DISOWNED_INDEX,
     ):
         assert output in storage["Outputs"]
     function_parameters = {
-        k.P_SOURCE_BUCKET,
-        k.P_BACKUP_BUCKET,
-        k.P_ARTIFACTS_BUCKET,
-        k.P_BUNDLE_KEY,
-        k.P_TABLE,
-        k.P_RETAIN,
-        k.P_GRACE,
+        stacks.P_SOURCE_BUCKET,
+        stacks.P_BACKUP_BUCKET,
+        stacks.P_ARTIFACTS_BUCKET,
+        stacks.P_BUNDLE_KEY,
+        stacks.P_TABLE,
+        stacks.P_RETAIN,
+        stacks.P_GRACE,
     }
     assert function_parameters <= set(replicator["Parameters"])
     assert set(KeyFilter().stack_parameters()) <= set(replicator["Parameters"])
-    assert function_parameters | {k.P_SCHEDULE} <= set(cleaner["Parameters"])
-    for output in (k.O_QUEUE_URL, k.O_DLQ_URL, k.O_ALARM, k.O_RULE, k.O_FUNCTION):
+    assert function_parameters | {stacks.P_SCHEDULE} <= set(cleaner["Parameters"])
+    for output in (
+        stacks.O_QUEUE_URL,
+        stacks.O_DLQ_URL,
+        stacks.O_ALARM,
+        stacks.O_RULE,
+        stacks.O_FUNCTION,
+    ):
         assert output in replicator["Outputs"]
-    for output in (k.O_FUNCTION, k.O_SCHEDULE, k.O_RULE):
+    for output in (stacks.O_FUNCTION, stacks.O_SCHEDULE, stacks.O_RULE):
         assert output in cleaner["Outputs"]
-    for logical_id in (*k.KEPT_BY_KEEP_BACKUPS, k.SOURCE_BUCKET_ID, k.ARTIFACTS_BUCKET_ID):
+    for logical_id in (
+        *stacks.KEPT_BY_KEEP_BACKUPS,
+        stacks.SOURCE_BUCKET_ID,
+        stacks.ARTIFACTS_BUCKET_ID,
+    ):
         assert logical_id in storage["Resources"]
     # Parameters without a default must be passed by deploy.
     for role, template in parsed.items():
         required = {n for n, p in template["Parameters"].items() if "Default" not in p}
-        passed = {k.P_SOURCE_BUCKET} if role == "storage" else function_parameters
+        passed = {stacks.P_SOURCE_BUCKET} if role == "storage" else function_parameters
         assert required <= passed, role

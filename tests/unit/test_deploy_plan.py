@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks
 from objbackup.deploy.deployment import StackInfo
 from objbackup.deploy.errors import (
     InvalidSetting,
@@ -31,11 +31,11 @@ from objbackup.deploy.stacks import StackNames, template_body
 from objbackup.deploy.validate import check_bucket_name, check_name, check_schedule
 
 STORAGE_OUTPUTS = {
-    k.O_SOURCE_BUCKET: "src-bucket",
-    k.O_SOURCE_CREATED: "true",
-    k.O_BACKUP_BUCKET: "bak-bucket",
-    k.O_ARTIFACTS_BUCKET: "art-bucket",
-    k.O_TABLE: "copies",
+    stacks.O_SOURCE_BUCKET: "src-bucket",
+    stacks.O_SOURCE_CREATED: "true",
+    stacks.O_BACKUP_BUCKET: "bak-bucket",
+    stacks.O_ARTIFACTS_BUCKET: "art-bucket",
+    stacks.O_TABLE: "copies",
 }
 TEMPLATES = {"storage": "S", "replicator": "R", "cleaner": "C"}
 DEFAULTS = DeploySettings("", 3, 10.0, "rate(1 minute)")
@@ -48,13 +48,13 @@ def stack(role: Any, status: str = "CREATE_COMPLETE", **parameters: str) -> Stac
 
 def deployed(source: str = "", retain: str = "3", grace: str = "10") -> dict[Any, StackInfo]:
     common = {
-        k.P_SOURCE_BUCKET: "src-bucket",
-        k.P_BACKUP_BUCKET: "bak-bucket",
-        k.P_ARTIFACTS_BUCKET: "art-bucket",
-        k.P_TABLE: "copies",
-        k.P_BUNDLE_KEY: "bundles/b.zip",
-        k.P_RETAIN: retain,
-        k.P_GRACE: grace,
+        stacks.P_SOURCE_BUCKET: "src-bucket",
+        stacks.P_BACKUP_BUCKET: "bak-bucket",
+        stacks.P_ARTIFACTS_BUCKET: "art-bucket",
+        stacks.P_TABLE: "copies",
+        stacks.P_BUNDLE_KEY: "bundles/b.zip",
+        stacks.P_RETAIN: retain,
+        stacks.P_GRACE: grace,
     }
     # As deploy sets them without alarm options (objbackup/deploy/alarms.py).
     alarms = {"AlarmTopicArn": "", "DeploymentName": "ob"}
@@ -211,8 +211,8 @@ def test_the_storage_class_is_set_kept_on_redeploy_and_shown_in_the_plan() -> No
     assert resolve_settings(DeployOptions(), {}).storage_class == "STANDARD"
     settings = resolve_settings(DeployOptions(storage_class="STANDARD_IA"), {})
     parameters = stack_parameters("replicator", settings, STORAGE_OUTPUTS, "b.zip")
-    assert parameters[k.P_STORAGE_CLASS] == "STANDARD_IA"
-    assert k.P_STORAGE_CLASS not in stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b")
+    assert parameters[stacks.P_STORAGE_CLASS] == "STANDARD_IA"
+    assert stacks.P_STORAGE_CLASS not in stack_parameters("cleaner", settings, STORAGE_OUTPUTS, "b")
     current = deployed() | {"replicator": stack("replicator", **parameters)}
     assert resolve_settings(DeployOptions(), current).storage_class == "STANDARD_IA"
     changed = resolve_settings(DeployOptions(storage_class="GLACIER_IR"), current)

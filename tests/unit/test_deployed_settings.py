@@ -10,17 +10,17 @@ import pytest
 
 from objbackup.core.config import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETAIN
 from objbackup.core.filters import KeyFilter
-from objbackup.deploy import stacks as k
+from objbackup.deploy import stacks as stack_keys
 from objbackup.deploy.deployed_settings import DeployedSettings
 from objbackup.deploy.deployment import Deployment, StackInfo
 from objbackup.deploy.plan import DeployOptions, DeploySettings, plan_prune, resolve_settings
 from objbackup.deploy.scale import Scale, deployed_scale
 
 OUTPUTS = {
-    k.O_SOURCE_BUCKET: "src-bucket",
-    k.O_BACKUP_BUCKET: "bak-bucket",
-    k.O_ARTIFACTS_BUCKET: "art-bucket",
-    k.O_TABLE: "copies",
+    stack_keys.O_SOURCE_BUCKET: "src-bucket",
+    stack_keys.O_BACKUP_BUCKET: "bak-bucket",
+    stack_keys.O_ARTIFACTS_BUCKET: "art-bucket",
+    stack_keys.O_TABLE: "copies",
 }
 
 
