@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from objbackup.core.logs import configure_lambda_logging
-from objbackup.core.runtime import CleanerApp
+from objbackup.core.runtime import CleanerApp, Warm
 
-_app: CleanerApp | None = None
+_warm = Warm(CleanerApp.create)
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    global _app
-    if _app is None:  # built on the first invocation, then reused by the warm container
-        configure_lambda_logging()
-        _app = CleanerApp.create()
-    return _app(event, context)
+    return _warm(event, context)

@@ -48,13 +48,18 @@ def no_scan_anywhere() -> Iterator[None]:
     assert not SCANS, f"DynamoDB Scan issued during the suite: {SCANS}"
 
 
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region, so nothing can reach a real account."""
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region, so nothing can reach a real account."""
+    fake_credentials(monkeypatch)
 
 
 @pytest.fixture

@@ -155,18 +155,16 @@ class Harness:
         return [r for r in self.table.copies(key) if r.status == "active"]
 
     def backup_keys(self) -> set[str]:
-        paginator = self.s3.get_paginator("list_objects_v2")
-        return {
-            obj["Key"]
-            for page in paginator.paginate(Bucket=self.settings.backup_bucket)
-            for obj in page.get("Contents", [])
-        }
+        return self._keys(self.settings.backup_bucket)
 
     def source_keys(self) -> set[str]:
+        return self._keys(self.settings.source_bucket)
+
+    def _keys(self, bucket: str) -> set[str]:
         paginator = self.s3.get_paginator("list_objects_v2")
         return {
             obj["Key"]
-            for page in paginator.paginate(Bucket=self.settings.source_bucket)
+            for page in paginator.paginate(Bucket=bucket)
             for obj in page.get("Contents", [])
         }
 

@@ -91,24 +91,16 @@ class CleanReport:
             self.errors_omitted += 1
 
 
+@dataclass(eq=False)
 class Cleaner:
     """Deletes expired disowned copies and their records."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        s3: Any,
-        table: CopyTable,
-        clock: Clock = utc_now,
-        chunk_size: int = DELETE_OBJECTS_LIMIT,
-        page_size: int | None = None,
-    ) -> None:
-        self.settings = settings
-        self.s3 = s3
-        self.table = table
-        self.clock = clock
-        self.chunk_size = chunk_size
-        self.page_size = page_size
+    settings: Settings
+    s3: Any
+    table: CopyTable
+    clock: Clock = utc_now
+    chunk_size: int = DELETE_OBJECTS_LIMIT
+    page_size: int | None = None
 
     def run(
         self,

@@ -146,55 +146,22 @@ class Copier:
             raise ValueError("a copy takes a source ETag or a target condition, not both")
         multipart = size is not None and size >= self.multipart_threshold
         try:
-            return self._copy(bucket, key, name, etag, size, target, deadline, resume)
+            with _s3_refusals(name, target):
+                if size is not None and multipart:
+                    self._multipart(bucket, key, name, etag, size, target, deadline, resume)
+                else:
+                    self._single(bucket, key, name, etag, target)
         except SourceChanged:
             if multipart and self.resumable:
                 # What an earlier attempt uploaded is of a version that is no longer there.
                 abort_uploads(self.s3, self.backup_bucket, name)
             raise
+        return CopyResult(multipart=multipart)
 
     def abandon(self, name: str, size: int | None) -> None:
         """Abort a resumable copy's upload under `name` that will never be completed."""
         if self.resumable and size is not None and size >= self.multipart_threshold:
             abort_uploads(self.s3, self.backup_bucket, name)
-
-    def _copy(
-        self,
-        bucket: str,
-        key: str,
-        name: str,
-        etag: str | None,
-        size: int | None,
-        target: TargetCondition | None,
-        deadline: Deadline | None,
-        resume: bool,
-    ) -> CopyResult:
-        try:
-            if size is not None and size >= self.multipart_threshold:
-                self._multipart(bucket, key, name, etag, size, target, deadline, resume)
-                return CopyResult(multipart=True)
-            self._single(bucket, key, name, etag, target)
-            return CopyResult(multipart=False)
-        except ClientError as exc:
-            if target and exc.operation_name in _DESTINATION_WRITES and _refused(exc):
-                raise TargetChanged(f"{name} changed since it was checked") from exc
-            # Decided by S3's answer, not guessed from a storage class (objbackup.core.unsupported).
-            reason = refusal(exc)
-            if reason is not None:
-                raise UnsupportedObject(reason) from exc
-            if is_precondition_failed(exc):
-                raise SourceChanged(gone=False) from exc
-            if is_not_found(exc):
-                raise SourceChanged(gone=True) from exc
-            raise
-        except _S3_COPY_FAILED as exc:
-            # s3transfer turns a part copy's 412 into its own error; the ClientError is its context.
-            cause = exc.__context__
-            if isinstance(cause, ClientError) and is_precondition_failed(cause):
-                raise SourceChanged(gone=False) from exc
-            if isinstance(cause, ClientError) and is_not_found(cause):
-                raise SourceChanged(gone=True) from exc
-            raise
 
     def _single(
         self, bucket: str, key: str, name: str, etag: str | None, target: TargetCondition | None
@@ -287,3 +254,30 @@ class Copier:
 def _refused(exc: ClientError) -> bool:
     """Whether S3 refused a write for its destination condition (412, or 409 on a race)."""
     return is_precondition_failed(exc) or error_code(exc) in _CONFLICT_CODES
+
+
+@contextmanager
+def _s3_refusals(name: str, target: TargetCondition | None) -> Iterator[None]:
+    """Turn S3's refusals of a copy to `name` into what they mean for the caller."""
+    try:
+        yield
+    except ClientError as exc:
+        if target and exc.operation_name in _DESTINATION_WRITES and _refused(exc):
+            raise TargetChanged(f"{name} changed since it was checked") from exc
+        # Decided by S3's answer, not guessed from a storage class (objbackup.core.unsupported).
+        reason = refusal(exc)
+        if reason is not None:
+            raise UnsupportedObject(reason) from exc
+        if is_precondition_failed(exc):
+            raise SourceChanged(gone=False) from exc
+        if is_not_found(exc):
+            raise SourceChanged(gone=True) from exc
+        raise
+    except _S3_COPY_FAILED as exc:
+        # s3transfer turns a part copy's 412 into its own error; the ClientError is its context.
+        cause = exc.__context__
+        if isinstance(cause, ClientError) and is_precondition_failed(cause):
+            raise SourceChanged(gone=False) from exc
+        if isinstance(cause, ClientError) and is_not_found(cause):
+            raise SourceChanged(gone=True) from exc
+        raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from objbackup.core.continuation import Continuation
 from objbackup.core.deadline import Deadline
 from objbackup.core.errors import MalformedEvent
 from objbackup.core.events import Kind, ObjectEvent, decode_invocation
-from objbackup.core.logs import log_event
+from objbackup.core.logs import configure_lambda_logging, log_event
 from objbackup.core.metrics import embed
 from objbackup.core.naming import iso_now
 from objbackup.core.replicate import Outcome, Replicator
@@ -148,6 +148,21 @@ class CleanerApp:
             return cleaner.run(deadline=deadline)
         finally:
             cleaner.table.release_lease(SCHEDULED_LEASE, holder, iso_now(cleaner.clock()))
+
+
+class Warm:
+    """A function's handler: its app is built on the first invocation, then reused by the warm
+    container; a build that fails (settings missing) leaves the next invocation to try again."""
+
+    def __init__(self, create: Callable[[], Callable[[Any, Any], dict[str, Any]]]) -> None:
+        self.create = create
+        self.app: Callable[[Any, Any], dict[str, Any]] | None = None
+
+    def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
+        if self.app is None:
+            configure_lambda_logging()
+            self.app = self.create()
+        return self.app(event, context)
 
 
 SCHEDULED_LEASE = "scheduled-clean"

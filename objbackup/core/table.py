@@ -71,38 +71,15 @@ class CopyTable:
 
     def put_new(self, record: CopyRecord) -> bool:
         """Write a record unless one exists at its key; False when it did (a duplicate)."""
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=record.to_item(),
-                ConditionExpression="attribute_not_exists(source_object)",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._held(
+            self.client.put_item,
+            Item=record.to_item(),
+            ConditionExpression="attribute_not_exists(source_object)",
+        )
 
     def disown(self, record: CopyRecord, at: str) -> bool:
         """Mark an active record disowned at `at`; False when it was no longer active."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=record.key(),
-                UpdateExpression="SET #s = :d, disowned_at = :at",
-                ConditionExpression="#s = :a",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":d": {"S": DISOWNED},
-                    ":a": {"S": ACTIVE},
-                    ":at": {"S": at},
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._move(record, ACTIVE, "SET #s = :to, disowned_at = :at", to=DISOWNED, at=at)
 
     def reactivate(self, record: CopyRecord) -> bool:
         """Make a disowned record active again; False when it was not disowned (a cleaner took it).
@@ -110,20 +87,7 @@ class CopyTable:
         The condition is the whole of undelete's atomicity against the cleaner: a claimed
         (`cleaning`) or deleted record fails it.
         """
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=record.key(),
-                UpdateExpression="SET #s = :a REMOVE disowned_at",
-                ConditionExpression="#s = :d",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":a": {"S": ACTIVE}, ":d": {"S": DISOWNED}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._move(record, DISOWNED, "SET #s = :to REMOVE disowned_at", to=ACTIVE)
 
     def reactivate_newest(self, records: Iterable[CopyRecord], room: int) -> list[CopyRecord]:
         """Reactivate `records` in the order given (newest first) until `room` of them are active
@@ -234,37 +198,51 @@ class CopyTable:
         1,024 bytes a key may have: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html)
         and without `status`, so `DisownedIndex` never holds it.
         """
+        return self._held(
+            self.client.update_item,
+            Key=_lease_key(name),
+            UpdateExpression="SET holder = :h, lease_until = :until",
+            ConditionExpression="attribute_not_exists(lease_until) OR lease_until <= :now",
+            ExpressionAttributeValues={
+                ":h": {"S": holder},
+                ":until": {"S": until},
+                ":now": {"S": now},
+            },
+        )
+
+    def release_lease(self, name: str, holder: str, now: str) -> None:
+        """Give the lease `name` up at `now`, if `holder` still holds it."""
+        self._held(
+            self.client.update_item,
+            Key=_lease_key(name),
+            UpdateExpression="SET lease_until = :now",
+            ConditionExpression="holder = :h",
+            ExpressionAttributeValues={":h": {"S": holder}, ":now": {"S": now}},
+        )
+
+    def _move(self, record: CopyRecord, was: Status, update: str, **values: str) -> bool:
+        """Apply `update` to `record` (its `:name` values given by name) if its status is still
+        `was`; False when it was not."""
+        return self._held(
+            self.client.update_item,
+            Key=record.key(),
+            UpdateExpression=update,
+            ConditionExpression="#s = :was",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                f":{name}": {"S": value} for name, value in (values | {"was": was}).items()
+            },
+        )
+
+    def _held(self, write: Callable[..., Any], **request: Any) -> bool:
+        """Make one conditional write to the table; False when its condition did not hold."""
         try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=_lease_key(name),
-                UpdateExpression="SET holder = :h, lease_until = :until",
-                ConditionExpression="attribute_not_exists(lease_until) OR lease_until <= :now",
-                ExpressionAttributeValues={
-                    ":h": {"S": holder},
-                    ":until": {"S": until},
-                    ":now": {"S": now},
-                },
-            )
+            write(TableName=self.table, **request)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
-
-    def release_lease(self, name: str, holder: str, now: str) -> None:
-        """Give the lease `name` up at `now`, if `holder` still holds it."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=_lease_key(name),
-                UpdateExpression="SET lease_until = :now",
-                ConditionExpression="holder = :h",
-                ExpressionAttributeValues={":h": {"S": holder}, ":now": {"S": now}},
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
 
     def delete(self, record: CopyRecord) -> None:
         self.client.delete_item(TableName=self.table, Key=record.key())

@@ -78,3 +78,11 @@ def cli(
         # moto warns about each resource type its CloudFormation only half models.
         warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
         yield Cli(CliRunner(), in_process_lambda)
+
+
+@pytest.fixture
+def deployed(cli: Cli) -> dict[str, Any]:
+    """A deployment without grace period; its `status --json`."""
+    cli.ok("deploy", "--yes", "--grace", "0")
+    status: dict[str, Any] = cli.json("status")
+    return status

@@ -14,13 +14,6 @@ from tests.cli.conftest import Cli
 from tests.e2e.events import object_created
 
 
-@pytest.fixture
-def deployed(cli: Cli) -> dict[str, Any]:
-    cli.ok("deploy", "--yes", "--grace", "0")
-    status: dict[str, Any] = cli.json("status")
-    return status
-
-
 def dead_letter(cli: Cli, deployed: dict[str, Any], key: str) -> str:
     """A message in the DLQ for `key`, as one that failed five times would be."""
     body = json.dumps(object_created(deployed["source_bucket"], key))

@@ -18,13 +18,6 @@ LONG_KEY = "reports/" + "quarterly-revenue-breakdown-" * 4 + "final.csv"
 STAMP = "2026-12-01T10:20:30Z~0000000000000000000000000001"
 
 
-@pytest.fixture
-def deployed(cli: Cli) -> dict[str, Any]:
-    cli.ok("deploy", "--yes", "--grace", "0")
-    status: dict[str, Any] = cli.json("status")
-    return status
-
-
 def test_output_that_is_not_a_terminal_is_never_wrapped(
     cli: Cli, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from objbackup.deploy.operator_policy import CLI_ACTIONS, CLOUDFORMATION_ACTIONS, operator_policy
 from objbackup.sandbox.executor import FunctionSpec, Invocation
 from tests.cli.conftest import Cli
+from tests.cli.test_roundtrip import drain_queue
 from tests.harness import REGION
 from tests.iam_access import ALLOW_ALL, enforce, user_keys
 from tests.unit.test_templates import load, resources
@@ -132,34 +133,6 @@ class Operator:
             UserName="operator", PolicyName="operator", PolicyDocument=json.dumps(document)
         )
 
-    def drain(self, status: dict[str, Any]) -> int:
-        """Hand the queued messages to the replicator, as the event source mapping would."""
-        sqs, lam, handled = self.client("sqs"), self.client("lambda"), 0
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=status["queue_url"], MaxNumberOfMessages=10
-            ).get("Messages", [])
-            if not messages:
-                return handled
-            records = [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {},
-                    "eventSource": "aws:sqs",
-                }
-                for m in messages
-            ]
-            response = lam.invoke(
-                FunctionName=status["replicator_function"],
-                Payload=json.dumps({"Records": records}).encode(),
-            )
-            assert json.loads(response["Payload"].read()) == {"batchItemFailures": []}
-            for m in messages:
-                sqs.delete_message(QueueUrl=status["queue_url"], ReceiptHandle=m["ReceiptHandle"])
-            handled += len(messages)
-
 
 @pytest.fixture
 def operator(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Operator:
@@ -198,20 +171,20 @@ def test_every_command_runs_under_exactly_the_operator_policy(operator: Operator
         s3, source = operator.client("s3"), status["source_bucket"]
         for body in (b"one", b"two"):
             s3.put_object(Bucket=source, Key="k.txt", Body=body)
-            assert operator.drain(status) == 1
+            assert drain_queue(operator, status) == 1
         assert len(cli.json("list", "k.txt")["copies"]) == 2
         cli.ok("restore", "k.txt", "--to", "restored.txt", "--yes")
         s3.delete_object(Bucket=source, Key="k.txt")
-        operator.drain(status)
+        drain_queue(operator, status)
         assert cli.json("list", "--disowned")["disowned"]
         cli.ok("undelete", "k.txt")
         s3.put_object(Bucket=source, Key="restored.txt", Body=b"again")
-        operator.drain(status)
+        drain_queue(operator, status)
         assert cli.json("verify")["consistent"] is True
         s3.put_object(Bucket=source, Key="late.txt", Body=b"late")
         operator.client("sqs").purge_queue(QueueUrl=status["queue_url"])  # its event is lost
         assert cli.json("backfill")["sent"] == 1
-        operator.drain(status)
+        drain_queue(operator, status)
         cli.ok("clean", "--now")
         cli.ok("teardown", "--yes")
     asked = {action for who, action, _ in granted if who.endswith(":user/operator")}
@@ -247,7 +220,7 @@ def test_removing_a_statement_fails_the_command_that_needs_it(operator: Operator
     status = cli.json("status")
     s3 = operator.client("s3")
     s3.put_object(Bucket=status["source_bucket"], Key="k.txt", Body=b"1")
-    operator.drain(status)
+    drain_queue(operator, status)
     s3.put_object(Bucket=status["source_bucket"], Key="late.txt", Body=b"late")
     operator.client("sqs").purge_queue(QueueUrl=status["queue_url"])
     with enforce():

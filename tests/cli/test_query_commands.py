@@ -13,16 +13,8 @@ from objbackup.cli.context import GlobalOptions
 from objbackup.deploy.errors import FunctionFailed
 from objbackup.deploy.invoke import CleanerReport
 from tests.cli.conftest import Cli
+from tests.unit.test_listing import COPY_KEYS
 
-COPY_KEYS = {
-    "source_object",
-    "copy_timestamp",
-    "copy_name",
-    "status",
-    "disowned_at",
-    "size",
-    "etag",
-}
 STATUS_KEYS = {
     "name",
     "region",
@@ -42,13 +34,6 @@ STATUS_KEYS = {
 }
 
 
-@pytest.fixture
-def deployed(cli: Cli) -> dict[str, Any]:
-    cli.ok("deploy", "--yes", "--grace", "0")
-    status: dict[str, Any] = cli.json("status")
-    return status
-
-
 def put_record(cli: Cli, deployment: dict[str, Any], key: str, stamp: str, **extra: str) -> str:
     """A copy and its record, as the replicator would have left them."""
     name = f"{key}@{stamp}"
@@ -64,6 +49,13 @@ def put_record(cli: Cli, deployment: dict[str, Any], key: str, stamp: str, **ext
     item.update({k: {"S": v} for k, v in extra.items()})
     cli.client("dynamodb").put_item(TableName=deployment["table"], Item=item)
     return name
+
+
+def put_disowned(cli: Cli, deployment: dict[str, Any], key: str, disowned_at: str) -> str:
+    """A copy and its record, disowned at `disowned_at`."""
+    return put_record(
+        cli, deployment, key, "2026-11-25T12:00:00Z~01", status="disowned", disowned_at=disowned_at
+    )
 
 
 def test_status_json_has_the_contract_keys(cli: Cli, deployed: dict[str, Any]) -> None:
@@ -109,22 +101,8 @@ def test_list_object_json_shape_and_order(cli: Cli, deployed: dict[str, Any]) ->
 
 
 def test_list_disowned_json_shape_order_and_age(cli: Cli, deployed: dict[str, Any]) -> None:
-    recent = put_record(
-        cli,
-        deployed,
-        "x",
-        "2026-11-25T12:00:00Z~01",
-        status="disowned",
-        disowned_at="2999-01-01T00:00:00Z",
-    )
-    old = put_record(
-        cli,
-        deployed,
-        "y",
-        "2026-11-25T12:00:00Z~01",
-        status="disowned",
-        disowned_at="2020-01-01T00:00:00Z",
-    )
+    recent = put_disowned(cli, deployed, "x", "2999-01-01T00:00:00Z")
+    old = put_disowned(cli, deployed, "y", "2020-01-01T00:00:00Z")
     put_record(cli, deployed, "z", "2026-11-25T12:00:00Z~01")  # active: never listed here
     document = cli.json("list", "--disowned")
     assert set(document) == {"disowned"}
@@ -143,14 +121,7 @@ def test_list_reports_an_aws_error_with_its_code(cli: Cli, deployed: dict[str, A
 
 
 def test_clean_now_json_and_table(cli: Cli, deployed: dict[str, Any]) -> None:
-    name = put_record(
-        cli,
-        deployed,
-        "gone",
-        "2026-11-25T12:00:00Z~01",
-        status="disowned",
-        disowned_at="2020-01-01T00:00:00Z",
-    )
+    name = put_disowned(cli, deployed, "gone", "2020-01-01T00:00:00Z")
     dry = cli.json("clean", "--now", "--dry-run")
     assert set(dry) >= {"dry_run", "deleted", "failed", "copies"}
     assert (dry["dry_run"], dry["deleted"], dry["failed"], dry["copies"]) == (True, 0, 0, [name])

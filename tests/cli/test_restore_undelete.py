@@ -14,13 +14,6 @@ KEY = "docs/a b+c.txt"
 OLD, NEW = "2026-11-25T12:00:00Z~01", "2026-11-25T12:00:05Z~02"
 
 
-@pytest.fixture
-def deployed(cli: Cli) -> dict[str, Any]:
-    cli.ok("deploy", "--yes", "--grace", "0")
-    status: dict[str, Any] = cli.json("status")
-    return status
-
-
 def put_copy(
     cli: Cli, deployed: dict[str, Any], key: str, stamp: str, body: bytes, **record: str
 ) -> str:

@@ -441,8 +441,8 @@ def lambda_env(system: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Har
     """The functions' environment as CloudFormation sets it, and cold containers."""
     for name, value in system.settings.to_env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(replicator_entry, "_app", None)
-    monkeypatch.setattr(cleaner_entry, "_app", None)
+    monkeypatch.setattr(replicator_entry._warm, "app", None)
+    monkeypatch.setattr(cleaner_entry._warm, "app", None)
     # configure_lambda_logging() changes the shared `objbackup` logger; restore it afterwards.
     monkeypatch.setattr(LOGGER, "handlers", list(LOGGER.handlers))
     monkeypatch.setattr(LOGGER, "propagate", LOGGER.propagate)
@@ -464,12 +464,12 @@ def test_replicator_entry_point(lambda_env: Harness, capsys: pytest.CaptureFixtu
         ("m-3", "{not json"),
     )
     assert replicator_entry.handler(batch, None) == failures("m-3")
-    app = replicator_entry._app
+    app = replicator_entry._warm.app
     assert isinstance(app, ReplicatorApp) and app.settings == system.settings
     assert system.read_backup(system.active("b c+d.txt")[0].copy_name) == b"B"
     # a warm container reuses its app
     assert replicator_entry.handler(batch, None) == failures("m-3")
-    assert replicator_entry._app is app
+    assert replicator_entry._warm.app is app
     lines = printed_lines(capsys)
     outcomes = [(f["message_id"], f["outcome"]) for f in lines if f["event"] == "object"]
     # The two keys run concurrently, so each invocation's lines come in either order.
@@ -486,11 +486,11 @@ def test_cleaner_entry_point(lambda_env: Harness, capsys: pytest.CaptureFixture[
 
     report = cleaner_entry.handler(load("cleaner_direct_invoke.json"), None)
     assert (report["dry_run"], report["copies"]) == (True, [name])
-    app = cleaner_entry._app
+    app = cleaner_entry._warm.app
     assert isinstance(app, CleanerApp) and app.settings == system.settings
     report = cleaner_entry.handler({}, None)
     assert (report["dry_run"], report["deleted"], report["copies"]) == (False, 1, [name])
-    assert cleaner_entry._app is app
+    assert cleaner_entry._warm.app is app
     assert system.backup_keys() == set() and system.copies("k") == []
     assert [f["expired"] for f in printed_lines(capsys) if f["event"] == "clean"] == [1, 1]
 
@@ -501,7 +501,7 @@ def test_entry_point_without_its_settings_fails_and_stays_cold(
     monkeypatch.delenv(ENV_TABLE)
     with pytest.raises(ConfigError, match=ENV_TABLE):
         replicator_entry.handler({"Records": []}, None)
-    assert replicator_entry._app is None
+    assert replicator_entry._warm.app is None
     with pytest.raises(ConfigError, match=ENV_TABLE):
         cleaner_entry.handler({}, None)
-    assert cleaner_entry._app is None
+    assert cleaner_entry._warm.app is None

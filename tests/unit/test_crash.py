@@ -28,21 +28,23 @@ def first_copy(system: Harness) -> Action:
     return lambda: system.replicator.handle(event)
 
 
-def steady_state_copy(system: Harness) -> Action:
+def three_copies(system: Harness, repeat: int = 1) -> None:
+    """Three versions of "k" backed up a second apart; the clock then a second further on."""
     for n in range(3):
         system.clock.advance(1)
-        system.replicator.handle(system.put("k", f"v{n}".encode()))
+        system.replicator.handle(system.put("k", f"v{n}".encode() * repeat))
     system.clock.advance(1)
+
+
+def steady_state_copy(system: Harness) -> Action:
+    three_copies(system)
     event = system.put("k", b"v3")
     return lambda: system.replicator.handle(event)
 
 
 def multipart_copy(system: Harness) -> Action:
     system = system.with_settings(multipart_threshold=1)
-    for n in range(3):
-        system.clock.advance(1)
-        system.replicator.handle(system.put("k", f"v{n}".encode() * 100))
-    system.clock.advance(1)
+    three_copies(system, repeat=100)
     event = system.put("k", b"big" * 100, ContentType="text/plain", Tagging="a=b")
     return lambda: system.replicator.handle(event)
 
@@ -50,10 +52,7 @@ def multipart_copy(system: Harness) -> Action:
 def resumed_multipart(system: Harness) -> Action:
     """A big copy that an earlier invocation's deadline stopped after one of its four parts."""
     system = system.with_settings(multipart_threshold=300, part_bytes=100)
-    for n in range(3):
-        system.clock.advance(1)
-        system.replicator.handle(system.put("k", f"v{n}".encode()))
-    system.clock.advance(1)
+    three_copies(system)
     event = system.put("k", bytes(range(100)) * 4, ContentType="text/plain", Tagging="a=b")
     stopped = {"now": False}
 
@@ -77,10 +76,7 @@ def resumed_multipart(system: Harness) -> Action:
 
 
 def disown(system: Harness) -> Action:
-    for n in range(3):
-        system.clock.advance(1)
-        system.replicator.handle(system.put("k", f"v{n}".encode()))
-    system.clock.advance(1)
+    three_copies(system)
     event = system.delete("k")
     return lambda: system.replicator.handle(event)
 

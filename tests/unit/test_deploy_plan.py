@@ -272,6 +272,27 @@ def test_stuck_stacks_need_attention(status: str) -> None:
         plan_stack("storage", "s", "T", {}, stack("storage", status), "T")
 
 
+def plan_over(
+    current: dict[Any, StackInfo],
+    settings: DeploySettings,
+    bundle_key: str = "bundles/b.zip",
+    bundle_present: bool = True,
+    prune_unfinished: bool = False,
+) -> DeployPlan:
+    """Plan deployment "ob" over `current`, whose templates are TEMPLATES, unchanged."""
+    return plan_deployment(
+        StackNames("ob"),
+        "us-east-1",
+        settings,
+        current,
+        TEMPLATES,
+        TEMPLATES,
+        bundle_key,
+        bundle_present,
+        prune_unfinished=prune_unfinished,
+    )
+
+
 def test_plan_of_a_new_deployment_waits_for_the_storage_outputs() -> None:
     plan = plan_deployment(
         StackNames("ob"), "us-east-1", DEFAULTS, {}, {}, TEMPLATES, "b.zip", False
@@ -307,16 +328,7 @@ def test_a_lowered_retain_plans_a_prune(
 def test_the_plan_says_what_the_prune_does() -> None:
     current = deployed(retain="5")
     settings = resolve_settings(DeployOptions(retain=2), current)
-    plan = plan_deployment(
-        StackNames("ob"),
-        "us-east-1",
-        settings,
-        current,
-        TEMPLATES,
-        TEMPLATES,
-        "bundles/b.zip",
-        True,
-    )
+    plan = plan_over(current, settings)
     assert plan.changes and plan.prune == RetainPrune(2, 5)
     assert plan.to_json()["prune"] == {
         "from": 5,
@@ -325,17 +337,7 @@ def test_the_plan_says_what_the_prune_does() -> None:
         "message": "retain lowered from 5 to 2: after the update, copies beyond the newest 2 of "
         "each object are pruned (the backup bucket is listed)",
     }
-    resumed = plan_deployment(
-        StackNames("ob"),
-        "us-east-1",
-        resolve_settings(DeployOptions(), current),
-        current,
-        TEMPLATES,
-        TEMPLATES,
-        "bundles/b.zip",
-        True,
-        prune_unfinished=True,
-    )
+    resumed = plan_over(current, resolve_settings(DeployOptions(), current), prune_unfinished=True)
     assert [s.action for s in resumed.stacks] == ["none", "none", "none"] and resumed.changes
     assert resumed.prune is not None
     assert resumed.prune.describe.startswith("an earlier deploy's prune did not finish")
@@ -344,29 +346,10 @@ def test_the_plan_says_what_the_prune_does() -> None:
 def test_plan_with_nothing_to_change() -> None:
     current = deployed()
     settings = resolve_settings(DeployOptions(), current)
-    templates = dict(TEMPLATES)
-    plan = plan_deployment(
-        StackNames("ob"),
-        "us-east-1",
-        settings,
-        current,
-        templates,
-        templates,
-        "bundles/b.zip",
-        True,
-    )
+    plan = plan_over(current, settings)
     assert [s.action for s in plan.stacks] == ["none", "none", "none"]
     assert not plan.changes
-    new_bundle = plan_deployment(
-        StackNames("ob"),
-        "us-east-1",
-        settings,
-        current,
-        templates,
-        templates,
-        "bundles/c.zip",
-        False,
-    )
+    new_bundle = plan_over(current, settings, "bundles/c.zip", bundle_present=False)
     assert [s.action for s in new_bundle.stacks] == ["none", "update", "update"]
     assert new_bundle.stack("cleaner").reasons == ("BundleKey: bundles/b.zip -> bundles/c.zip",)
 

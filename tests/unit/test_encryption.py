@@ -135,13 +135,7 @@ def test_a_bad_key_in_settings_is_refused() -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+def aws(aws_credentials: None) -> Iterator[tuple[Any, Any]]:
     with mock_aws():
         yield boto3.client("s3", region_name=REGION), boto3.client("kms", region_name=REGION)
 

@@ -24,6 +24,15 @@ def put(system: Harness, key: str, body: bytes = b"source bytes") -> str:
     return etag
 
 
+def copy_object(system: Harness, key: str, if_match: str) -> None:
+    system.s3.copy_object(
+        Bucket="bak",
+        Key="copy",
+        CopySource={"Bucket": "src", "Key": key},
+        CopySourceIfMatch=if_match,
+    )
+
+
 def assert_precondition_failed(caught: pytest.ExceptionInfo[ClientError]) -> None:
     response: dict[str, Any] = caught.value.response
     assert response["Error"]["Code"] == "PreconditionFailed"
@@ -34,12 +43,7 @@ def assert_precondition_failed(caught: pytest.ExceptionInfo[ClientError]) -> Non
 def test_copy_object_with_another_etag_is_refused(system: Harness, key: str) -> None:
     put(system, key)
     with pytest.raises(ClientError) as caught:
-        system.s3.copy_object(
-            Bucket="bak",
-            Key="copy",
-            CopySource={"Bucket": "src", "Key": key},
-            CopySourceIfMatch=WRONG_ETAG,
-        )
+        copy_object(system, key, WRONG_ETAG)
     assert_precondition_failed(caught)
     assert system.backup_keys() == set()
 
@@ -50,12 +54,7 @@ def test_copy_object_with_the_current_etag_succeeds(
     system: Harness, key: str, quoted: bool
 ) -> None:
     etag = put(system, key)
-    system.s3.copy_object(
-        Bucket="bak",
-        Key="copy",
-        CopySource={"Bucket": "src", "Key": key},
-        CopySourceIfMatch=etag if quoted else etag.strip('"'),
-    )
+    copy_object(system, key, etag if quoted else etag.strip('"'))
     assert system.read_backup("copy") == b"source bytes"
 
 
@@ -63,12 +62,7 @@ def test_copy_object_of_an_overwritten_object_is_refused(system: Harness) -> Non
     old = put(system, "k", b"old")
     put(system, "k", b"new")
     with pytest.raises(ClientError) as caught:
-        system.s3.copy_object(
-            Bucket="bak",
-            Key="copy",
-            CopySource={"Bucket": "src", "Key": "k"},
-            CopySourceIfMatch=old,
-        )
+        copy_object(system, "k", old)
     assert_precondition_failed(caught)
 
 
@@ -124,12 +118,7 @@ def test_closing_twice_patches_once(system: Harness) -> None:
     assert (S3Response.copy_object, S3Response.upload_part_copy) == patched
     put(system, "k")
     with pytest.raises(ClientError) as caught:
-        system.s3.copy_object(
-            Bucket="bak",
-            Key="copy",
-            CopySource={"Bucket": "src", "Key": "k"},
-            CopySourceIfMatch=WRONG_ETAG,
-        )
+        copy_object(system, "k", WRONG_ETAG)
     assert_precondition_failed(caught)
 
 

@@ -36,6 +36,7 @@ from objbackup.core.logs import LOGGER
 from objbackup.core.runtime import CleanerApp, ReplicatorApp
 from objbackup.sandbox.iam_rules import TRANSACT_ACTIONS
 from objbackup.sandbox.patches import install_all
+from tests.conftest import fake_credentials
 from tests.harness import REGION, Harness
 from tests.unit.test_batch import sqs_batch
 from tests.unit.test_multipart import PartsContext
@@ -464,14 +465,7 @@ def runs() -> Iterator[list[Run]]:
     LOGGER.setLevel(logging.INFO)
     LOGGER.addHandler(lines)
     with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-        }.items():
-            env.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-            env.delenv(name, raising=False)
+        fake_credentials(env)
         env.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)  # parts of PART bytes
         install_all()
         try:
