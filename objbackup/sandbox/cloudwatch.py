@@ -21,7 +21,12 @@ import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_cloudwatch.type_defs import MetricDatumTypeDef
+    from types_boto3_logs import CloudWatchLogsClient
 
 LOG = logging.getLogger("objbackup.sandbox")
 FLUSH_EVERY = 0.2
@@ -129,8 +134,8 @@ class CloudWatchShipper:
 
     def __init__(
         self,
-        logs: Any,
-        cloudwatch: Any,
+        logs: CloudWatchLogsClient,
+        cloudwatch: CloudWatchClient,
         flush_every: float = FLUSH_EVERY,
     ) -> None:
         self._logs = logs
@@ -150,16 +155,13 @@ class CloudWatchShipper:
         """A shipper that calls the sandbox at `endpoint_url` with the sandbox's credentials."""
         import boto3
 
-        def client(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=endpoint_url,
-                region_name=region,
-                aws_access_key_id="sandbox",
-                aws_secret_access_key="sandbox",  # noqa: S106 - the sandbox's fixed fake credentials
-            )
-
-        return cls(client("logs"), client("cloudwatch"))
+        options: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": "sandbox",
+            "aws_secret_access_key": "sandbox",
+        }
+        return cls(boto3.client("logs", **options), boto3.client("cloudwatch", **options))
 
     def start(self) -> CloudWatchShipper:
         self._thread.start()
@@ -241,10 +243,11 @@ class CloudWatchShipper:
     def _put_metrics(self, metrics: list[dict[str, Any]]) -> None:
         from botocore.exceptions import ClientError
 
-        by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_namespace: dict[str, list[MetricDatumTypeDef]] = defaultdict(list)
         for metric in metrics:
             namespace = metric.pop("Namespace")
-            by_namespace[namespace].append(metric)
+            # emf_metrics built the rest as PutMetricData's MetricDatum
+            by_namespace[namespace].append(cast("MetricDatumTypeDef", metric))
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), _MAX_DATA):
                 try:

@@ -14,7 +14,11 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDatumTypeDef
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
@@ -22,13 +26,13 @@ PUBLISH_EVERY = 5.0
 _MAX_DATA = 20  # MetricDatum per PutMetricData call, as in cloudwatch.py
 
 
-def queue_data(queues: list[Any], now_ms: int) -> list[dict[str, Any]]:
+def queue_data(queues: list[Any], now_ms: int) -> list[MetricDatumTypeDef]:
     """The AWS/SQS MetricData for moto's `queues` at `now_ms`."""
     when = datetime.fromtimestamp(now_ms / 1000, UTC)
-    data: list[dict[str, Any]] = []
+    data: list[MetricDatumTypeDef] = []
     for queue in queues:
         messages = list(queue._messages)
-        dimensions = [{"Name": "QueueName", "Value": str(queue.name)}]
+        dimensions: list[DimensionTypeDef] = [{"Name": "QueueName", "Value": str(queue.name)}]
         visible = sum(1 for m in messages if now_ms > m.visible_at and not now_ms < m.delayed_until)
         data.append(
             {
@@ -56,7 +60,9 @@ def queue_data(queues: list[Any], now_ms: int) -> list[dict[str, Any]]:
 class QueueMetrics:
     """Publishes every queue's AWS/SQS metrics of the region every `every` seconds."""
 
-    def __init__(self, cloudwatch: Any, region: str, every: float = PUBLISH_EVERY) -> None:
+    def __init__(
+        self, cloudwatch: CloudWatchClient, region: str, every: float = PUBLISH_EVERY
+    ) -> None:
         self._cloudwatch = cloudwatch
         self.region = region
         self.every = every
