@@ -152,7 +152,7 @@ def measure(copies: int, rate: float, burst: float, threads: int) -> dict[str, A
             if not report.stopped_early and not any(True for _ in table.disowned()):
                 break
         clean_seconds = time.perf_counter() - started
-        left = sum(1 for status in (DISOWNED, CLEANING) for _ in table.disowned(status=status))  # type: ignore[arg-type]
+        left = sum(1 for status in (DISOWNED, CLEANING) for _ in table.disowned(status=status))
         in_bucket = s3.list_objects_v2(Bucket=SETTINGS.backup_bucket).get("KeyCount", 0)
     finally:
         child.terminate()

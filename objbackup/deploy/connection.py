@@ -63,10 +63,10 @@ def fail_fast_when_unreachable(
         raise caught_exception
 
 
-def session_client(session: boto3.Session, service: str, **options: Any) -> BaseClient:
-    """`session.client(service, **options)` for a service named at run time (the stubs type
-    `Session.client` for literal names only)."""
-    make: Callable[..., BaseClient] = session.client
+def session_client(session: boto3.Session | None, service: str, **options: Any) -> BaseClient:
+    """`session.client(service, **options)` (boto3's default session for None) for a service named
+    at run time: the stubs type `Session.client` for literal names only."""
+    make: Callable[..., BaseClient] = boto3.client if session is None else session.client
     return make(service, **options)
 
 

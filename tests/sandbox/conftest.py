@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import Sandbox
 
 
@@ -30,7 +31,7 @@ def session(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
 @pytest.fixture
 def client(session: boto3.Session, sandbox: Sandbox) -> Callable[[str], Any]:
     def make(service: str) -> Any:
-        return session.client(service, endpoint_url=sandbox.endpoint_url)
+        return session_client(session, service, endpoint_url=sandbox.endpoint_url)
 
     return make
 

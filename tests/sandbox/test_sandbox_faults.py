@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 
+from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import Sandbox
 from tests.sandbox.conftest import function_zip
 from tests.sandbox.test_sandbox_gaps import _role
@@ -32,7 +33,7 @@ def test_injected_faults_are_retried_and_logged(tmp_path: Path) -> None:
         )
 
         def client(service: str) -> object:
-            return session.client(service, endpoint_url=sandbox.endpoint_url)
+            return session_client(session, service, endpoint_url=sandbox.endpoint_url)
 
         s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
         s3.create_bucket(Bucket="faulty-out")

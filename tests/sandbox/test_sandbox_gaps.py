@@ -54,7 +54,7 @@ def _events_bucket(client: Client, name: str, versioned: bool = False) -> str:
         EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [name]}}}),
     )
     events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "q", "Arn": arn}])
-    return url
+    return str(url)
 
 
 def _drain(client: Client, url: str, count: int) -> list[dict[str, Any]]:
@@ -290,12 +290,15 @@ def test_copy_source_if_match_is_enforced(client: Client, etag_matches: bool) ->
     s3.create_bucket(Bucket=f"cond-{etag_matches}")
     etag = s3.put_object(Bucket=f"cond-{etag_matches}", Key="k", Body=b"v")["ETag"]
     wanted = etag if etag_matches else '"0123456789abcdef0123456789abcdef"'
-    call = lambda: s3.copy_object(  # noqa: E731
-        Bucket=f"cond-{etag_matches}",
-        Key="copy",
-        CopySource={"Bucket": f"cond-{etag_matches}", "Key": "k"},
-        CopySourceIfMatch=wanted,
-    )
+
+    def call() -> object:
+        return s3.copy_object(
+            Bucket=f"cond-{etag_matches}",
+            Key="copy",
+            CopySource={"Bucket": f"cond-{etag_matches}", "Key": "k"},
+            CopySourceIfMatch=wanted,
+        )
+
     if etag_matches:
         call()
     else:
@@ -385,9 +388,12 @@ def test_several_batches_run_at_once(client: Client) -> None:
     client("lambda").create_event_source_mapping(
         EventSourceArn=arn, FunctionName="parallel", BatchSize=1
     )
-    keys = wait_for(
-        lambda: len(k := _keys(client, "parallel-out")) >= 8 and k, what="eight batches"
-    )
+
+    def eight() -> list[str] | None:
+        k = _keys(client, "parallel-out")
+        return k if len(k) >= 8 else None
+
+    keys = wait_for(eight, what="eight batches")
     spans = sorted(
         tuple(
             map(float, client("s3").get_object(Bucket="parallel-out", Key=k)["Body"].read().split())

@@ -7,14 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
+from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import Sandbox
 from tests.iam_access import error_code as _code
 from tests.sandbox.conftest import function_zip
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, WriteRequestTypeDef
+    from types_boto3_s3.type_defs import CopySourceTypeDef
 
 Client = Callable[[str], Any]
 ACCOUNT = "123456789012"
@@ -88,7 +93,7 @@ def _operator(sandbox: Sandbox, key: str) -> Client:
     session = boto3.Session(
         aws_access_key_id=key, aws_secret_access_key="whatever", region_name=sandbox.region
     )
-    return lambda service: session.client(service, endpoint_url=sandbox.endpoint_url)
+    return lambda service: session_client(session, service, endpoint_url=sandbox.endpoint_url)
 
 
 def test_a_function_runs_under_its_role_and_is_refused_what_it_does_not_allow(
@@ -187,7 +192,7 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
     )
     dynamodb = _as_role(client, sandbox, role).client("dynamodb", endpoint_url=sandbox.endpoint_url)
 
-    def update(table: str) -> dict[str, Any]:
+    def update(table: str) -> TransactWriteItemTypeDef:
         return {
             "Update": {
                 "TableName": table,
@@ -197,10 +202,10 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
             }
         }
 
-    def put(table: str) -> dict[str, Any]:
+    def put(table: str) -> TransactWriteItemTypeDef:
         return {"Put": {"TableName": table, "Item": {"k": {"S": "2"}, "g": {"S": "x"}}}}
 
-    def query(**index: str) -> Callable[[], Any]:
+    def query(**index: Any) -> Callable[[], Any]:
         return lambda: dynamodb.query(
             TableName="iam-mine",
             KeyConditionExpression="g = :g" if index else "k = :k",
@@ -219,7 +224,7 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
     assert _code(query()) == denied, "the table's ARN is not its index's"
 
     def batch(table: str) -> Callable[[], Any]:
-        item = {"PutRequest": {"Item": {"k": {"S": "3"}, "g": {"S": "y"}}}}
+        item: WriteRequestTypeDef = {"PutRequest": {"Item": {"k": {"S": "3"}, "g": {"S": "y"}}}}
         return lambda: dynamodb.batch_write_item(RequestItems={table: [item]})
 
     assert _code(batch("iam-mine")) == "OK"
@@ -255,8 +260,11 @@ def test_expired_role_credentials_are_refused(client: Client, sandbox: Sandbox) 
     session = _as_role(client, sandbox, role)
     s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
     assert _code(s3.list_buckets) == "OK"
-    key = session.get_credentials().access_key
+    credentials = session.get_credentials()
+    assert credentials is not None
+    key = credentials.access_key
     assumed = sts_backends[ACCOUNT]["aws"].get_assumed_role_from_access_key(key)
+    assert assumed is not None
     assumed.expiration = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
     assert _code(s3.list_buckets) == "ExpiredToken"
 
@@ -311,7 +319,7 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
     ]
     role = _role(client, "kms-copier", *reads_and_writes)
     s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
-    source = {"Bucket": "kms-src", "Key": "k"}
+    source: CopySourceTypeDef = {"Bucket": "kms-src", "Key": "k"}
 
     def grant(*statements: dict[str, Any]) -> None:
         client("iam").put_role_policy(
@@ -320,7 +328,7 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
             PolicyDocument=_policy(*reads_and_writes, *statements),
         )
 
-    def copy(**encryption: str) -> str:
+    def copy(**encryption: Any) -> str:
         return _code(
             lambda: s3.copy_object(Bucket="kms-dst", Key="c", CopySource=source, **encryption)
         )

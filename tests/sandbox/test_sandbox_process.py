@@ -17,10 +17,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
+from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import free_port
 from tests.polling import wait_for
 from tests.sandbox.conftest import function_zip
@@ -62,7 +62,8 @@ def started() -> Iterator[tuple[subprocess.Popen[str], int]]:
 
 
 def _client(port: int, service: str) -> Any:
-    return boto3.client(
+    return session_client(
+        None,
         service,
         endpoint_url=f"http://127.0.0.1:{port}",
         region_name="us-east-1",

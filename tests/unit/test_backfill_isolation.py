@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -13,6 +13,9 @@ from objbackup.backfill import Backfill
 from objbackup.core.events import encode_key
 from tests.harness import REGION, FakeClock, Harness
 from tests.queue import create_queue, drain
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 POISON = "poison"
 KEYS = ["a", "soh\x01v", "cr\rv", POISON, *(f"k{i:02}" for i in range(12))]
@@ -59,7 +62,8 @@ def test_an_entry_sqs_keeps_failing_is_reported_and_the_rest_is_sent(
 ) -> None:
     system, sqs, queue = world
     refusing = RefusingOneEntry(sqs)
-    report = Backfill(system.s3, refusing, system.table, "src", queue).run()
+    # Only SendMessageBatch is wrapped: the fake stands in for the client.
+    report = Backfill(system.s3, cast("SQSClient", refusing), system.table, "src", queue).run()
     assert report.sent == len(KEYS) - 1
     assert report.failed == [(POISON, "InternalError: try later")]
     assert report.to_json()["failed"] == [{"object": POISON, "reason": "InternalError: try later"}]

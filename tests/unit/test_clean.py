@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -55,9 +56,7 @@ def seed(
 def left(system: Harness) -> tuple[set[str], set[str]]:
     """Copy names still in the table (disowned or cleaning), and keys still in the bucket."""
     records = {
-        r.copy_name
-        for status in (DISOWNED, CLEANING)
-        for r in system.table.disowned(status=status)  # type: ignore[arg-type]
+        r.copy_name for status in (DISOWNED, CLEANING) for r in system.table.disowned(status=status)
     }
     return records, system.backup_keys()
 
@@ -344,7 +343,7 @@ def test_scheduled_cleans_in_two_containers_never_overlap(system: Harness) -> No
         cleaner, clients = other_cleaner(system)
         app = CleanerApp(system.settings, cleaner)
         apps.append(app)
-        actors.append(Actor(name, lambda app=app: app(SCHEDULED), [clients.s3, clients.dynamodb]))
+        actors.append(Actor(name, partial(app, SCHEDULED), [clients.s3, clients.dynamodb]))
     interleave(actors, [0, 1, 0, 1, 0, 1])  # both start before either finishes
     results = [a.result for a in actors]
     assert sorted(r["skipped"] or "" for r in results) == ["", SKIPPED]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ def put(system: Harness, key: str, body: bytes = b"source bytes") -> str:
 
 
 def assert_precondition_failed(caught: pytest.ExceptionInfo[ClientError]) -> None:
-    response: dict[str, Any] = caught.value.response
+    response: Mapping[str, Any] = caught.value.response
     assert response["Error"]["Code"] == "PreconditionFailed"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
 

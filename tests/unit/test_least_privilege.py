@@ -392,6 +392,7 @@ def _unversioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> N
 
 def _bodies(queue_url: str | None) -> list[str]:
     """The bodies of the messages waiting in `queue_url`, read (and deleted) by the test."""
+    assert queue_url is not None  # the harness made the queue
     sqs = boto3.client("sqs", region_name=REGION)
     answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
     for message in answer.get("Messages", []):

@@ -102,7 +102,7 @@ def test_a_big_object_is_copied_over_several_invocations_and_its_neighbours_once
     }
     app = ReplicatorApp(big.settings, big.replicator)
     batch = sqs_batch(*events.items())
-    answers = []
+    answers: list[Json] = []
     with copies_by_key(big) as made:
         while batch["Records"] and len(answers) < 40:
             answers.append(run_invocation(app, big.s3, batch, parts=3))

@@ -5,8 +5,9 @@ on the harness's fake clock: no test waits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -75,7 +76,8 @@ def test_a_partition_is_throttled_above_its_rate_and_never_below(bare: Harness) 
     with pytest.raises(ClientError) as refused:
         bare.table.disown(made[10], at)
     assert code(refused) == "ProvisionedThroughputExceededException"
-    assert refused.value.response["ThrottlingReasons"] == [
+    response: Mapping[str, Any] = refused.value.response  # more than the stubs name
+    assert response["ThrottlingReasons"] == [
         {
             "reason": "IndexWriteKeyRangeThroughputExceeded",
             "resource": f"arn:aws:dynamodb:{REGION}:123456789012:table/copies/index/DisownedIndex",
@@ -181,7 +183,7 @@ def test_replicator_and_cleaner_finish_everything_under_throttling(bare: Harness
     cleaner = Cleaner(bare.settings, bare.s3, table, clock=bare.clock, chunk_size=20)
     bare.clock.advance(bare.settings.grace_seconds + 1)
     deleted, runs = 0, 0
-    while list(table.disowned()) or list(table.disowned(status=CLEANING)):  # type: ignore[arg-type]
+    while list(table.disowned()) or list(table.disowned(status=CLEANING)):
         runs += 1
         assert runs < 50
         report = cleaner.run()

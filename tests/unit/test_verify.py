@@ -136,7 +136,7 @@ def test_each_kind_is_found_and_repaired(world: World) -> None:
 
     repaired = world.verify(repair=True)
     assert repaired.remaining == 0 and repaired.repaired == len(found.findings)
-    actions = {(f.kind, f.object): f.action for f in repaired.findings}
+    actions = {(str(f.kind), f.object): f.action for f in repaired.findings}
     assert actions[("orphan-copy", "orphaned")] == "deleted the copy"
     assert actions[("record-without-copy", "dangling")] == "deleted the record"
     assert actions[("over-retention", "crowded")] == "pruned the oldest 1"
@@ -165,7 +165,7 @@ def test_long_keys_are_resolved_through_their_hash(world: World) -> None:
         ("orphan-copy", LONG),
         ("unresolved-copy", None),
     ]
-    by_kind = {f.kind: f for f in report.findings}
+    by_kind = {str(f.kind): f for f in report.findings}
     assert by_kind["orphan-copy"].repaired and by_kind["orphan-copy"].copy_name == stray
     assert not by_kind["unresolved-copy"].repaired and not by_kind["foreign-object"].repaired
     assert report.remaining == 2
