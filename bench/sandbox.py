@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.client import BaseClient
@@ -18,6 +18,9 @@ from botocore.config import Config
 
 from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.sandbox.server import free_port
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 BIN = Path(sys.executable).parent
 
@@ -55,7 +58,7 @@ class Deployed(ServiceClients):
         return session_client(session, service, endpoint_url=self.url, config=config)
 
 
-def queue_at_rest(sqs: Any, url: str) -> bool:
+def queue_at_rest(sqs: SQSClient, url: str) -> bool:
     """No message waiting and none in flight: every delivery so far has been handled."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,

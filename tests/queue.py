@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from objbackup.core.batch import process_sqs_batch
 from tests.harness import Harness
 
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
-def create_queue(sqs: Any, name: str = "replicator") -> str:
+
+def create_queue(sqs: SQSClient, name: str = "replicator") -> str:
     url: str = sqs.create_queue(QueueName=name, Attributes={"SqsManagedSseEnabled": "true"})[
         "QueueUrl"
     ]
     return url
 
 
-def drain(sqs: Any, queue_url: str, system: Harness) -> list[str]:
+def drain(sqs: SQSClient, queue_url: str, system: Harness) -> list[str]:
     """Deliver every message on the queue to the replicator in batches; the bodies, in order."""
     bodies: list[str] = []
     while True:

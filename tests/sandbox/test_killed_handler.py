@@ -9,12 +9,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 Client = Callable[[str], Any]
 KEYS = [f"killed/{n:02d} file.txt" for n in range(12)]
@@ -34,7 +37,7 @@ def _cli(sandbox: Sandbox, *args: str) -> str:
     return done.stdout
 
 
-def _at_rest(sqs: Any, url: str) -> bool:
+def _at_rest(sqs: SQSClient, url: str) -> bool:
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

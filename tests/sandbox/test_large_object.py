@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -20,6 +20,9 @@ import pytest
 from objbackup.core.config import ENV_PART_BYTES
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 PART = 4 * 1024
 PARTS = 2000  # enough calls to outlast one short invocation on any machine
@@ -60,7 +63,7 @@ def _log_lines(log: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def _at_rest(sqs: Any, url: str) -> bool:
+def _at_rest(sqs: SQSClient, url: str) -> bool:
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.config import Config
@@ -24,6 +24,9 @@ from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import free_port
 from tests.polling import wait_for
 from tests.sandbox.conftest import function_zip
+
+if TYPE_CHECKING:
+    from types_boto3_lambda import LambdaClient
 
 OBJBACKUP = Path(sys.executable).parent / "objbackup"
 SLEEPER = """
@@ -214,7 +217,7 @@ def test_a_signal_stops_the_sandbox_while_its_functions_run(
     _stops_cleanly(process, sig)
 
 
-def _call_quietly(client: Any, event: dict[str, Any]) -> None:
+def _call_quietly(client: LambdaClient, event: dict[str, Any]) -> None:
     # The sandbox is stopped under this call on purpose.
     with contextlib.suppress(Exception):
         client.invoke(FunctionName="sleeper", Payload=json.dumps(event))

@@ -16,6 +16,7 @@ from tests.queue import create_queue, drain
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 POISON = "poison"
 KEYS = ["a", "soh\x01v", "cr\rv", POISON, *(f"k{i:02}" for i in range(12))]
@@ -38,17 +39,19 @@ class RefusingOneEntry:
     """A real SQS client whose SendMessageBatch answers `Failed` for the poison object's entry,
     as SQS does per entry (InternalError: not the sender's fault, so it is retried)."""
 
-    def __init__(self, sqs: Any) -> None:
+    def __init__(self, sqs: SQSClient) -> None:
         self.sqs = sqs
         self.batches = 0
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> Any:
+    def send_message_batch(
+        self, QueueUrl: str, Entries: list[SendMessageBatchRequestEntryTypeDef]
+    ) -> Any:
         self.batches += 1
         poisoned = [e for e in Entries if _names(e["MessageBody"], POISON)]
         rest = [e for e in Entries if e not in poisoned]
         answer: dict[str, Any] = {"Successful": [], "Failed": []}
         if rest:
-            answer = self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=rest)
+            answer = dict(self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=rest))
             answer.setdefault("Failed", [])
         answer["Failed"] += [
             {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try later"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -26,6 +26,9 @@ from tests.harness import REGION, Harness
 from tests.interleave import Actor, interleave
 from tests.profiles import examples
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import WriteRequestTypeDef
+
 SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 
 
@@ -35,7 +38,7 @@ def seed(
     """`count` copies disowned an hour ago (past any grace), with their records; their names."""
     disowned_at = iso_now(system.clock() - timedelta(hours=1))
     keys = names or [f"{prefix}/{n:05d}" for n in range(count)]
-    items = []
+    items: list[WriteRequestTypeDef] = []
     for key in keys:
         record = CopyRecord(
             source_object=key,

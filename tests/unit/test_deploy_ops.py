@@ -103,10 +103,12 @@ def _lambda(fake: StubLambda) -> LambdaClient:
     return cast("LambdaClient", fake)
 
 
-def operations(cfn: Any, clock: list[float] | None = None) -> tuple[StackOperations, list[float]]:
+def operations(
+    cfn: object, clock: list[float] | None = None
+) -> tuple[StackOperations, list[float]]:
     sleeps: list[float] = []
     ticks = iter(clock or [0.0] * 100)
-    ops = StackOperations(cfn, sleep=sleeps.append, poll_seconds=5, timeout_seconds=60)
+    ops = StackOperations(_cfn(cfn), sleep=sleeps.append, poll_seconds=5, timeout_seconds=60)
     ops._clock = lambda: next(ticks)
     return ops, sleeps
 

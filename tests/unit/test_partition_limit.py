@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -21,6 +21,9 @@ from objbackup.core.table import CopyTable
 from objbackup.sandbox import partition_limit
 from objbackup.sandbox.gaps import close_all
 from tests.harness import REGION, Harness
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 # No SDK retries: each throttled request is seen (and nothing sleeps in botocore's backoff).
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -107,7 +110,7 @@ def test_a_partition_is_throttled_above_its_rate_and_never_below(bare: Harness) 
 def test_batch_write_hands_back_throttled_deletes_as_unprocessed(bare: Harness) -> None:
     made = records(bare, 25, status=DISOWNED)
     limit(bare, rate=10, burst=15)
-    requests = [{"DeleteRequest": {"Key": r.key()}} for r in made]
+    requests: list[WriteRequestTypeDef] = [{"DeleteRequest": {"Key": r.key()}} for r in made]
     answer = bare.dynamodb.batch_write_item(RequestItems={bare.settings.table: requests})
     left = answer["UnprocessedItems"][bare.settings.table]
     assert len(left) == 10

@@ -259,7 +259,7 @@ def test_a_record_a_cleaner_claimed_is_found_through_the_index(world: World) -> 
 
 
 @pytest.mark.parametrize("again", [{}, SSE_C], ids=["plain", "sse-c"])
-def test_absent_object_that_returns_is_left_alone(world: World, again: dict[str, str]) -> None:
+def test_absent_object_that_returns_is_left_alone(world: World, again: dict[str, Any]) -> None:
     s = world.system
     world.write("k", b"1")
     verifier = world.verifier()
@@ -392,6 +392,7 @@ def test_random_corruption_is_found_and_repaired(
         assert [f.copy_name for f in after.findings] == [f.copy_name for f in left]
         # What an operator who knows the key does: `objbackup list KEY`, then remove both.
         for f in left:
+            assert f.copy_name is not None
             world.system.s3.delete_object(Bucket="bak", Key=f.copy_name)
             for record in world.system.copies(LONG):
                 if record.copy_name == f.copy_name:
