@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 
-from objbackup.deploy.connection import session_client
+from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.sandbox.server import Sandbox
 
 
@@ -28,12 +28,22 @@ def session(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     return boto3.Session(region_name=sandbox.region)
 
 
-@pytest.fixture
-def client(session: boto3.Session, sandbox: Sandbox) -> Callable[[str], Any]:
-    def make(service: str) -> Any:
-        return session_client(session, service, endpoint_url=sandbox.endpoint_url)
+class SandboxClients(ServiceClients):
+    """`clients("s3")`: a client of the sandbox's endpoint, typed by the service's name."""
 
-    return make
+    def __init__(self, session: boto3.Session, endpoint_url: str) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+
+    def _client(self, service: str) -> BaseClient:
+        return session_client(self.session, service, endpoint_url=self.endpoint_url)
+
+    __call__ = ServiceClients.client
+
+
+@pytest.fixture
+def client(session: boto3.Session, sandbox: Sandbox) -> SandboxClients:
+    return SandboxClients(session, sandbox.endpoint_url)
 
 
 def function_zip(source: str) -> bytes:

@@ -8,18 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.sandbox.conftest import SandboxClients as Client
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
 
-Client = Callable[[str], Any]
 KEYS = [f"killed/{n:02d} file.txt" for n in range(12)]
 
 

@@ -4,14 +4,15 @@ soon as it arrives, with the queue's visibility timeout as it is when the messag
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.sandbox.conftest import SandboxClients as Client
 from tests.sandbox.conftest import function_zip
 
-Client = Callable[[str], Any]
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 FAILING = """
 def handler(event, context):
@@ -38,7 +39,9 @@ def _role(client: Client) -> str:
         return str(role["Role"]["Arn"])
 
 
-def _failing_mapping(client: Client, name: str, queue_attributes: dict[str, str]) -> str:
+def _failing_mapping(
+    client: Client, name: str, queue_attributes: dict[QueueAttributeNameType, str]
+) -> str:
     """A queue (and its DLQ, after 2 receives) mapped to a function that always fails: the
     mapping's UUID."""
     sqs = client("sqs")

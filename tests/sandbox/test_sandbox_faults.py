@@ -7,9 +7,8 @@ from pathlib import Path
 
 import boto3
 
-from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import Sandbox
-from tests.sandbox.conftest import function_zip
+from tests.sandbox.conftest import SandboxClients, function_zip
 from tests.sandbox.test_sandbox_gaps import _role
 
 BUSY = """
@@ -32,8 +31,7 @@ def test_injected_faults_are_retried_and_logged(tmp_path: Path) -> None:
             aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
         )
 
-        def client(service: str) -> object:
-            return session_client(session, service, endpoint_url=sandbox.endpoint_url)
+        client = SandboxClients(session, sandbox.endpoint_url)
 
         s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
         s3.create_bucket(Bucket="faulty-out")

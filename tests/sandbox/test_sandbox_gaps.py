@@ -5,17 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.sandbox.conftest import SandboxClients as Client
 from tests.sandbox.conftest import function_zip
 
-Client = Callable[[str], Any]
+if TYPE_CHECKING:
+    from types_boto3_cloudformation.literals import ChangeSetTypeType
 
 RECORDER = """
 import json, os, boto3
@@ -250,7 +251,8 @@ def test_event_source_mapping_batches_reports_item_failures_and_dead_letters(
     )
 
     def dead() -> list[dict[str, Any]]:
-        return list(sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []))
+        answer = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)
+        return [dict(m) for m in answer.get("Messages", [])]
 
     [dead_letter] = wait_for(dead, timeout=90, what="the failing message in the DLQ")
     assert dead_letter["Body"] == "fail"
@@ -310,7 +312,7 @@ def test_archived_and_sse_c_sources_are_refused_as_s3_refuses_them(client: Clien
     s3 = client("s3")
     s3.create_bucket(Bucket="cold")
     s3.put_object(Bucket="cold", Key="g", Body=b"v", StorageClass="DEEP_ARCHIVE")
-    key = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    key: dict[str, Any] = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
     s3.put_object(Bucket="cold", Key="c", Body=b"v", **key)
     with pytest.raises(s3.exceptions.ClientError, match="InvalidObjectState"):
         s3.copy_object(Bucket="cold", Key="copy", CopySource={"Bucket": "cold", "Key": "g"})
@@ -334,7 +336,8 @@ def test_executed_change_sets_leave_outputs_and_parameters(client: Client) -> No
         },
     }
     cfn = client("cloudformation")
-    for kind, value in (("CREATE", "10"), ("UPDATE", "20")):
+    kinds: tuple[tuple[ChangeSetTypeType, str], ...] = (("CREATE", "10"), ("UPDATE", "20"))
+    for kind, value in kinds:
         change = cfn.create_change_set(
             StackName="gap-change-set",
             ChangeSetName=f"c-{kind.lower()}",

@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from objbackup.deploy.connection import session_client
 from objbackup.sandbox.server import Sandbox
 from tests.iam_access import error_code as _code
+from tests.sandbox.conftest import SandboxClients as Client
 from tests.sandbox.conftest import function_zip
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, WriteRequestTypeDef
-    from types_boto3_s3.type_defs import CopySourceTypeDef
+    from types_boto3_s3.type_defs import CopySourceTypeDef, ServerSideEncryptionByDefaultTypeDef
 
-Client = Callable[[str], Any]
 ACCOUNT = "123456789012"
 TRUST = {
     "Version": "2012-10-17",
@@ -93,7 +92,7 @@ def _operator(sandbox: Sandbox, key: str) -> Client:
     session = boto3.Session(
         aws_access_key_id=key, aws_secret_access_key="whatever", region_name=sandbox.region
     )
-    return lambda service: session_client(session, service, endpoint_url=sandbox.endpoint_url)
+    return Client(session, sandbox.endpoint_url)
 
 
 def test_a_function_runs_under_its_role_and_is_refused_what_it_does_not_allow(
@@ -346,7 +345,10 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
     assert copy(**encrypted) == "OK"
 
     # The destination bucket's default encryption counts as the copy's own headers do.
-    rule = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": copy_key}
+    rule: ServerSideEncryptionByDefaultTypeDef = {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": copy_key,
+    }
     client("s3").put_bucket_encryption(
         Bucket="kms-dst",
         ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": rule}]},
@@ -361,7 +363,7 @@ def test_reading_an_sse_kms_object_needs_decrypt_and_a_kms_multipart_upload_both
 ) -> None:
     buckets("kms-read")
     key = client("kms").create_key(Description="read")["KeyMetadata"]["Arn"]
-    encrypted = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+    encrypted: dict[str, Any] = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
     client("s3").put_object(Bucket="kms-read", Key="k", Body=b"v", **encrypted)
     objects = _allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::kms-read/*")
     role = _role(client, "kms-reader", objects)

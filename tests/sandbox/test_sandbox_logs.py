@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +16,9 @@ import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.sandbox.conftest import SandboxClients as Client
 from tests.sandbox.conftest import function_zip
 from tests.sandbox.test_sandbox_gaps import _role
-
-Client = Callable[[str], Any]
 
 TALKER = """
 import json, time
@@ -65,7 +63,7 @@ def _messages(client: Client, group: str) -> list[dict[str, Any]]:
     logs = client("logs")
     try:
         pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
-        return [e for page in pages for e in page["events"]]
+        return [dict(e) for page in pages for e in page["events"]]
     except logs.exceptions.ResourceNotFoundException:
         return []
 
