@@ -323,7 +323,7 @@ class CopyTable:
         for page in paginator.paginate(TableName=self.table, **kwargs):
             # Taken out of the page (which the paginator holds while it fetches the next) and let
             # go item by item, so a consumer that streams holds at most one page.
-            items = cast("dict[str, Any]", page).pop("Items", [])
+            items = cast("dict[str, Any]", page).pop("Items", [])  # required, to the stubs
             items.reverse()
             while items:
                 yield CopyRecord.from_item(items.pop())

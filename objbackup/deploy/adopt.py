@@ -134,7 +134,7 @@ def set_eventbridge(s3: S3Client, bucket: str, on: bool) -> bool:
         return False
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
-        # The parts S3 answered, written back as read (plus or less EventBridge).
+        # The parts S3 answered, written back as read (EventBridge turned on or off).
         NotificationConfiguration=cast(
             "NotificationConfigurationTypeDef", with_eventbridge(configuration, on)
         ),
