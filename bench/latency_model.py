@@ -106,7 +106,7 @@ class Latency:
 
     def __call__(self, event_name: str, **_: Any) -> None:
         if self.on.is_set():  # event_name: before-send.<service id>.<operation>
-            _, service, operation = event_name.split(".", 2)
+            _event, service, operation = event_name.split(".", 2)
             time.sleep(self.draw(f"{service.lower()}.{operation}"))
 
 
@@ -144,7 +144,7 @@ class EmulatorCpu:
                 with self._lock:
                     self.seconds += time.thread_time() - started
 
-        BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+        BotocoreStubber.__call__ = timed  # type: ignore[method-assign, assignment]
         try:
             yield
         finally:
@@ -188,7 +188,7 @@ def measure(runs: int, seed: int) -> tuple[Runs, Runs]:
         def today(batch: dict[str, Any]) -> dict[str, Any]:
             return process_sqs_batch(batch, app.handle, source, workers=1)
 
-        handlers = {"today": today, "new": app}
+        handlers: dict[str, Callable[[dict[str, Any]], Any]] = {"today": today, "new": app}
         for n in range(runs):
             for mode in ("today", "new") if n % 2 == 0 else ("new", "today"):
                 system.clock.advance(1)

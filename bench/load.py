@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.report import Figure, emit
 from bench.sandbox import deployed_sandbox
@@ -32,6 +32,10 @@ from bench.sandbox_throughput import _percentile
 from objbackup.core.records import ACTIVE
 from objbackup.core.table import CopyTable
 from tests.queue import queue_at_rest
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -41,7 +45,7 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _nothing_to_clean(dynamodb: Any, table: str) -> bool:
+def _nothing_to_clean(dynamodb: DynamoDBClient, table: str) -> bool:
     """No disowned record left, and none claimed by a cleaner (a scheduled run may still be
     finishing after `clean --now` returned: its records outlive their copies for a moment)."""
     return not any(
@@ -176,8 +180,8 @@ def measure(
 
 
 def _check(
-    s3: Any,
-    dynamodb: Any,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
     status: dict[str, Any],
     names: list[str],
     deleted: set[str],

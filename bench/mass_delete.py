@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import Request, urlopen
 
@@ -33,6 +33,10 @@ from bench.load import _nothing_to_clean, _peak_rss_mib, _wait
 from bench.report import Figure, breakdown, emit
 from bench.sandbox import deployed_sandbox
 from tests.queue import queue_at_rest
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 
 def operation(entry: dict[str, Any]) -> tuple[str, str]:
@@ -74,7 +78,7 @@ def recording(url: str, path: Path) -> Iterator[Counter[str]]:
                 counts[f"{service}.{name}"] += 1
 
 
-def _disowned(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+def _disowned(dynamodb: DynamoDBClient, table: str) -> list[dict[str, Any]]:
     pages = dynamodb.get_paginator("query").paginate(
         TableName=table,
         IndexName="DisownedIndex",
@@ -85,7 +89,7 @@ def _disowned(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     return [item for page in pages for item in page["Items"]]
 
 
-def _keys(s3: Any, bucket: str) -> set[str]:
+def _keys(s3: S3Client, bucket: str) -> set[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 

@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
 
+from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.sandbox.process import OBJBACKUP, sandbox_process
 
 
 @dataclass
-class Deployed:
+class Deployed(ServiceClients):
     """The sandbox process, its environment, and the deployment's `status --json`."""
 
     url: str
@@ -39,14 +42,14 @@ class Deployed:
             raise SystemExit(f"objbackup {' '.join(args)} failed:\n{done.stderr}")
         return done.stdout
 
-    def client(self, service: str) -> Any:
+    def _client(self, service: str) -> BaseClient:
         session = boto3.Session(
             aws_access_key_id="sandbox",
             aws_secret_access_key="sandbox",
             region_name="us-east-1",
         )
-        config = boto3.session.Config(max_pool_connections=self.threads * 2)
-        return session.client(service, endpoint_url=self.url, config=config)
+        config = Config(max_pool_connections=self.threads * 2)
+        return session_client(session, service, endpoint_url=self.url, config=config)
 
 
 @contextmanager

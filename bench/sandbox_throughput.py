@@ -25,10 +25,14 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.report import Figure, emit
 from bench.sandbox import deployed_sandbox
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -135,7 +139,12 @@ def _copied_at(dynamodb: Any, table: str, key: str) -> float | None:
 
 
 def _idle_latencies(
-    s3: Any, dynamodb: Any, source: str, table: str, count: int, prefix: str = "idle"
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
+    source: str,
+    table: str,
+    count: int,
+    prefix: str = "idle",
 ) -> list[float]:
     """Write-to-copy of `count` single writes on the idle sandbox, each waited for in turn."""
     pause = random.Random(1)
@@ -157,12 +166,12 @@ def _idle_latencies(
     return latencies
 
 
-def _count(s3: Any, bucket: str) -> int:
+def _count(s3: S3Client, bucket: str) -> int:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return sum(page.get("KeyCount", 0) for page in pages)
 
 
-def _raw_copy_rate(s3: Any, objects: int, threads: int) -> float:
+def _raw_copy_rate(s3: S3Client, objects: int, threads: int) -> float:
     s3.create_bucket(Bucket="bench-raw-source")
     s3.create_bucket(Bucket="bench-raw-target")
     keys = [f"raw/{n:05d}" for n in range(objects)]

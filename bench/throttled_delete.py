@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -40,6 +40,9 @@ from objbackup.core.records import ACTIVE, CLEANING, DISOWNED
 from objbackup.core.replicate import Replicator
 from objbackup.core.table import CopyTable
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+
 THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException"}
 
 
@@ -51,7 +54,7 @@ class Throttles:
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def watch(self, client: Any) -> Any:
+    def watch(self, client: DynamoDBClient) -> DynamoDBClient:
         client.meta.events.register("needs-retry.dynamodb", self._answer)
         client.meta.events.register("after-call.dynamodb.BatchWriteItem", self._batch)
         return client
@@ -152,7 +155,7 @@ def measure(copies: int, rate: float, burst: float, threads: int) -> dict[str, A
             if not report.stopped_early and not any(True for _ in table.disowned()):
                 break
         clean_seconds = time.perf_counter() - started
-        left = sum(1 for status in (DISOWNED, CLEANING) for _ in table.disowned(status=status))  # type: ignore[arg-type]
+        left = sum(1 for status in (DISOWNED, CLEANING) for _ in table.disowned(status=status))
         in_bucket = s3.list_objects_v2(Bucket=SETTINGS.backup_bucket).get("KeyCount", 0)
     finally:
         child.terminate()

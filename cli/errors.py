@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -54,7 +55,7 @@ def _explain_botocore(exc: BaseException) -> tuple[str, str | None] | None:
     from botocore import exceptions
 
     if isinstance(exc, exceptions.ClientError):
-        error: dict[str, Any] = exc.response.get("Error", {})
+        error: Mapping[str, Any] = exc.response.get("Error", {})
         code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         message = error.get("Message") or str(exc)
         operation = getattr(exc, "operation_name", "")

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
@@ -39,6 +39,11 @@ from objbackup.core.table import CopyTable
 from objbackup.core.unsupported import check_source
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 BACKFILL_REASON = "Backfill"
 _BACKED_UP, _UNSUPPORTED, _TO_SEND = "backed-up", "unsupported", "to-send"
@@ -57,7 +62,7 @@ class SourceObject:
     storage_class: str = "STANDARD"
 
     @classmethod
-    def from_listing(cls, item: dict[str, Any]) -> SourceObject:
+    def from_listing(cls, item: Mapping[str, Any]) -> SourceObject:
         modified: datetime = item["LastModified"]
         if modified.tzinfo is None:
             modified = modified.replace(tzinfo=UTC)
@@ -70,7 +75,7 @@ class SourceObject:
         )
 
 
-def list_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[SourceObject]:
+def list_objects(s3: S3Client, bucket: str, prefix: str = "") -> Iterator[SourceObject]:
     """Every current object of `bucket` under `prefix`, in key order (ListObjectsV2, all pages)."""
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -112,7 +117,7 @@ class QueueSender:
     as (object key, reason); a later run sends only what is still missing.
     """
 
-    def __init__(self, sqs: Any, queue_url: str) -> None:
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.sent = 0
@@ -135,7 +140,9 @@ class QueueSender:
         waiting = {str(i): item for i, item in enumerate(pending)}
         reasons: dict[str, str] = {}
         for _ in range(_SEND_ROUNDS):
-            entries = [{"Id": i, "MessageBody": body} for i, (_, body) in waiting.items()]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": i, "MessageBody": body} for i, (_, body) in waiting.items()
+            ]
             try:
                 response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except ClientError as exc:
@@ -196,8 +203,8 @@ class Backfill:
 
     def __init__(
         self,
-        s3: Any,
-        sqs: Any,
+        s3: S3Client,
+        sqs: SQSClient,
         table: CopyTable,
         source_bucket: str,
         queue_url: str,

@@ -12,13 +12,18 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.core.errors import MalformedEvent
 from objbackup.core.events import decode_sqs_body
+
+if TYPE_CHECKING:
+    from types_boto3_logs import CloudWatchLogsClient
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import MessageTypeDef
 
 # Long enough that one listing pass does not receive the same message twice; each message is
 # made visible again (ChangeMessageVisibility 0) as soon as it has been read.
@@ -82,7 +87,7 @@ class RedriveReport:
         }
 
 
-def _received(sqs: Any, url: str, visibility: int) -> Iterator[list[dict[str, Any]]]:
+def _received(sqs: SQSClient, url: str, visibility: int) -> Iterator[list[MessageTypeDef]]:
     """Batches of received messages until the queue answers empty several times in a row."""
     empty = 0
     while empty < _EMPTY_ANSWERS:
@@ -101,7 +106,7 @@ def _received(sqs: Any, url: str, visibility: int) -> Iterator[list[dict[str, An
         yield messages
 
 
-def _decoded(message: dict[str, Any], reason: str | None) -> DeadLetter:
+def _decoded(message: MessageTypeDef, reason: str | None) -> DeadLetter:
     attributes = message.get("Attributes", {})
     count = attributes.get("ApproximateReceiveCount")
     sent = attributes.get("SentTimestamp")
@@ -129,7 +134,7 @@ def _iso(epoch: float) -> str:
 
 
 def peek(
-    sqs: Any,
+    sqs: SQSClient,
     dlq_url: str,
     reason_of: Callable[[str], str | None] = lambda _id: None,
     limit: int = MAX_LISTED,
@@ -161,7 +166,9 @@ def peek(
     return list(seen.values())[:limit]
 
 
-def failure_reason(logs: Any, log_group: str | None, message_id: str) -> str | None:
+def failure_reason(
+    logs: CloudWatchLogsClient, log_group: str | None, message_id: str
+) -> str | None:
     """The last failure the replicator logged for `message_id`, or None when none is found.
 
     Matches the quoted message id (a filter pattern term with non-alphanumeric characters is
@@ -205,7 +212,7 @@ def json_line(message: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def queue_arn(sqs: Any, url: str) -> str:
+def queue_arn(sqs: SQSClient, url: str) -> str:
     return str(
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -214,7 +221,11 @@ def queue_arn(sqs: Any, url: str) -> str:
 
 
 def redrive(
-    sqs: Any, dlq_url: str, queue_url: str, dry_run: bool = False, mover: Any = None
+    sqs: SQSClient,
+    dlq_url: str,
+    queue_url: str,
+    dry_run: bool = False,
+    mover: SQSClient | None = None,
 ) -> RedriveReport:
     """Move the DLQ's messages back to the queue: a message move task, else one by one.
 
@@ -249,7 +260,7 @@ def redrive(
     return report
 
 
-def _move_one(sqs: Any, message: dict[str, Any], dlq_url: str, queue_url: str) -> None:
+def _move_one(sqs: SQSClient, message: MessageTypeDef, dlq_url: str, queue_url: str) -> None:
     """Send, then delete: a crash in between leaves a duplicate, never a loss."""
     sent: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
     if message.get("MessageAttributes"):

@@ -14,7 +14,7 @@ overwritten, and the restore says so instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -23,6 +23,9 @@ from objbackup.core.copier import Copier, SourceChanged, TargetChanged, TargetCo
 from objbackup.core.errors import ObjbackupError
 from objbackup.core.records import ACTIVE, DISOWNED, CopyRecord
 from objbackup.core.table import CopyTable
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 
 class RestoreError(ObjbackupError):
@@ -114,7 +117,7 @@ class Restorer:
 
     def __init__(
         self,
-        s3: Any,
+        s3: S3Client,
         table: CopyTable,
         source_bucket: str,
         backup_bucket: str,

@@ -16,13 +16,16 @@ first, then its record, so a crash and rerun converge, and any concurrent write 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from objbackup.core.config import Settings
 from objbackup.core.naming import ParsedCopyName, key_digest, parse_copy_name
 from objbackup.core.replicate import Replicator
 from objbackup.core.table import CopyTable
 from objbackup.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 
 @dataclass
@@ -56,7 +59,7 @@ class _Run:
 
 def prune_over_retention(
     settings: Settings,
-    s3: Any,
+    s3: S3Client,
     table: CopyTable,
     resume: bool = False,
     progress: Progress = no_progress,
@@ -104,7 +107,7 @@ def prune_over_retention(
     return report
 
 
-def _hashed_key(s3: Any, source_bucket: str, parsed: ParsedCopyName) -> str | None:
+def _hashed_key(s3: S3Client, source_bucket: str, parsed: ParsedCopyName) -> str | None:
     """The source key a hashed copy name stands for: the object under its kept head whose digest
     matches (a few objects at most share a ~990-byte prefix), or None when it is gone."""
     paginator = s3.get_paginator("list_objects_v2")

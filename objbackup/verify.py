@@ -27,11 +27,11 @@ or SSE-C: objbackup.core.unsupported): they are `unsupported-object` findings, l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,6 +48,10 @@ from objbackup.core.table import CopyTable
 from objbackup.core.unsupported import check_source, refusal
 from objbackup.parallel import DEFAULT_WORKERS, ordered_map
 from objbackup.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
 
 
 class FindingKind(StrEnum):
@@ -183,9 +187,9 @@ class Verifier:
     def __init__(
         self,
         settings: Settings,
-        s3: Any,
+        s3: S3Client,
         table: CopyTable,
-        sqs: Any = None,
+        sqs: SQSClient | None = None,
         queue_url: str | None = None,
         key_filter: KeyFilter | None = None,
         progress: Progress = no_progress,
@@ -516,6 +520,7 @@ class Verifier:
             return replace(f, action=_MOVED.format("its record appeared"))
         if dry_run:
             return replace(f, action="would delete the copy")
+        assert f.copy_name is not None  # an orphan is a copy: found by its name
         self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=f.copy_name)
         return replace(f, repaired=True, action="deleted the copy")
 
@@ -577,7 +582,7 @@ class Verifier:
             f, repaired=True, action=action + "; sent an Object Created event to the replicator"
         )
 
-    def _head_source(self, key: str) -> dict[str, Any] | None:
+    def _head_source(self, key: str) -> Mapping[str, Any] | None:
         return head_or_none(self.s3, self.settings.source_bucket, key)
 
     def _repair_retention(self, f: Finding, dry_run: bool) -> Finding:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -25,6 +25,11 @@ from objbackup.core.records import CopyRecord
 from objbackup.core.replicate import Replicator
 from objbackup.core.table import CopyTable
 from objbackup.sandbox.patches import install_all
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 REGION = "us-east-1"
 # Fake credentials and region for moto in process: nothing signed with them reaches an account.
@@ -50,7 +55,7 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-def create_table(dynamodb: Any, name: str) -> None:
+def create_table(dynamodb: DynamoDBClient, name: str) -> None:
     """The table of the storage stack, with its `DisownedIndex`."""
     dynamodb.create_table(
         TableName=name,
@@ -81,8 +86,8 @@ def create_table(dynamodb: Any, name: str) -> None:
 @dataclass
 class Harness:
     settings: Settings
-    s3: Any
-    dynamodb: Any
+    s3: S3Client
+    dynamodb: DynamoDBClient
     clock: FakeClock
     table: CopyTable = field(init=False)
     replicator: Replicator = field(init=False)
@@ -217,7 +222,7 @@ class Harness:
 
 
 @contextmanager
-def counting_calls(*clients: Any) -> Iterator[Counter[str]]:
+def counting_calls(*clients: BaseClient) -> Iterator[Counter[str]]:
     """Count the AWS API calls the given clients make, by `service.Operation`."""
     counts: Counter[str] = Counter()
     lock = threading.Lock()  # calls may come from the threads of a concurrent batch
@@ -240,7 +245,7 @@ class Crash(Exception):
 
 
 @contextmanager
-def crash_at(call_number: int, when: str, *clients: Any) -> Iterator[Callable[[], bool]]:
+def crash_at(call_number: int, when: str, *clients: BaseClient) -> Iterator[Callable[[], bool]]:
     """Raise Crash `when` ("before" or "after") the `call_number`-th AWS call of `clients`.
 
     "after" means the call took effect and the caller never saw its answer. Yields a function

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.sandbox.access import enforced as enforce
+
+if TYPE_CHECKING:
+    from types_boto3_iam import IAMClient
 
 ALLOW_ALL = {
     "Version": "2012-10-17",
@@ -34,7 +37,7 @@ LAMBDA_TRUST = {
 __all__ = ["ALLOW_ALL", "LAMBDA_TRUST", "enforce", "error_code", "user_keys"]
 
 
-def user_keys(iam: Any, name: str, document: dict[str, Any]) -> dict[str, str]:
+def user_keys(iam: IAMClient, name: str, document: dict[str, Any]) -> dict[str, str]:
     """An IAM user holding exactly `document`, as the environment of a client acting as it."""
     iam.create_user(UserName=name)
     iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(document))

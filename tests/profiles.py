@@ -19,4 +19,5 @@ def examples(full: int) -> int:
     A count set in a test's own `settings(...)` overrides any profile, so tests that set one pass
     it through here; tests that set none follow the profile's `max_examples` directly.
     """
+    assert settings.default is not None  # a profile is loaded (tests/conftest.py)
     return max(1, full * settings.default.max_examples // CI_EXAMPLES)

@@ -3,20 +3,23 @@ seeing a deployed one at rest (the sandbox's tests and the benchmarks wait for t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from objbackup.core.batch import process_sqs_batch
 from tests.harness import Harness
 
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
-def create_queue(sqs: Any, name: str = "replicator") -> str:
+
+def create_queue(sqs: SQSClient, name: str = "replicator") -> str:
     url: str = sqs.create_queue(QueueName=name, Attributes={"SqsManagedSseEnabled": "true"})[
         "QueueUrl"
     ]
     return url
 
 
-def drain(sqs: Any, queue_url: str, system: Harness) -> list[str]:
+def drain(sqs: SQSClient, queue_url: str, system: Harness) -> list[str]:
     """Deliver every message on the queue to the replicator in batches; the bodies, in order."""
     bodies: list[str] = []
     while True:
@@ -38,7 +41,7 @@ def drain(sqs: Any, queue_url: str, system: Harness) -> list[str]:
             bodies.append(m["Body"])
 
 
-def queue_at_rest(sqs: Any, url: str) -> bool:
+def queue_at_rest(sqs: SQSClient, url: str) -> bool:
     """No message waiting and none in flight: every delivery so far has been handled."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 
 def command(
@@ -79,7 +82,7 @@ def run(g: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-def _backlog(sqs: Any, queue_url: str | None) -> int:
+def _backlog(sqs: SQSClient, queue_url: str | None) -> int:
     """Messages waiting or in flight on the replicator queue (0 when there is no queue)."""
     if not queue_url:
         return 0

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
+
 # Standard mode retries throttling, 5xx and connection errors with jittered exponential backoff.
+MAX_POOL_CONNECTIONS = 32
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=60,
-    max_pool_connections=32,
+    max_pool_connections=MAX_POOL_CONNECTIONS,
 )
 
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
@@ -25,9 +32,10 @@ PRECONDITION_CODES = frozenset({"412", "PreconditionFailed"})
 class Clients:
     """The clients the core talks through; tests pass their own, handlers build them once."""
 
-    s3: Any
-    dynamodb: Any
-    sqs: Any = None  # the replicator's, to re-send a stopped copy (objbackup.core.continuation)
+    s3: S3Client
+    dynamodb: DynamoDBClient
+    # The replicator's, to re-send a stopped copy (objbackup.core.continuation).
+    sqs: SQSClient | None = None
 
     @classmethod
     def create(
@@ -59,7 +67,7 @@ def is_not_found(exc: ClientError) -> bool:
     return error_code(exc) in NOT_FOUND_CODES
 
 
-def head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+def head_or_none(s3: S3Client, bucket: str, key: str) -> Mapping[str, Any] | None:
     """HeadObject's answer for `bucket/key`, or None when S3 says there is no such object.
 
     A missing key is a 404 only to a caller allowed s3:ListBucket (otherwise a 403, which
@@ -68,7 +76,7 @@ def head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
     """
     try:
-        head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+        head: Mapping[str, Any] = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if is_not_found(exc):
             return None

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from objbackup.core.aws import RETRY_CONFIG
+from objbackup.core.aws import MAX_POOL_CONNECTIONS
 from objbackup.core.deadline import Deadline, OutOfTime
 from objbackup.core.errors import MalformedEvent
 from objbackup.core.events import ObjectEvent, decode_sqs_body
@@ -32,7 +32,7 @@ Lane = list[tuple[int, ObjectEvent]]
 # One worker per key in flight. Each spends nearly all its time waiting on S3 and DynamoDB, so
 # threads, not cores, set the pace; as many as the clients' connection pool holds, so none waits
 # for a connection (a batch of 10, the most without a batching window, runs wholly at once).
-KEY_WORKERS: int = RETRY_CONFIG.max_pool_connections or 10
+KEY_WORKERS: int = MAX_POOL_CONNECTIONS
 
 
 def process_sqs_batch(

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objbackup.core.chunks import chunks
 from objbackup.core.config import Settings
@@ -31,6 +31,9 @@ from objbackup.core.naming import iso_now
 from objbackup.core.records import CLEANING, CopyRecord
 from objbackup.core.replicate import Clock, utc_now
 from objbackup.core.table import CopyTable
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 __all__ = ["DELETE_OBJECTS_LIMIT", "LEASE_SECONDS", "CleanReport", "Cleaner"]
 
@@ -96,7 +99,7 @@ class Cleaner:
     """Deletes expired disowned copies and their records."""
 
     settings: Settings
-    s3: Any
+    s3: S3Client
     table: CopyTable
     clock: Clock = utc_now
     chunk_size: int = DELETE_OBJECTS_LIMIT

@@ -15,15 +15,18 @@ monotonic and bounded (at most 10,000 parts), so the chain of continuations ends
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from objbackup.core.events import ObjectEvent, encode_eventbridge
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 
 class Continuation:
     """Re-sends events to the queue at `queue_url`, exactly as decode_sqs_body will read them."""
 
-    def __init__(self, sqs: Any, queue_url: str) -> None:
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
 

@@ -20,10 +20,10 @@ overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from uuid import uuid4
 
@@ -35,6 +35,10 @@ from objbackup.core.aws import error_code, is_not_found, is_precondition_failed
 from objbackup.core.deadline import Deadline
 from objbackup.core.multipart import ResumableCopy, abort_uploads
 from objbackup.core.unsupported import UnsupportedObject, refusal
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import CopySourceTypeDef
 
 
 class _NeverRaised(Exception):
@@ -103,7 +107,7 @@ class Copier:
 
     def __init__(
         self,
-        s3: Any,
+        s3: S3Client,
         backup_bucket: str,
         multipart_threshold: int,
         kms_key: str | None = None,
@@ -192,7 +196,7 @@ class Copier:
         head_args: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
             head_args["IfMatch"] = f'"{etag}"'
-        head = self.s3.head_object(**head_args)
+        head: Mapping[str, Any] = self.s3.head_object(**head_args)
         extra: dict[str, Any] = {k: head[k] for k in _DESCRIPTIVE if head.get(k)}
         extra["Metadata"] = head.get("Metadata", {})
         tags = self.s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
@@ -206,7 +210,7 @@ class Copier:
         extra |= self.written_as
         part = max(self.part_bytes or DEFAULT_PART_BYTES, -(-size // MAX_PARTS))
         if self.resumable and target is None:
-            source = {"Bucket": bucket, "Key": key}
+            source: CopySourceTypeDef = {"Bucket": bucket, "Key": key}
             ResumableCopy(self.s3, self.backup_bucket, part, self.part_workers).copy(
                 source, name, size, str(head["ETag"]), extra, deadline, resume=resume and bool(etag)
             )

@@ -16,12 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.core.chunks import chunks
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 DELETE_OBJECTS_LIMIT = 1000
 # What an XML 1.0 body cannot carry as written: controls other than tab and LF (CR is normalised
@@ -36,9 +40,9 @@ class Target:
     key: str
     version_id: str | None = None
 
-    def identifier(self) -> dict[str, str]:
-        """The ObjectIdentifier of DeleteObjects, and the arguments of DeleteObject."""
-        ident = {"Key": self.key}
+    def identifier(self) -> ObjectIdentifierTypeDef:
+        """The ObjectIdentifier of DeleteObjects."""
+        ident: ObjectIdentifierTypeDef = {"Key": self.key}
         if self.version_id is not None:
             ident["VersionId"] = self.version_id
         return ident
@@ -57,7 +61,7 @@ def xml_safe(key: str) -> bool:
     return _NOT_XML_SAFE.search(key) is None
 
 
-def delete_targets(s3: Any, bucket: str, targets: Iterable[Target]) -> DeleteReport:
+def delete_targets(s3: S3Client, bucket: str, targets: Iterable[Target]) -> DeleteReport:
     """Delete `targets` from `bucket`, 1000 per DeleteObjects call; never raise for one key.
 
     Holds one chunk at a time. Errors that concern the whole bucket or the caller's credentials
@@ -74,7 +78,9 @@ def delete_targets(s3: Any, bucket: str, targets: Iterable[Target]) -> DeleteRep
     return report
 
 
-def _delete_batch(s3: Any, bucket: str, batch: list[Target], report: DeleteReport) -> list[Target]:
+def _delete_batch(
+    s3: S3Client, bucket: str, batch: list[Target], report: DeleteReport
+) -> list[Target]:
     """One DeleteObjects call; returns the targets to retry one by one (a refused request)."""
     try:
         response = s3.delete_objects(
@@ -97,9 +103,12 @@ def _delete_batch(s3: Any, bucket: str, batch: list[Target], report: DeleteRepor
     return []
 
 
-def _delete_one(s3: Any, bucket: str, target: Target, report: DeleteReport) -> None:
+def _delete_one(s3: S3Client, bucket: str, target: Target, report: DeleteReport) -> None:
     try:
-        s3.delete_object(Bucket=bucket, **target.identifier())
+        if target.version_id is None:
+            s3.delete_object(Bucket=bucket, Key=target.key)
+        else:
+            s3.delete_object(Bucket=bucket, Key=target.key, VersionId=target.version_id)
     except ClientError as exc:
         report.failed.append((target, error_code(exc)))
     else:

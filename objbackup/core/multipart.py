@@ -22,11 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.deadline import Deadline, OutOfTime
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import CopySourceTypeDef
 
 # Parts copied at once: S3 copies each part server-side, so the invocation mostly waits on them.
 DEFAULT_WORKERS = 10
@@ -49,7 +53,7 @@ def part_ranges(size: int, part_bytes: int) -> list[tuple[int, int]]:
     return [(start, min(start + part_bytes, size) - 1) for start in range(0, size, part_bytes)]
 
 
-def uploads_of(s3: Any, bucket: str, name: str) -> list[str]:
+def uploads_of(s3: S3Client, bucket: str, name: str) -> list[str]:
     """The ids of the multipart uploads in progress under exactly `name`."""
     paginator = s3.get_paginator("list_multipart_uploads")
     return [
@@ -60,7 +64,9 @@ def uploads_of(s3: Any, bucket: str, name: str) -> list[str]:
     ]
 
 
-def abort_uploads(s3: Any, bucket: str, name: str, upload_ids: Iterable[str] | None = None) -> int:
+def abort_uploads(
+    s3: S3Client, bucket: str, name: str, upload_ids: Iterable[str] | None = None
+) -> int:
     """Abort the uploads in progress under `name` (or those of `upload_ids`); how many."""
     aborted = 0
     for upload_id in uploads_of(s3, bucket, name) if upload_ids is None else upload_ids:
@@ -76,7 +82,7 @@ def abort_uploads(s3: Any, bucket: str, name: str, upload_ids: Iterable[str] | N
 class ResumableCopy:
     """Copies one object into `bucket` in parts of `part_bytes`, resuming an earlier attempt."""
 
-    def __init__(self, s3: Any, bucket: str, part_bytes: int, workers: int = DEFAULT_WORKERS):
+    def __init__(self, s3: S3Client, bucket: str, part_bytes: int, workers: int = DEFAULT_WORKERS):
         self.s3 = s3
         self.bucket = bucket
         self.part_bytes = part_bytes
@@ -84,7 +90,7 @@ class ResumableCopy:
 
     def copy(
         self,
-        source: dict[str, str],
+        source: CopySourceTypeDef,
         name: str,
         size: int,
         etag: str,
@@ -146,7 +152,7 @@ class ResumableCopy:
 
     def _copy_parts(
         self,
-        source: dict[str, str],
+        source: CopySourceTypeDef,
         name: str,
         upload_id: str,
         etag: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,7 +66,7 @@ class CopyRecord:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> CopyRecord:
+    def from_item(cls, item: Mapping[str, Any]) -> CopyRecord:
         def text(name: str) -> str | None:
             value = item.get(name)
             return None if value is None else str(value["S"])

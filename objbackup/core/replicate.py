@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -46,6 +46,9 @@ from objbackup.core.records import ACTIVE, CopyRecord
 from objbackup.core.resurface import came_back
 from objbackup.core.table import CopyTable
 from objbackup.core.unsupported import UnsupportedObject, refusal
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 Clock = Callable[[], datetime]
 
@@ -77,7 +80,7 @@ class Replicator:
     def __init__(
         self,
         settings: Settings,
-        s3: Any,
+        s3: S3Client,
         table: CopyTable,
         clock: Clock = utc_now,
         continuation: Continuation | None = None,
@@ -270,7 +273,7 @@ class Replicator:
     def _still_exists(
         self,
         event: ObjectEvent,
-        head: dict[str, Any],
+        head: Mapping[str, Any],
         records: list[CopyRecord],
         deadline: Deadline | None,
     ) -> Outcome:
@@ -309,7 +312,7 @@ class Replicator:
             return Outcome("disown", "resurfaced-reactivated", event.key, reactivated=len(back))
         return Outcome("disown", "still-exists", event.key)
 
-    def _head_source(self, event: ObjectEvent) -> dict[str, Any] | None:
+    def _head_source(self, event: ObjectEvent) -> Mapping[str, Any] | None:
         try:
             return head_or_none(self.s3, event.bucket, event.key)
         except ClientError as exc:
@@ -344,5 +347,5 @@ def _action(event: ObjectEvent) -> str:
     return "replicate" if event.kind is Kind.CREATED else "disown"
 
 
-def _etag(head: dict[str, Any]) -> str:
+def _etag(head: Mapping[str, Any]) -> str:
     return str(head.get("ETag", "")).strip('"')

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.core.chunks import chunks
 from objbackup.core.records import ACTIVE, CLEANING, DISOWNED, CopyRecord, Status
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import (
+        UpdateTypeDef,
+        WriteRequestOutputTypeDef,
+        WriteRequestTypeDef,
+    )
 
 BATCH_WRITE_LIMIT = 25
 TRANSACT_WRITE_LIMIT = 100
@@ -23,7 +31,7 @@ class CopyTable:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table: str,
         disowned_index: str = "DisownedIndex",
         sleep: Callable[[float], None] = time.sleep,
@@ -153,7 +161,7 @@ class CopyTable:
         for record in pending:
             self._claim_one(record, until, result)
 
-    def _claim_update(self, record: CopyRecord, until: str | None) -> dict[str, Any]:
+    def _claim_update(self, record: CopyRecord, until: str | None) -> UpdateTypeDef:
         values: dict[str, Any] = {":c": {"S": CLEANING}}
         if record.status == CLEANING:
             if record.claimed_until is None:
@@ -185,7 +193,9 @@ class CopyTable:
             self.client.update_item(**self._claim_update(record, until))
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                result.lose(record, exc.response.get("Item"))
+                # ALL_OLD: the item comes back in the error (UpdateItem API reference).
+                response: Mapping[str, Any] = exc.response
+                result.lose(record, response.get("Item"))
             else:
                 result.failed.append((record, f"claim: {error_code(exc)}"))
             return
@@ -273,7 +283,9 @@ class CopyTable:
 
     def _delete_batch(self, batch: list[CopyRecord]) -> list[CopyRecord]:
         pending = {_key_of(r.key()): r for r in batch}
-        requests = [{"DeleteRequest": {"Key": r.key()}} for r in batch]
+        requests: Sequence[WriteRequestTypeDef | WriteRequestOutputTypeDef] = [
+            {"DeleteRequest": {"Key": r.key()}} for r in batch
+        ]
         for attempt in range(_MAX_UNPROCESSED_ROUNDS):
             response = self.client.batch_write_item(RequestItems={self.table: requests})
             requests = response.get("UnprocessedItems", {}).get(self.table, [])
@@ -289,7 +301,7 @@ class CopyTable:
         for page in paginator.paginate(TableName=self.table, **kwargs):
             # Taken out of the page (which the paginator holds while it fetches the next) and let
             # go item by item, so a consumer that streams holds at most one page.
-            items = page.pop("Items", [])
+            items = cast("dict[str, Any]", page).pop("Items", [])  # required, to the stubs
             items.reverse()
             while items:
                 yield CopyRecord.from_item(items.pop())
@@ -308,7 +320,7 @@ class ClaimResult:
     taken: list[CopyRecord] = field(default_factory=list)  # another clean claimed or deleted it
     failed: list[tuple[CopyRecord, str]] = field(default_factory=list)
 
-    def lose(self, record: CopyRecord, item: dict[str, Any] | None) -> None:
+    def lose(self, record: CopyRecord, item: Mapping[str, Any] | None) -> None:
         """File a record whose condition failed, by what the table held (ALL_OLD) instead."""
         now = None if item is None else CopyRecord.from_item(item)
         if now is None or now.status == CLEANING or record.status == CLEANING:
@@ -325,5 +337,5 @@ def _lease_key(name: str) -> dict[str, dict[str, str]]:
     return {"source_object": {"S": LEASE_PARTITION}, "copy_timestamp": {"S": name}}
 
 
-def _key_of(key: dict[str, dict[str, str]]) -> tuple[str, str]:
+def _key_of(key: Mapping[str, Any]) -> tuple[str, str]:
     return key["source_object"]["S"], key["copy_timestamp"]["S"]

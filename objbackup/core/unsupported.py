@@ -21,12 +21,16 @@ No retry can back such an object up, so none is made: the replicator acknowledge
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code, head_or_none
 from objbackup.core.errors import ObjbackupError
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 ARCHIVED_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _ARCHIVED_CODES = frozenset({"InvalidObjectState", "ObjectNotInActiveTierError"})
@@ -53,9 +57,11 @@ def refusal(exc: ClientError) -> str | None:
     """Why S3 refused a copy (or the copier's HEAD) of the source, if it is one no retry fixes."""
     code = error_code(exc)
     if code in _ARCHIVED_CODES:
-        error = exc.response.get("Error", {})
-        storage = exc.response.get("StorageClass") or error.get("StorageClass")
-        tier = exc.response.get("AccessTier") or error.get("AccessTier")
+        # An error body may carry more fields (StorageClass, AccessTier) than the stubs name.
+        response: Mapping[str, Any] = exc.response
+        error: Mapping[str, Any] = response.get("Error", {})
+        storage = response.get("StorageClass") or error.get("StorageClass")
+        tier = response.get("AccessTier") or error.get("AccessTier")
         return archived(storage, tier)
     message = str(exc.response.get("Error", {}).get("Message", "")).lower().replace("-", " ")
     if code == "InvalidRequest" and "server side encryption" in message:
@@ -65,7 +71,7 @@ def refusal(exc: ClientError) -> str | None:
     return None
 
 
-def head_refusal(head: dict[str, Any]) -> str | None:
+def head_refusal(head: Mapping[str, Any]) -> str | None:
     """Why the object a HeadObject answer describes cannot be copied, or None if it can."""
     if 'ongoing-request="false"' in str(head.get("Restore", "")):
         return None  # restored: a readable copy is there until its expiry date
@@ -77,7 +83,7 @@ def head_refusal(head: dict[str, Any]) -> str | None:
     return None
 
 
-def check_source(s3: Any, bucket: str, key: str) -> str | None:
+def check_source(s3: S3Client, bucket: str, key: str) -> str | None:
     """HEAD `bucket/key`: why it cannot be copied, or None (copyable, or gone since listed)."""
     try:
         head = head_or_none(s3, bucket, key)

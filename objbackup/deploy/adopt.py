@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.deploy.errors import SourceBucketProblem
+
+if TYPE_CHECKING:
+    from types_boto3_events import EventBridgeClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import NotificationConfigurationTypeDef
 
 # The parts of a notification configuration; everything else in a response is metadata.
 CONFIGURATION_KINDS = (
@@ -64,7 +69,7 @@ class EventBridgeStep:
         return f"turn on EventBridge delivery of {self.bucket} (keeping {others})"
 
 
-def inspect_source(s3: Any, bucket: str, region: str) -> SourceReport:
+def inspect_source(s3: S3Client, bucket: str, region: str) -> SourceReport:
     """Refuse a bucket that is missing, unreadable or in another region; else report on it."""
     try:
         response = s3.head_bucket(Bucket=bucket)
@@ -89,7 +94,7 @@ def inspect_source(s3: Any, bucket: str, region: str) -> SourceReport:
     return SourceReport(bucket, found, _versioning(s3, bucket), _encryption(s3, bucket))
 
 
-def read_configuration(s3: Any, bucket: str) -> dict[str, Any]:
+def read_configuration(s3: S3Client, bucket: str) -> dict[str, Any]:
     """The bucket's notification configuration, without response metadata."""
     response = s3.get_bucket_notification_configuration(Bucket=bucket)
     return {k: v for k, v in response.items() if k in (*CONFIGURATION_KINDS, EVENTBRIDGE)}
@@ -107,7 +112,7 @@ def with_eventbridge(configuration: Mapping[str, Any], on: bool) -> dict[str, An
     return merged
 
 
-def plan_eventbridge(s3: Any, bucket: str) -> EventBridgeStep:
+def plan_eventbridge(s3: S3Client, bucket: str) -> EventBridgeStep:
     """Read the configuration and decide whether deploy must turn EventBridge delivery on."""
     configuration = read_configuration(s3, bucket)
     kept = {kind: len(configuration.get(kind) or []) for kind in CONFIGURATION_KINDS}
@@ -115,7 +120,7 @@ def plan_eventbridge(s3: Any, bucket: str) -> EventBridgeStep:
     return EventBridgeStep(bucket, action, kept)
 
 
-def set_eventbridge(s3: Any, bucket: str, on: bool) -> bool:
+def set_eventbridge(s3: S3Client, bucket: str, on: bool) -> bool:
     """Turn the bucket's EventBridge delivery on or off; False when it already was.
 
     Read-modify-write: another writer between the read and the write would be overwritten, as
@@ -129,13 +134,18 @@ def set_eventbridge(s3: Any, bucket: str, on: bool) -> bool:
         return False
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
-        NotificationConfiguration=with_eventbridge(configuration, on),
+        # The parts S3 answered, written back as read (EventBridge turned on or off).
+        NotificationConfiguration=cast(
+            "NotificationConfigurationTypeDef", with_eventbridge(configuration, on)
+        ),
         SkipDestinationValidation=True,
     )
     return True
 
 
-def rules_using(events: Any, bucket: str, ignore: frozenset[str] = frozenset()) -> list[str]:
+def rules_using(
+    events: EventBridgeClient, bucket: str, ignore: frozenset[str] = frozenset()
+) -> list[str]:
     """Rules on the default event bus, other than `ignore`, that may select `bucket`'s S3 events.
 
     A rule counts when its pattern selects source aws.s3 (or any source) and names this bucket
@@ -172,7 +182,7 @@ def _may_select(pattern: Any, bucket: str) -> bool:
     return True
 
 
-def _bucket_region(s3: Any, bucket: str, head: Mapping[str, Any]) -> str:
+def _bucket_region(s3: S3Client, bucket: str, head: Mapping[str, Any]) -> str:
     region = head.get("BucketRegion") or (
         head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
     )
@@ -182,7 +192,7 @@ def _bucket_region(s3: Any, bucket: str, head: Mapping[str, Any]) -> str:
     return str(constraint or "us-east-1")
 
 
-def _versioning(s3: Any, bucket: str) -> str:
+def _versioning(s3: S3Client, bucket: str) -> str:
     try:
         status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
     except ClientError as exc:
@@ -190,7 +200,7 @@ def _versioning(s3: Any, bucket: str) -> str:
     return str(status) if status else "never enabled"
 
 
-def _encryption(s3: Any, bucket: str) -> str:
+def _encryption(s3: S3Client, bucket: str) -> str:
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
             "Rules"

@@ -6,15 +6,32 @@ or hand it ready-made clients.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProfileNotFound
 
 from objbackup.deploy.errors import AwsSetupError
 from objbackup.deploy.stacks import DEFAULT_NAME, StackNames
+
+if TYPE_CHECKING:  # the stubs are a dev dependency: nothing imports them at run time
+    from types_boto3_cloudformation import CloudFormationClient
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_events import EventBridgeClient
+    from types_boto3_iam import IAMClient
+    from types_boto3_kms import KMSClient
+    from types_boto3_lambda import LambdaClient
+    from types_boto3_logs import CloudWatchLogsClient
+    from types_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sns import SNSClient
+    from types_boto3_sqs import SQSClient
+    from types_boto3_ssm import SSMClient
+    from types_boto3_sts import STSClient
 
 # An operator waits at the terminal: a connection is given 2 s (AWS answers in far less), and an
 # endpoint that cannot be reached is retried once (fail_fast_when_unreachable), while throttling
@@ -27,6 +44,7 @@ _LAMBDA_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=910
 )
 _UNREACHABLE_ATTEMPTS = 2
+_Client = TypeVar("_Client", bound=BaseClient)
 
 
 def fail_fast_when_unreachable(
@@ -45,7 +63,54 @@ def fail_fast_when_unreachable(
         raise caught_exception
 
 
-class Connection:
+def session_client(session: boto3.Session | None, service: str, **options: Any) -> BaseClient:
+    """`session.client(service, **options)` (boto3's default session for None) for a service named
+    at run time: the stubs type `Session.client` for literal names only."""
+    make: Callable[..., BaseClient] = boto3.client if session is None else session.client
+    return make(service, **options)
+
+
+class ServiceClients:
+    """`client(service)` typed by the service's name; a subclass builds the client (`_client`)."""
+
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["cloudwatch"]) -> CloudWatchClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["events"]) -> EventBridgeClient: ...
+    @overload
+    def client(self, service: Literal["iam"]) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["lambda"]) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["logs"]) -> CloudWatchLogsClient: ...
+    @overload
+    def client(
+        self, service: Literal["resourcegroupstaggingapi"]
+    ) -> ResourceGroupsTaggingAPIClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["ssm"]) -> SSMClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    def client(self, service: str) -> BaseClient:
+        return self._client(service)
+
+    def _client(self, service: str) -> BaseClient:
+        raise NotImplementedError
+
+
+class Connection(ServiceClients):
     """One deployment's name and the AWS session, region and endpoint it is reached through."""
 
     def __init__(
@@ -55,14 +120,14 @@ class Connection:
         profile: str | None = None,
         endpoint_url: str | None = None,
         session: boto3.Session | None = None,
-        clients: Mapping[str, Any] | None = None,
+        clients: Mapping[str, BaseClient] | None = None,
     ) -> None:
         self.names = StackNames(name)
         self._region = region
         self._profile = profile
         self.endpoint_url = endpoint_url or None
         self._session = session
-        self._clients: dict[str, Any] = dict(clients or {})
+        self._clients: dict[str, BaseClient] = dict(clients or {})
         self._checked = False
 
     @property
@@ -93,7 +158,7 @@ class Connection:
             )
         return str(region)
 
-    def client(self, service: str) -> Any:
+    def _client(self, service: str) -> BaseClient:
         """A client for `service` (built once), after checking that credentials exist."""
         if service not in self._clients:
             region = self.region
@@ -102,10 +167,10 @@ class Connection:
             kwargs: dict[str, Any] = {"region_name": region, "config": config}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url
-            self._clients[service] = _fail_fast(self.session.client(service, **kwargs))
+            self._clients[service] = _fail_fast(session_client(self.session, service, **kwargs))
         return self._clients[service]
 
-    def one_shot_client(self, service: str) -> Any:
+    def one_shot_client(self, service: Literal["sqs"]) -> SQSClient:
         """A client that tries each call once: to probe an API the endpoint may not have."""
         kwargs: dict[str, Any] = {
             "region_name": self.region,
@@ -128,7 +193,7 @@ class Connection:
         self._checked = True
 
 
-def _fail_fast(client: Any) -> Any:
+def _fail_fast(client: _Client) -> _Client:
     # Handlers of a more specific event run first: register beside the retry handler's own
     # `needs-retry.<service>`, ahead of it.
     service = client.meta.service_model.service_id.hyphenize()

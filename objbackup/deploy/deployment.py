@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,9 @@ from objbackup.deploy.connection import Connection
 from objbackup.deploy.deployed_settings import DeployedSettings
 from objbackup.deploy.errors import IncompleteDeployment, NotDeployed
 from objbackup.deploy.stacks import ROLES, Role, StackNames
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
 
 # States in which a stack's resources and outputs are all there.
 STABLE_STATES = frozenset(
@@ -76,7 +79,9 @@ class StackInfo:
         )
 
 
-def read_stack(cloudformation: Any, role: Role, stack_name: str) -> StackInfo | None:
+def read_stack(
+    cloudformation: CloudFormationClient, role: Role, stack_name: str
+) -> StackInfo | None:
     """The stack named `stack_name`, or None when there is none (deleted stacks included)."""
     try:
         found = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
@@ -88,7 +93,7 @@ def read_stack(cloudformation: Any, role: Role, stack_name: str) -> StackInfo | 
     return StackInfo.from_description(role, live[0]) if live else None
 
 
-def read_stacks(cloudformation: Any, names: StackNames) -> dict[Role, StackInfo]:
+def read_stacks(cloudformation: CloudFormationClient, names: StackNames) -> dict[Role, StackInfo]:
     """The deployment's existing stacks, by role."""
     found: dict[Role, StackInfo] = {}
     for role in ROLES:

@@ -20,12 +20,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.deploy.errors import DeployError
+
+if TYPE_CHECKING:
+    from types_boto3_kms import KMSClient
+    from types_boto3_s3 import S3Client
 
 # Replicator stack parameters: comma-separated source key ARNs; the copies' key ARN ("" = none).
 P_SOURCE_KMS_KEYS = "SourceKmsKeyArns"
@@ -111,7 +115,7 @@ def resolve_encryption(
     return CopyEncryption(sources, backup_key or current.backup_key)
 
 
-def default_kms_key(s3: Any, bucket: str) -> str | None:
+def default_kms_key(s3: S3Client, bucket: str) -> str | None:
     """The key id, alias or ARN of `bucket`'s default SSE-KMS encryption; None without one."""
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
@@ -131,7 +135,7 @@ def default_kms_key(s3: Any, bucket: str) -> str | None:
     return None
 
 
-def key_arn(kms: Any, key: str, bucket: str) -> str:
+def key_arn(kms: KMSClient, key: str, bucket: str) -> str:
     """The key ARN of a key id, alias or ARN, through kms:DescribeKey (an ARN is returned as is)."""
     if _KEY_ARN.fullmatch(key):
         return key
@@ -146,7 +150,7 @@ def key_arn(kms: Any, key: str, bucket: str) -> str:
         ) from None
 
 
-def source_bucket_key(s3: Any, kms: Any, bucket: str) -> str | None:
+def source_bucket_key(s3: S3Client, kms: KMSClient, bucket: str) -> str | None:
     """The key ARN of an adopted bucket's default SSE-KMS encryption, or None."""
     key = default_kms_key(s3, bucket)
     return None if key is None else key_arn(kms, key, bucket)

@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from objbackup.core.aws import error_code
 from objbackup.deploy.deployment import Deployment
+
+if TYPE_CHECKING:
+    from types_boto3_logs import CloudWatchLogsClient
 
 FUNCTIONS = ("replicator", "cleaner")
 DEFAULT_SINCE = "10m"
@@ -143,7 +146,9 @@ class Batch:
     missing: list[Source] = field(default_factory=list)
 
 
-def read(logs: Any, chosen: Iterable[Source], start_ms: int, end_ms: int | None = None) -> Batch:
+def read(
+    logs: CloudWatchLogsClient, chosen: Iterable[Source], start_ms: int, end_ms: int | None = None
+) -> Batch:
     """Every line of the `chosen` functions from `start_ms` on, interleaved by time; a function
     whose log group does not exist (it never ran) is listed in `missing`, not an error."""
     batch = Batch()
@@ -177,7 +182,7 @@ class Follower:
     """Reads new lines on each poll: from the start time first, then from a little before the
     newest line seen, skipping lines already returned."""
 
-    def __init__(self, logs: Any, chosen: list[Source], start_ms: int) -> None:
+    def __init__(self, logs: CloudWatchLogsClient, chosen: list[Source], start_ms: int) -> None:
         self._logs = logs
         self._chosen = chosen
         self._from = start_ms
@@ -207,7 +212,7 @@ def wait(seconds: float) -> None:
 
 
 def follow(
-    logs: Any,
+    logs: CloudWatchLogsClient,
     chosen: list[Source],
     start_ms: int,
     emit: Callable[[LogLine], None],

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objbackup.deploy.errors import BadReport, FunctionFailed
+
+if TYPE_CHECKING:
+    from types_boto3_lambda import LambdaClient
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ _EXTRA = (
 )
 
 
-def invoke_cleaner(lambda_client: Any, function: str, dry_run: bool = False) -> CleanerReport:
+def invoke_cleaner(
+    lambda_client: LambdaClient, function: str, dry_run: bool = False
+) -> CleanerReport:
     """Run the cleaner once, now, and wait for its report; FunctionFailed if it raised."""
     response = lambda_client.invoke(
         FunctionName=function,

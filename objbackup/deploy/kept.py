@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -22,6 +22,9 @@ from objbackup.core.config import DEFAULT_DISOWNED_INDEX
 from objbackup.deploy.connection import Connection
 from objbackup.deploy.deployment import StackInfo
 from objbackup.deploy.errors import DeployError
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 TAG_BACKUPS_OF = "objbackup:backups-of"
 TAG_KEPT_AT = "objbackup:kept-at"
@@ -236,7 +239,7 @@ def mark_kept(connection: Connection, storage_stack: str, bucket: str, table: st
     return now
 
 
-def _bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
+def _bucket_tags(s3: S3Client, bucket: str) -> dict[str, str]:
     try:
         tag_set = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
     except ClientError as exc:

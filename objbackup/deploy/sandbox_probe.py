@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objbackup.sandbox import SANDBOX_HEADER
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 # The sandbox fires rate(...) rules only (objbackup/sandbox/scheduler.py); on AWS a cron(...)
 # rule fires at its times (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html).
@@ -33,7 +36,7 @@ class Probe:
 
 
 @contextmanager
-def sandbox_probe(client: Any) -> Iterator[Probe]:
+def sandbox_probe(client: BaseClient) -> Iterator[Probe]:
     """Watch `client`'s answers while the block runs (botocore's after-call event)."""
     probe = Probe()
     events = client.meta.events

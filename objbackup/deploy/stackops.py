@@ -11,14 +11,20 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError, WaiterError
 
 from objbackup.core.aws import error_code
 from objbackup.deploy.errors import ChangeSetFailed, StackOperationFailed, WaitTimeout
 
-CAPABILITIES = ["CAPABILITY_IAM"]
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
+    from types_boto3_cloudformation.literals import CapabilityType
+    from types_boto3_cloudformation.type_defs import ParameterTypeDef, StackEventTypeDef
+
+CAPABILITIES: list[CapabilityType] = ["CAPABILITY_IAM"]
+StackWaiter = Literal["stack_create_complete", "stack_update_complete", "stack_delete_complete"]
 # How AWS says a change set would change nothing (a FAILED change set, or a refused request).
 _NO_CHANGE_MARKERS = ("didn't contain changes", "No updates are to be performed")
 
@@ -56,7 +62,7 @@ class StackOperations:
 
     def __init__(
         self,
-        cloudformation: Any,
+        cloudformation: CloudFormationClient,
         sleep: Callable[[float], None] = time.sleep,
         poll_seconds: float = 5.0,
         timeout_seconds: float = 3600.0,
@@ -79,7 +85,7 @@ class StackOperations:
     ) -> Outcome:
         """Create a change set, execute it and wait; "unchanged" when it changes nothing."""
         cfn = self.cloudformation
-        params: list[dict[str, Any]] = [
+        params: list[ParameterTypeDef] = [
             {"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()
         ]
         params += [{"ParameterKey": key, "UsePreviousValue": True} for key in use_previous]
@@ -114,7 +120,9 @@ class StackOperations:
             raise ChangeSetFailed(stack_name, reason) from None
         marker = self._newest_event_id(stack_id)
         cfn.execute_change_set(ChangeSetName=change_set_id, StackName=stack_id)
-        waiter = "stack_create_complete" if change_set_type == "CREATE" else "stack_update_complete"
+        waiter: StackWaiter = (
+            "stack_create_complete" if change_set_type == "CREATE" else "stack_update_complete"
+        )
         self.wait(waiter, stack_name, stack_id, marker, on_event)
         return "created" if change_set_type == "CREATE" else "updated"
 
@@ -136,7 +144,7 @@ class StackOperations:
 
     def wait(
         self,
-        waiter_name: str,
+        waiter_name: StackWaiter,
         stack_name: str,
         stack_id: str,
         marker: str | None,
@@ -170,7 +178,8 @@ class StackOperations:
     def _failure(
         self, stack_name: str, error: WaiterError, failed_events: list[StackEvent]
     ) -> StackOperationFailed:
-        response = error.last_response or {}
+        # The waiter's last answer, DescribeStacks' (the stubs type it as an error's).
+        response: Mapping[str, Any] = error.last_response or {}
         stacks = response.get("Stacks") or [{}]
         status = str(stacks[0].get("StackStatus") or error.kwargs.get("reason"))
         reasons = [
@@ -193,7 +202,7 @@ class StackOperations:
         self, stack_name: str, stack_id: str, marker: str | None
     ) -> tuple[list[StackEvent], str | None]:
         """Events newer than `marker` (oldest first), and the new marker."""
-        fresh: list[dict[str, Any]] = []
+        fresh: list[StackEventTypeDef] = []
         paginator = self.cloudformation.get_paginator("describe_stack_events")
         try:
             for page in paginator.paginate(StackName=stack_id):

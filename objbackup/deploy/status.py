@@ -6,7 +6,7 @@ source bucket still delivers its events to EventBridge."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from botocore.exceptions import ClientError
@@ -17,8 +17,11 @@ from objbackup.deploy.deployment import Deployment, find_deployment
 from objbackup.deploy.scale import deployed_scale
 from objbackup.deploy.stacks import O_SCHEDULE, ROLES
 
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
-def queue_depths(sqs: Any, url: str | None) -> tuple[int | None, int | None]:
+
+def queue_depths(sqs: SQSClient, url: str | None) -> tuple[int | None, int | None]:
     """(messages waiting, messages in flight) of a queue; (None, None) if it is not there."""
     if url is None:
         return None, None

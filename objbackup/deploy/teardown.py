@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
@@ -27,6 +27,16 @@ from objbackup.deploy.kept import KeptResource, deployed_attachment, find_kept, 
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
 from objbackup.deploy.stackops import EventCallback, StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+    class _Markers(TypedDict, total=False):
+        """Where ListObjectVersions resumes."""
+
+        KeyMarker: str
+        VersionIdMarker: str
+
 
 DELETE_OBJECTS_LIMIT = 1000
 _NAMED_FAILURES = 3  # versions named in the error; the count says how many more
@@ -112,7 +122,7 @@ class Teardown:
         return self._operations
 
     @property
-    def s3(self) -> Any:
+    def s3(self) -> S3Client:
         return self.connection.client("s3")
 
     def plan(self, keep_backups: bool = False) -> TeardownPlan:
@@ -260,7 +270,7 @@ class Teardown:
         on_progress(bucket, 0, expected)
         while True:
             new = 0
-            markers: dict[str, str] = {}
+            markers: _Markers = {}
             while True:
                 page = s3.list_object_versions(
                     Bucket=bucket, MaxKeys=DELETE_OBJECTS_LIMIT, **markers

@@ -22,7 +22,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_cloudwatch.type_defs import MetricDatumTypeDef
+    from types_boto3_logs import CloudWatchLogsClient
 
 from objbackup.sandbox.periodic import Periodic
 
@@ -132,8 +137,8 @@ class CloudWatchShipper:
 
     def __init__(
         self,
-        logs: Any,
-        cloudwatch: Any,
+        logs: CloudWatchLogsClient,
+        cloudwatch: CloudWatchClient,
         flush_every: float = FLUSH_EVERY,
     ) -> None:
         self._logs = logs
@@ -156,16 +161,13 @@ class CloudWatchShipper:
         """A shipper that calls the sandbox at `endpoint_url` with the sandbox's credentials."""
         import boto3
 
-        def client(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=endpoint_url,
-                region_name=region,
-                aws_access_key_id="sandbox",
-                aws_secret_access_key="sandbox",  # noqa: S106 - the sandbox's fixed fake credentials
-            )
-
-        return cls(client("logs"), client("cloudwatch"))
+        options: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": "sandbox",
+            "aws_secret_access_key": "sandbox",
+        }
+        return cls(boto3.client("logs", **options), boto3.client("cloudwatch", **options))
 
     def start(self) -> CloudWatchShipper:
         self._periodic.start()
@@ -238,10 +240,11 @@ class CloudWatchShipper:
     def _put_metrics(self, metrics: list[dict[str, Any]]) -> None:
         from botocore.exceptions import ClientError
 
-        by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_namespace: dict[str, list[MetricDatumTypeDef]] = defaultdict(list)
         for metric in metrics:
             namespace = metric.pop("Namespace")
-            by_namespace[namespace].append(metric)
+            # emf_metrics built the rest as PutMetricData's MetricDatum
+            by_namespace[namespace].append(cast("MetricDatumTypeDef", metric))
         for namespace, data in by_namespace.items():
             for batch in metric_batches(data):
                 try:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types_boto3_sts import STSClient
 
 # The operator's fixed fake key: any key the sandbox did not issue acts as the administrator.
 OPERATOR_KEY = "sandbox"
@@ -51,7 +54,7 @@ class RoleSessions:
     endpoint_url: str
     region: str
     seconds: int = SESSION_SECONDS
-    _sts: Any = field(default=None, init=False, repr=False)
+    _sts: STSClient | None = field(default=None, init=False, repr=False)
 
     def session(self, role_arn: str, function_name: str) -> Session:
         """A fresh session of `role_arn` (the operator's keys for a function without a role,

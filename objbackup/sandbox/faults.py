@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import EndpointConnectionError
 
 KINDS = ("throttle", "server-error", "connection")
@@ -43,7 +44,7 @@ def _response(request: Any, service: str, kind: str) -> AWSResponse:
         )
         body = json.dumps({"__type": f"com.amazonaws#{code}", "message": "injected"}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.0"}
-    return AWSResponse(request.url, status, headers, _Body(body))
+    return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), _Body(body))
 
 
 def install(rate: float, log_path: str | None, seed: int | None = None) -> None:
@@ -80,4 +81,4 @@ def install(rate: float, log_path: str | None, seed: int | None = None) -> None:
 
         self.meta.events.register("before-send", before_send)
 
-    BaseClient.__init__ = init
+    BaseClient.__init__ = init  # type: ignore[method-assign]  # every client, for the process

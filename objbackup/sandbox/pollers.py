@@ -9,12 +9,15 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from objbackup.sandbox.executor import LambdaExecutor, spec_of
 from objbackup.sandbox.periodic import Periodic
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import MessageTypeDef
 
 LOG = logging.getLogger("objbackup.sandbox")
 ACCOUNT = "123456789012"
@@ -196,7 +199,7 @@ def _visible(queue: Any) -> bool:
     return any(message.visible and not message.delayed for message in queue._messages)
 
 
-def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+def _record(message: MessageTypeDef, queue_arn: str, region: str) -> dict[str, Any]:
     attributes = message.get("Attributes", {})
     return {
         "messageId": message["MessageId"],
@@ -218,7 +221,7 @@ def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, A
     }
 
 
-def _failed_ids(esm: Any, payload: Any, errored: bool, messages: list[dict[str, Any]]) -> set[str]:
+def _failed_ids(esm: Any, payload: Any, errored: bool, messages: list[MessageTypeDef]) -> set[str]:
     """Lambda's rules: an error fails the batch; with ReportBatchItemFailures only the named
     items fail, and an answer that cannot be read fails the batch too."""
     everything = {m["MessageId"] for m in messages}

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDatumTypeDef
 
 from objbackup.sandbox.cloudwatch import metric_batches
 from objbackup.sandbox.periodic import Periodic
@@ -21,13 +25,13 @@ ACCOUNT = "123456789012"
 PUBLISH_EVERY = 5.0
 
 
-def queue_data(queues: list[Any], now_ms: int) -> list[dict[str, Any]]:
+def queue_data(queues: list[Any], now_ms: int) -> list[MetricDatumTypeDef]:
     """The AWS/SQS MetricData for moto's `queues` at `now_ms`."""
     when = datetime.fromtimestamp(now_ms / 1000, UTC)
-    data: list[dict[str, Any]] = []
+    data: list[MetricDatumTypeDef] = []
     for queue in queues:
         messages = list(queue._messages)
-        dimensions = [{"Name": "QueueName", "Value": str(queue.name)}]
+        dimensions: list[DimensionTypeDef] = [{"Name": "QueueName", "Value": str(queue.name)}]
         visible = sum(1 for m in messages if now_ms > m.visible_at and not now_ms < m.delayed_until)
         data.append(
             {
@@ -55,7 +59,9 @@ def queue_data(queues: list[Any], now_ms: int) -> list[dict[str, Any]]:
 class QueueMetrics:
     """Publishes every queue's AWS/SQS metrics of the region every `every` seconds."""
 
-    def __init__(self, cloudwatch: Any, region: str, every: float = PUBLISH_EVERY) -> None:
+    def __init__(
+        self, cloudwatch: CloudWatchClient, region: str, every: float = PUBLISH_EVERY
+    ) -> None:
         self._cloudwatch = cloudwatch
         self.region = region
         self._periodic = Periodic(

@@ -9,18 +9,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
+from botocore.client import BaseClient
 from typer.testing import CliRunner
 
 from objbackup.cli.app import app
+from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.sandbox.patches import lambda_
 from tests.cli.inprocess import InProcessExecutor
 from tests.harness import REGION
 
 
 @dataclass
-class Cli:
+class Cli(ServiceClients):
     """Runs `objbackup` commands in process and reaches the same moto account with boto3."""
 
     runner: CliRunner
@@ -40,8 +41,8 @@ class Cli:
     def json(self, *args: str) -> Any:
         return json.loads(self.ok(*args, "--json").stdout)
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
+    def _client(self, service: str) -> BaseClient:
+        return session_client(None, service, region_name=REGION)
 
 
 @pytest.fixture

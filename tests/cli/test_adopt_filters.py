@@ -4,7 +4,7 @@ moto in process: error paths, the rule a filter deploys, and what teardown leave
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -12,6 +12,9 @@ from moto.events.models import EventPattern
 
 from objbackup.core.events import encode_key
 from tests.cli.conftest import Cli
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 
 def make_bucket(cli: Cli, name: str, queue: bool = False) -> Any:
@@ -35,8 +38,8 @@ def make_bucket(cli: Cli, name: str, queue: bool = False) -> Any:
     return s3
 
 
-def notifications(s3: Any, bucket: str) -> dict[str, Any]:
-    config: dict[str, Any] = s3.get_bucket_notification_configuration(Bucket=bucket)
+def notifications(s3: S3Client, bucket: str) -> dict[str, Any]:
+    config = dict(s3.get_bucket_notification_configuration(Bucket=bucket))
     config.pop("ResponseMetadata")
     return config
 

@@ -49,7 +49,8 @@ def kms_statements(cli: Cli) -> dict[str, dict[str, Any]]:
     role = function["Role"].rsplit("/", 1)[-1]
     found: dict[str, dict[str, Any]] = {}
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        # boto3 decodes the document into a dict; the stubs type it as the wire's string.
+        document: Any = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         # moto keeps an `AWS::NoValue` list item as null; CloudFormation drops it.
         for statement in filter(None, document["Statement"]):
             actions = statement["Action"]

@@ -6,12 +6,15 @@ import contextlib
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.cli.conftest import Cli
 from tests.e2e.events import object_created
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
 
 
 def dead_letter(cli: Cli, deployed: dict[str, Any], key: str) -> str:
@@ -92,7 +95,7 @@ def test_redrive_sends_before_it_deletes(
 
     original = dlq._move_one
 
-    def send_then_crash(sqs: Any, message: Any, dlq_url: str, queue_url: str) -> None:
+    def send_then_crash(sqs: SQSClient, message: Any, dlq_url: str, queue_url: str) -> None:
         monkeypatch.setattr(sqs, "delete_message", crash)
         original(sqs, message, dlq_url, queue_url)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from objbackup.cli.app import app
 from objbackup.estimate import estimate, usd
@@ -14,7 +14,7 @@ from objbackup.estimate import estimate, usd
 ARGS = ["--writes-per-day", "100000", "--deletes-per-day", "10000", "--average-size", "1MiB"]
 
 
-def run(*args: str) -> object:
+def run(*args: str) -> Result:
     return CliRunner().invoke(app, ["estimate", *args])
 
 

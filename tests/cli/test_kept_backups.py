@@ -4,13 +4,16 @@ reattaches them (or, with --fresh-backups, leaves them alone), and a teardown wi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from objbackup.cli.commands import deploy as deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_roundtrip import drain_queue
+
+if TYPE_CHECKING:
+    from types_boto3_s3.type_defs import TagTypeDef
 
 KEY = "docs/report.txt"
 GONE = "docs/deleted.txt"
@@ -145,7 +148,7 @@ def test_teardown_without_a_deployment_deletes_the_kept_backups(cli: Cli) -> Non
 
 
 def test_a_kept_table_of_another_shape_is_refused(cli: Cli) -> None:
-    tag = [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
+    tag: list[TagTypeDef] = [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
     cli.client("s3").create_bucket(Bucket="kept-elsewhere")
     cli.client("s3").put_bucket_tagging(Bucket="kept-elsewhere", Tagging={"TagSet": tag})
     cli.client("dynamodb").create_table(
@@ -165,7 +168,7 @@ def test_a_kept_table_of_another_shape_is_refused(cli: Cli) -> None:
 
 
 def test_a_lone_kept_bucket_is_left_alone_with_a_warning(cli: Cli) -> None:
-    tag = [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
+    tag: list[TagTypeDef] = [{"Key": "objbackup:backups-of", "Value": "objbackup-storage"}]
     cli.client("s3").create_bucket(Bucket="kept-alone")
     cli.client("s3").put_bucket_tagging(Bucket="kept-alone", Tagging={"TagSet": tag})
     plan = cli.json("deploy", "--dry-run")

@@ -16,12 +16,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from typer.testing import CliRunner
 
 from objbackup.cli.app import app
 from objbackup.core.aws import Clients
 from objbackup.core.config import Settings
 from objbackup.core.runtime import CleanerApp, ReplicatorApp
+from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.deploy.operator_policy import CLI_ACTIONS, CLOUDFORMATION_ACTIONS, operator_policy
 from objbackup.sandbox.executor import FunctionSpec, Invocation
 from tests.cli.conftest import Cli
@@ -118,15 +120,15 @@ def test_the_cloudformation_part_covers_every_resource_type_with_documented_acti
 # --- running the CLI as the operator ------------------------------------------------------------
 
 
-class Operator:
+class Operator(ServiceClients):
     """The CLI under the operator's policy; the test's own clients act as an administrator."""
 
     def __init__(self, cli: Cli, admin: boto3.Session) -> None:
         self.cli = cli
         self.admin = admin
 
-    def client(self, service: str) -> Any:
-        return self.admin.client(service, region_name=REGION)
+    def _client(self, service: str) -> BaseClient:
+        return session_client(self.admin, service, region_name=REGION)
 
     def use_policy(self, document: dict[str, Any]) -> None:
         self.client("iam").put_user_policy(

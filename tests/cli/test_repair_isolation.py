@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from objbackup.core.naming import copy_name
@@ -37,14 +38,14 @@ def refuse(monkeypatch: pytest.MonkeyPatch, operation: str, code: str, names: An
         if names(params):
             raise ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
 
-    original = Connection.client
+    original = Connection._client
 
-    def client(self: Connection, service: str) -> Any:
+    def client(self: Connection, service: str) -> BaseClient:
         made = original(self, service)
         made.meta.events.register(f"before-parameter-build.*.{operation}", check)
         return made
 
-    monkeypatch.setattr(Connection, "client", client)
+    monkeypatch.setattr(Connection, "_client", client)
 
 
 def names_stuck(params: dict[str, Any]) -> bool:

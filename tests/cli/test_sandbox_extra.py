@@ -76,7 +76,7 @@ def test_a_usage_error_is_unchanged_without_moto() -> None:
 
 
 def test_in_process_a_hidden_moto_stops_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "moto", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "moto", None)
     for command in ("sandbox", "demo"):
         result = CliRunner().invoke(app, [command])
         assert result.exit_code == 1

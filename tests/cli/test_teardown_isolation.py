@@ -8,10 +8,11 @@ from typing import Any, cast
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from objbackup.deploy import teardown
-from objbackup.deploy.connection import Connection
+from objbackup.deploy.connection import Connection, ServiceClients
 from objbackup.deploy.errors import EmptyBucketFailed
 from tests.cli.conftest import Cli
 
@@ -46,16 +47,16 @@ def refuse_deletes_of(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
         if named or str(params.get("url_path", "")).endswith(f"/{key}"):
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "held"}}, model.name)
 
-    original = Connection.client
+    original = Connection._client
 
-    def client(self: Connection, service: str) -> Any:
+    def client(self: Connection, service: str) -> BaseClient:
         made = original(self, service)
         if service == "s3":
             made.meta.events.register("before-call.s3.DeleteObject", refuse, unique_id="refuse")
             made.meta.events.register("before-call.s3.DeleteObjects", refuse, unique_id="refuse2")
         return made
 
-    monkeypatch.setattr(Connection, "client", client)
+    monkeypatch.setattr(Connection, "_client", client)
 
 
 def test_teardown_empties_buckets_holding_keys_xml_cannot_carry(cli: Cli) -> None:
@@ -105,29 +106,29 @@ def test_a_refused_abort_does_not_stop_the_other_uploads(
         if str(params.get("url_path", "")).endswith(f"/{STUCK}"):
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, model.name)
 
-    original = Connection.client
+    original = Connection._client
 
-    def client(self: Connection, service: str) -> Any:
+    def client(self: Connection, service: str) -> BaseClient:
         made = original(self, service)
         if service == "s3":
             made.meta.events.register("before-call.s3.AbortMultipartUpload", refuse)
         return made
 
     with monkeypatch.context() as patch:
-        patch.setattr(Connection, "client", client)
+        patch.setattr(Connection, "_client", client)
         result = cli("teardown", "--yes")
     assert result.exit_code == 1
     assert "upload of 'stuck': AccessDenied" in " ".join(result.stderr.split())
     assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=source)["Uploads"]] == [STUCK]
 
 
-class _Connection:
+class _Connection(ServiceClients):
     """Just what Teardown.empty_bucket uses of a Connection."""
 
-    def __init__(self, s3: Any) -> None:
+    def __init__(self, s3: BaseClient) -> None:
         self.s3 = s3
 
-    def client(self, service: str) -> Any:
+    def _client(self, service: str) -> BaseClient:
         return self.s3
 
 

@@ -73,7 +73,7 @@ def test_demo_forwards_to_cli_demo(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_demo_missing_is_an_operational_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "objbackup.cli.demo", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "objbackup.cli.demo", None)
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 1
     assert "the demo is not part of this build" in result.stderr

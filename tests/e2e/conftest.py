@@ -22,9 +22,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from objbackup.core.table import CopyTable
+from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.deploy.stacks import O_TABLE
 from objbackup.deploy.validate import MAX_NAME_LENGTH
 from objbackup.sandbox.process import sandbox_process
@@ -34,7 +36,7 @@ BIN = Path(sys.executable).parent
 
 
 @dataclass
-class Tools:
+class Tools(ServiceClients):
     """Runs the user's commands against one sandbox, with its environment exported."""
 
     endpoint_url: str
@@ -91,7 +93,7 @@ class Tools:
 
     # --- polling: boto3 in this process, one HTTP request per look, no process per poll ---
 
-    def client(self, service: str) -> Any:
+    def _client(self, service: str) -> BaseClient:
         return _client(self.endpoint_url, self.env["AWS_REGION"], service)
 
     def table_copies(self, key: str) -> list[dict[str, Any]]:
@@ -124,12 +126,13 @@ class Tools:
 
 
 @cache
-def _client(endpoint_url: str, region: str, service: str) -> Any:
-    return boto3.Session(
+def _client(endpoint_url: str, region: str, service: str) -> BaseClient:
+    session = boto3.Session(
         aws_access_key_id="sandbox",
         aws_secret_access_key="sandbox",
         region_name=region,
-    ).client(service, endpoint_url=endpoint_url)
+    )
+    return session_client(session, service, endpoint_url=endpoint_url)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -17,6 +17,9 @@ from objbackup.core.naming import MAX_KEY_BYTES
 from tests.e2e.conftest import Tools
 from tests.e2e.events import object_created
 from tests.polling import wait_for
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +84,7 @@ def deployed(tools: Tools) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def s3(tools: Tools) -> Any:
+def s3(tools: Tools) -> S3Client:
     return boto3.client(
         "s3",
         endpoint_url=tools.endpoint_url,
@@ -91,7 +94,7 @@ def s3(tools: Tools) -> Any:
     )
 
 
-def _tags(s3: Any, bucket: str, key: str) -> dict[str, str]:
+def _tags(s3: S3Client, bucket: str, key: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
 
 
@@ -110,7 +113,7 @@ def _function_log(tools: Tools) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[_name(case) for case in HOSTILE])
 def test_hostile_object_is_backed_up_exactly(
-    tools: Tools, deployed: dict[str, Any], s3: Any, case: Hostile
+    tools: Tools, deployed: dict[str, Any], s3: S3Client, case: Hostile
 ) -> None:
     source, backup = deployed["source_bucket"], deployed["backup_bucket"]
     put = s3.put_object(Bucket=source, Key=case.key, Body=case.body, **case.extra)
@@ -195,7 +198,7 @@ def test_refused_event_reaches_the_dead_letter_queue_with_a_log_line(
     tools: Tools,
     deployed: dict[str, Any],
     short_visibility: None,
-    s3: Any,
+    s3: S3Client,
     body_of: Callable[[str], str],
     reason: str,
 ) -> None:

@@ -46,14 +46,14 @@ def test_writes_keep_three_copies_then_delete_disowns_and_clean_removes(
         tools.aws("s3", "cp", str(body), f"s3://{source}/{KEY}")
         head = tools.aws_json("s3api", "head-object", "--bucket", source, "--key", KEY)
         etag = head["ETag"].strip('"')
+
         # each version is backed up (and the oldest pruned) before the next is written; the
         # replicator records a new copy before it prunes, so a look in between sees one more
-        newest = wait_for(
-            lambda etag=etag: (
-                (a := tools.table_copies(KEY)) and a[0]["etag"] == etag and len(a) <= 3 and a
-            ),
-            what=f"version {version} backed up",
-        )
+        def backed_up(etag: str = etag) -> list[dict[str, Any]] | None:
+            a = tools.table_copies(KEY)
+            return a if a and a[0]["etag"] == etag and len(a) <= 3 else None
+
+        newest = wait_for(backed_up, what=f"version {version} backed up")
         assert len(newest) == min(version, 3)
     active = tools.active(KEY)
     assert active == newest, "`objbackup list` shows what the table holds"
@@ -63,10 +63,12 @@ def test_writes_keep_three_copies_then_delete_disowns_and_clean_removes(
     assert newest_copy.read_text() == "version 5\n"
 
     tools.aws("s3", "rm", f"s3://{source}/{KEY}")
-    disowned = wait_for(
-        lambda: (c := tools.table_copies(KEY)) and all(x["status"] == "disowned" for x in c) and c,
-        what="copies disowned",
-    )
+
+    def all_disowned() -> list[dict[str, Any]] | None:
+        c = tools.table_copies(KEY)
+        return c if c and all(x["status"] == "disowned" for x in c) else None
+
+    disowned = wait_for(all_disowned, what="copies disowned")
     assert len(disowned) == 3 and all(c["disowned_at"] for c in disowned)
 
     # straight after the poll: the grace period (10 s) runs from the disowning

@@ -10,16 +10,21 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
+from botocore.config import Config
 
+from objbackup.deploy.connection import ServiceClients, session_client
 from objbackup.sandbox.server import Sandbox
 from tests.iam_access import LAMBDA_TRUST
 
-Client = Callable[[str], Any]
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +41,27 @@ def session(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     return boto3.Session(region_name=sandbox.region)
 
 
-@pytest.fixture
-def client(session: boto3.Session, sandbox: Sandbox) -> Client:
-    def make(service: str) -> Any:
-        return session.client(service, endpoint_url=sandbox.endpoint_url)
+class SandboxClients(ServiceClients):
+    """`clients("s3")`: a client of the sandbox's endpoint, typed by the service's name."""
 
-    return make
+    def __init__(
+        self, session: boto3.Session, endpoint_url: str, config: Config | None = None
+    ) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self.config = config
+
+    def _client(self, service: str) -> BaseClient:
+        return session_client(
+            self.session, service, endpoint_url=self.endpoint_url, config=self.config
+        )
+
+    __call__ = ServiceClients.client
+
+
+@pytest.fixture
+def client(session: boto3.Session, sandbox: Sandbox) -> SandboxClients:
+    return SandboxClients(session, sandbox.endpoint_url)
 
 
 def function_zip(source: str) -> bytes:
@@ -57,7 +77,7 @@ def policy(*statements: dict[str, Any]) -> str:
 
 
 def lambda_role(
-    client: Client, name: str, *statements: dict[str, Any], policy_name: str = "policy"
+    client: SandboxClients, name: str, *statements: dict[str, Any], policy_name: str = "policy"
 ) -> str:
     """The ARN of role `name`, which Lambda may assume; created if missing, with `statements` (if
     any) as its inline policy `policy_name`."""
@@ -73,7 +93,7 @@ def lambda_role(
         return str(role["Role"]["Arn"])
 
 
-def function_role(client: Client) -> str:
+def function_role(client: SandboxClients) -> str:
     """The role of this folder's functions: the sandbox enforces it, so they may write to the
     tests' "-out" buckets and nowhere else."""
     writes = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*-out/*"}
@@ -81,7 +101,7 @@ def function_role(client: Client) -> str:
 
 
 def create_function(
-    client: Client, name: str, source: str, role: str, timeout: int = 10, **settings: Any
+    client: SandboxClients, name: str, source: str, role: str, timeout: int = 10, **settings: Any
 ) -> str:
     """Python function `name` running `source`'s `handler` under `role` (with any other
     CreateFunction `settings`): its ARN."""
@@ -97,7 +117,7 @@ def create_function(
     return str(created["FunctionArn"])
 
 
-def queue_arn(sqs: Any, url: str) -> str:
+def queue_arn(sqs: SQSClient, url: str) -> str:
     return str(
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -106,7 +126,7 @@ def queue_arn(sqs: Any, url: str) -> str:
 
 
 def queue_with_dlq(
-    sqs: Any, name: str, receives: int, attributes: dict[str, str]
+    sqs: SQSClient, name: str, receives: int, attributes: Mapping[QueueAttributeNameType, str]
 ) -> tuple[str, str, str]:
     """Queue `name` with `attributes`, whose messages go to queue `<name>-dlq` after `receives`
     receives: the queue's URL and ARN, and the dead-letter queue's URL."""

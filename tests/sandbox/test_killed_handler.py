@@ -12,7 +12,8 @@ from objbackup.core.table import CopyTable
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
 from tests.queue import queue_at_rest
-from tests.sandbox.conftest import Client, objbackup_cli
+from tests.sandbox.conftest import SandboxClients as Client
+from tests.sandbox.conftest import objbackup_cli
 
 KEYS = [f"killed/{n:02d} file.txt" for n in range(12)]
 

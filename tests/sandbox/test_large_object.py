@@ -63,9 +63,9 @@ def test_big_object_resumes_across_invocations_and_costs_its_neighbours_nothing(
     session = boto3.Session(
         aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name=running.region
     )
-    s3, sqs, functions = (
-        session.client(name, endpoint_url=running.endpoint_url) for name in ("s3", "sqs", "lambda")
-    )
+    s3 = session.client("s3", endpoint_url=running.endpoint_url)
+    sqs = session.client("sqs", endpoint_url=running.endpoint_url)
+    functions = session.client("lambda", endpoint_url=running.endpoint_url)
     name = status["replicator_function"]
     environment = functions.get_function_configuration(FunctionName=name)["Environment"]
     functions.update_function_configuration(

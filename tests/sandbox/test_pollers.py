@@ -3,11 +3,16 @@ soon as it arrives, with the queue's visibility timeout as it is when the messag
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
-from tests.sandbox.conftest import Client, create_function, lambda_role, queue_with_dlq
+from tests.sandbox.conftest import SandboxClients as Client
+from tests.sandbox.conftest import create_function, lambda_role, queue_with_dlq
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 FAILING = """
 def handler(event, context):
@@ -15,7 +20,9 @@ def handler(event, context):
 """
 
 
-def _failing_mapping(client: Client, name: str, queue_attributes: dict[str, str]) -> str:
+def _failing_mapping(
+    client: Client, name: str, queue_attributes: Mapping[QueueAttributeNameType, str]
+) -> str:
     """A queue (and its DLQ, after 2 receives) mapped to a function that always fails: the
     mapping's UUID."""
     _queue, arn, _dlq = queue_with_dlq(client("sqs"), name, 2, queue_attributes)

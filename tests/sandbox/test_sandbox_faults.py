@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 
 from objbackup.sandbox.server import Sandbox
-from tests.sandbox.conftest import create_function, function_role
+from tests.sandbox.conftest import SandboxClients, create_function, function_role
 
 BUSY = """
 import os, boto3
@@ -30,8 +30,7 @@ def test_injected_faults_are_retried_and_logged(tmp_path: Path) -> None:
             aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
         )
 
-        def client(service: str) -> object:
-            return session.client(service, endpoint_url=sandbox.endpoint_url)
+        client = SandboxClients(session, sandbox.endpoint_url)
 
         s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
         s3.create_bucket(Bucket="faulty-out")

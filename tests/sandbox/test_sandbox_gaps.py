@@ -5,20 +5,23 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
+from tests.sandbox.conftest import SandboxClients as Client
 from tests.sandbox.conftest import (
-    Client,
     create_function,
     function_role,
     queue_arn,
     queue_with_dlq,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation.literals import ChangeSetTypeType
 
 RECORDER = """
 import json, os, boto3
@@ -55,7 +58,7 @@ def _events_bucket(client: Client, name: str, versioned: bool = False) -> str:
         EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [name]}}}),
     )
     events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "q", "Arn": arn}])
-    return url
+    return str(url)
 
 
 def _drain(client: Client, url: str, count: int) -> list[dict[str, Any]]:
@@ -209,7 +212,8 @@ def test_event_source_mapping_batches_reports_item_failures_and_dead_letters(
     )
 
     def dead() -> list[dict[str, Any]]:
-        return list(sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []))
+        answer = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)
+        return [dict(m) for m in answer.get("Messages", [])]
 
     [dead_letter] = wait_for(dead, timeout=90, what="the failing message in the DLQ")
     assert dead_letter["Body"] == "fail"
@@ -249,12 +253,15 @@ def test_copy_source_if_match_is_enforced(client: Client, etag_matches: bool) ->
     s3.create_bucket(Bucket=f"cond-{etag_matches}")
     etag = s3.put_object(Bucket=f"cond-{etag_matches}", Key="k", Body=b"v")["ETag"]
     wanted = etag if etag_matches else '"0123456789abcdef0123456789abcdef"'
-    call = lambda: s3.copy_object(  # noqa: E731
-        Bucket=f"cond-{etag_matches}",
-        Key="copy",
-        CopySource={"Bucket": f"cond-{etag_matches}", "Key": "k"},
-        CopySourceIfMatch=wanted,
-    )
+
+    def call() -> object:
+        return s3.copy_object(
+            Bucket=f"cond-{etag_matches}",
+            Key="copy",
+            CopySource={"Bucket": f"cond-{etag_matches}", "Key": "k"},
+            CopySourceIfMatch=wanted,
+        )
+
     if etag_matches:
         call()
     else:
@@ -266,7 +273,7 @@ def test_archived_and_sse_c_sources_are_refused_as_s3_refuses_them(client: Clien
     s3 = client("s3")
     s3.create_bucket(Bucket="cold")
     s3.put_object(Bucket="cold", Key="g", Body=b"v", StorageClass="DEEP_ARCHIVE")
-    key = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    key: dict[str, Any] = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
     s3.put_object(Bucket="cold", Key="c", Body=b"v", **key)
     with pytest.raises(s3.exceptions.ClientError, match="InvalidObjectState"):
         s3.copy_object(Bucket="cold", Key="copy", CopySource={"Bucket": "cold", "Key": "g"})
@@ -290,7 +297,8 @@ def test_executed_change_sets_leave_outputs_and_parameters(client: Client) -> No
         },
     }
     cfn = client("cloudformation")
-    for kind, value in (("CREATE", "10"), ("UPDATE", "20")):
+    kinds: tuple[tuple[ChangeSetTypeType, str], ...] = (("CREATE", "10"), ("UPDATE", "20"))
+    for kind, value in kinds:
         change = cfn.create_change_set(
             StackName="gap-change-set",
             ChangeSetName=f"c-{kind.lower()}",
@@ -340,9 +348,12 @@ def test_several_batches_run_at_once(client: Client) -> None:
     client("lambda").create_event_source_mapping(
         EventSourceArn=arn, FunctionName="parallel", BatchSize=1
     )
-    keys = wait_for(
-        lambda: len(k := _keys(client, "parallel-out")) >= 8 and k, what="eight batches"
-    )
+
+    def eight() -> list[str] | None:
+        k = _keys(client, "parallel-out")
+        return k if len(k) >= 8 else None
+
+    keys = wait_for(eight, what="eight batches")
     spans = sorted(
         tuple(
             map(float, client("s3").get_object(Bucket="parallel-out", Key=k)["Body"].read().split())

@@ -7,14 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.iam_access import error_code as _code
-from tests.sandbox.conftest import Client, create_function, lambda_role, policy
+from tests.sandbox.conftest import SandboxClients as Client
+from tests.sandbox.conftest import create_function, lambda_role, policy
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, WriteRequestTypeDef
+    from types_boto3_s3.type_defs import CopySourceTypeDef, ServerSideEncryptionByDefaultTypeDef
 
 ACCOUNT = "123456789012"
 
@@ -63,7 +68,7 @@ def _operator(sandbox: Sandbox, key: str) -> Client:
     session = boto3.Session(
         aws_access_key_id=key, aws_secret_access_key="whatever", region_name=sandbox.region
     )
-    return lambda service: session.client(service, endpoint_url=sandbox.endpoint_url)
+    return Client(session, sandbox.endpoint_url)
 
 
 def test_a_function_runs_under_its_role_and_is_refused_what_it_does_not_allow(
@@ -155,7 +160,7 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
     )
     dynamodb = _as_role(client, sandbox, role).client("dynamodb", endpoint_url=sandbox.endpoint_url)
 
-    def update(table: str) -> dict[str, Any]:
+    def update(table: str) -> TransactWriteItemTypeDef:
         return {
             "Update": {
                 "TableName": table,
@@ -165,10 +170,10 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
             }
         }
 
-    def put(table: str) -> dict[str, Any]:
+    def put(table: str) -> TransactWriteItemTypeDef:
         return {"Put": {"TableName": table, "Item": {"k": {"S": "2"}, "g": {"S": "x"}}}}
 
-    def query(**index: str) -> Callable[[], Any]:
+    def query(**index: Any) -> Callable[[], Any]:
         return lambda: dynamodb.query(
             TableName="iam-mine",
             KeyConditionExpression="g = :g" if index else "k = :k",
@@ -187,7 +192,7 @@ def test_dynamodb_requests_are_authorised_on_their_table_index_and_items(
     assert _code(query()) == denied, "the table's ARN is not its index's"
 
     def batch(table: str) -> Callable[[], Any]:
-        item = {"PutRequest": {"Item": {"k": {"S": "3"}, "g": {"S": "y"}}}}
+        item: WriteRequestTypeDef = {"PutRequest": {"Item": {"k": {"S": "3"}, "g": {"S": "y"}}}}
         return lambda: dynamodb.batch_write_item(RequestItems={table: [item]})
 
     assert _code(batch("iam-mine")) == "OK"
@@ -225,8 +230,11 @@ def test_expired_role_credentials_are_refused(client: Client, sandbox: Sandbox) 
     session = _as_role(client, sandbox, role)
     s3 = session.client("s3", endpoint_url=sandbox.endpoint_url)
     assert _code(s3.list_buckets) == "OK"
-    key = session.get_credentials().access_key
+    credentials = session.get_credentials()
+    assert credentials is not None
+    key = credentials.access_key
     assumed = sts_backends[ACCOUNT]["aws"].get_assumed_role_from_access_key(key)
+    assert assumed is not None
     assumed.expiration = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
     assert _code(s3.list_buckets) == "ExpiredToken"
 
@@ -274,7 +282,7 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
     ]
     role = lambda_role(client, "kms-copier", *reads_and_writes)
     s3 = _as_role(client, sandbox, role).client("s3", endpoint_url=sandbox.endpoint_url)
-    source = {"Bucket": "kms-src", "Key": "k"}
+    source: CopySourceTypeDef = {"Bucket": "kms-src", "Key": "k"}
 
     def grant(*statements: dict[str, Any]) -> None:
         client("iam").put_role_policy(
@@ -283,7 +291,7 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
             PolicyDocument=policy(*reads_and_writes, *statements),
         )
 
-    def copy(**encryption: str) -> str:
+    def copy(**encryption: Any) -> str:
         return _code(
             lambda: s3.copy_object(Bucket="kms-dst", Key="c", CopySource=source, **encryption)
         )
@@ -301,7 +309,10 @@ def test_copying_an_sse_kms_object_needs_decrypt_and_a_kms_copy_generate_data_ke
     assert copy(**encrypted) == "OK"
 
     # The destination bucket's default encryption counts as the copy's own headers do.
-    rule = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": copy_key}
+    rule: ServerSideEncryptionByDefaultTypeDef = {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": copy_key,
+    }
     client("s3").put_bucket_encryption(
         Bucket="kms-dst",
         ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": rule}]},
@@ -316,7 +327,7 @@ def test_reading_an_sse_kms_object_needs_decrypt_and_a_kms_multipart_upload_both
 ) -> None:
     buckets("kms-read")
     key = client("kms").create_key(Description="read")["KeyMetadata"]["Arn"]
-    encrypted = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+    encrypted: dict[str, Any] = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
     client("s3").put_object(Bucket="kms-read", Key="k", Body=b"v", **encrypted)
     objects = _allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::kms-read/*")
     role = lambda_role(client, "kms-reader", objects)

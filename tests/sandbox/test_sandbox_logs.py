@@ -13,7 +13,8 @@ import pytest
 
 from objbackup.sandbox.server import Sandbox
 from tests.polling import wait_for
-from tests.sandbox.conftest import Client, create_function, function_role, objbackup_cli
+from tests.sandbox.conftest import SandboxClients as Client
+from tests.sandbox.conftest import create_function, function_role, objbackup_cli
 
 TALKER = """
 import json, time
@@ -51,7 +52,7 @@ def _messages(client: Client, group: str) -> list[dict[str, Any]]:
     logs = client("logs")
     try:
         pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
-        return [e for page in pages for e in page["events"]]
+        return [dict(e) for page in pages for e in page["events"]]
     except logs.exceptions.ResourceNotFoundException:
         return []
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -22,7 +22,10 @@ from botocore.config import Config
 
 from objbackup.sandbox.process import OBJBACKUP, sandbox_process
 from tests.polling import wait_for
-from tests.sandbox.conftest import create_function, function_zip, lambda_role
+from tests.sandbox.conftest import SandboxClients, create_function, function_zip, lambda_role
+
+if TYPE_CHECKING:
+    from types_boto3_lambda import LambdaClient
 
 SLEEPER = """
 import time
@@ -45,19 +48,16 @@ def started() -> Iterator[tuple[subprocess.Popen[str], int]]:
         yield running.process, running.port
 
 
-def _client(port: int, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-        config=Config(read_timeout=120, retries={"max_attempts": 1}),
+def _clients(port: int) -> SandboxClients:
+    session = boto3.Session(
+        aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
     )
+    config = Config(read_timeout=120, retries={"max_attempts": 1})
+    return SandboxClients(session, f"http://127.0.0.1:{port}", config)
 
 
-def _deploy_sleeper(port: int) -> Any:
-    clients = partial(_client, port)
+def _deploy_sleeper(port: int) -> LambdaClient:
+    clients = _clients(port)
     create_function(clients, "sleeper", SLEEPER, lambda_role(clients, "sleeper"), timeout=60)
     return clients("lambda")
 
@@ -75,7 +75,7 @@ def test_twenty_deploy_and_teardown_cycles_hold_no_more_than_one(
     deletes it: no worker of a replaced or deleted function survives, and the sandbox's memory
     after cycle 20 is that after cycle 1 (give or take its allocator)."""
     process, port = started
-    clients = partial(_client, port)
+    clients = _clients(port)
     client = _deploy_sleeper(port)  # creates the role; the function itself is not used here
     role = clients("iam").get_role(RoleName="sleeper")["Role"]["Arn"]
     roots: set[Path] = set()
@@ -158,7 +158,7 @@ def test_a_signal_stops_the_sandbox_while_its_functions_run(
     neither may hold the sandbox until the function's 60 s timeout."""
     process, port = started
     client = _deploy_sleeper(port)
-    sqs = _client(port, "sqs")
+    sqs = _clients(port)("sqs")
     url = sqs.create_queue(QueueName="sleepy")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -171,7 +171,7 @@ def test_a_signal_stops_the_sandbox_while_its_functions_run(
     _stops_cleanly(process, sig)
 
 
-def _call_quietly(client: Any, event: dict[str, Any]) -> None:
+def _call_quietly(client: LambdaClient, event: dict[str, Any]) -> None:
     # The sandbox is stopped under this call on purpose.
     with contextlib.suppress(Exception):
         client.invoke(FunctionName="sleeper", Payload=json.dumps(event))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -23,6 +23,10 @@ from objbackup.deploy.errors import SourceBucketProblem
 from tests.harness import REGION
 from tests.iam_access import LAMBDA_TRUST
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import NotificationConfigurationTypeDef
+
 BUCKET = "their-bucket"
 
 
@@ -34,12 +38,12 @@ def _function_zip() -> bytes:
 
 
 @pytest.fixture
-def s3(moto_aws: None) -> Any:
+def s3(moto_aws: None) -> S3Client:
     return boto3.client("s3", region_name=REGION)
 
 
 @pytest.fixture
-def existing(s3: Any) -> dict[str, Any]:
+def existing(s3: S3Client) -> dict[str, Any]:
     """A bucket whose owner already sends its events to a queue, a topic and a function."""
     sqs = boto3.client("sqs", region_name=REGION)
     sns = boto3.client("sns", region_name=REGION)
@@ -62,7 +66,7 @@ def existing(s3: Any) -> dict[str, Any]:
         Handler="index.handler",
         Code={"ZipFile": _function_zip()},
     )["FunctionArn"]
-    configuration = {
+    configuration: NotificationConfigurationTypeDef = {
         "QueueConfigurations": [
             {
                 "Id": "to-queue",
@@ -83,7 +87,7 @@ def existing(s3: Any) -> dict[str, Any]:
         ],
     }
     s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration=configuration)
-    return configuration
+    return dict(configuration)
 
 
 def _normal(configuration: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def _normal(configuration: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_turning_eventbridge_on_keeps_every_other_notification(
-    s3: Any, existing: dict[str, Any]
+    s3: S3Client, existing: dict[str, Any]
 ) -> None:
     sent: list[dict[str, Any]] = []
     s3.meta.events.register(
@@ -124,7 +128,7 @@ def test_turning_eventbridge_on_keeps_every_other_notification(
     assert sent[0]["headers"].get("x-amz-skip-destination-validation") == "true"
 
 
-def test_turning_it_on_twice_changes_nothing(s3: Any, existing: dict[str, Any]) -> None:
+def test_turning_it_on_twice_changes_nothing(s3: S3Client, existing: dict[str, Any]) -> None:
     assert set_eventbridge(s3, BUCKET, True) is True
     before = read_configuration(s3, BUCKET)
     sent: list[Any] = []
@@ -136,7 +140,9 @@ def test_turning_it_on_twice_changes_nothing(s3: Any, existing: dict[str, Any]) 
     assert sent == [] and read_configuration(s3, BUCKET) == before
 
 
-def test_turning_it_off_keeps_every_other_notification(s3: Any, existing: dict[str, Any]) -> None:
+def test_turning_it_off_keeps_every_other_notification(
+    s3: S3Client, existing: dict[str, Any]
+) -> None:
     set_eventbridge(s3, BUCKET, True)
     assert set_eventbridge(s3, BUCKET, False) is True
     after = read_configuration(s3, BUCKET)
@@ -145,7 +151,7 @@ def test_turning_it_off_keeps_every_other_notification(s3: Any, existing: dict[s
     assert set_eventbridge(s3, BUCKET, False) is False
 
 
-def test_a_bucket_with_no_notifications(s3: Any) -> None:
+def test_a_bucket_with_no_notifications(s3: S3Client) -> None:
     s3.create_bucket(Bucket=BUCKET)
     assert set_eventbridge(s3, BUCKET, True) is True
     assert read_configuration(s3, BUCKET) == {"EventBridgeConfiguration": {}}
@@ -165,7 +171,7 @@ def test_with_eventbridge_is_pure() -> None:
     assert configuration == {"QueueConfigurations": [{"Id": "q"}], "TopicConfigurations": []}
 
 
-def test_inspect_reports_and_refuses(s3: Any) -> None:
+def test_inspect_reports_and_refuses(s3: S3Client) -> None:
     with pytest.raises(SourceBucketProblem, match="source bucket nowhere does not exist"):
         inspect_source(s3, "nowhere", REGION)
     boto3.client("s3", region_name="eu-west-1").create_bucket(

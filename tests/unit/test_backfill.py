@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -18,6 +18,10 @@ from tests.harness import REGION, FakeClock, Harness, counting_calls
 from tests.queue import create_queue, drain
 from tests.unit.test_unsupported import SSE_C
 
+if TYPE_CHECKING:
+    from types_boto3_s3.literals import StorageClassType
+    from types_boto3_sqs import SQSClient
+
 KEYS = ["a.txt", "dir/b c+d.txt", "dir/ünï%20code", "logs/skip.log", "x" * 990]
 
 
@@ -29,7 +33,7 @@ def world(moto_aws: None) -> tuple[Harness, Any, str]:
     return system, sqs, create_queue(sqs)
 
 
-def _backfill(system: Harness, sqs: Any, queue: str, **kwargs: Any) -> Backfill:
+def _backfill(system: Harness, sqs: SQSClient, queue: str, **kwargs: Any) -> Backfill:
     return Backfill(system.s3, sqs, system.table, system.settings.source_bucket, queue, **kwargs)
 
 
@@ -166,14 +170,15 @@ def test_archived_and_sse_c_objects_are_skipped_and_counted_only_copyless_ones_a
     system, sqs, queue = world
     _write_without_events(system, ["plain", "secret"])
     system.s3.put_object(Bucket="src", Key="secret", Body=b"s", **SSE_C)
-    for key, storage_class in [
+    archived: list[tuple[str, StorageClassType]] = [
         ("cold", "GLACIER"),
         ("colder", "DEEP_ARCHIVE"),
         ("tiered", "INTELLIGENT_TIERING"),
         ("warm", "INTELLIGENT_TIERING"),
         ("restored", "GLACIER"),
         ("instant", "GLACIER_IR"),
-    ]:
+    ]
+    for key, storage_class in archived:
         system.s3.put_object(Bucket="src", Key=key, Body=key.encode(), StorageClass=storage_class)
     archive_tier("src", "tiered", "DEEP_ARCHIVE_ACCESS")
     system.s3.restore_object(Bucket="src", Key="restored", RestoreRequest={"Days": 1})

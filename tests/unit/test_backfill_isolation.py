@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -13,6 +13,10 @@ from objbackup.backfill import Backfill
 from objbackup.core.events import encode_key
 from tests.harness import REGION, FakeClock, Harness
 from tests.queue import create_queue, drain
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 POISON = "poison"
 KEYS = ["a", "soh\x01v", "cr\rv", POISON, *(f"k{i:02}" for i in range(12))]
@@ -35,17 +39,19 @@ class RefusingOneEntry:
     """A real SQS client whose SendMessageBatch answers `Failed` for the poison object's entry,
     as SQS does per entry (InternalError: not the sender's fault, so it is retried)."""
 
-    def __init__(self, sqs: Any) -> None:
+    def __init__(self, sqs: SQSClient) -> None:
         self.sqs = sqs
         self.batches = 0
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> Any:
+    def send_message_batch(
+        self, QueueUrl: str, Entries: list[SendMessageBatchRequestEntryTypeDef]
+    ) -> Any:
         self.batches += 1
         poisoned = [e for e in Entries if _names(e["MessageBody"], POISON)]
         rest = [e for e in Entries if e not in poisoned]
         answer: dict[str, Any] = {"Successful": [], "Failed": []}
         if rest:
-            answer = self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=rest)
+            answer = dict(self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=rest))
             answer.setdefault("Failed", [])
         answer["Failed"] += [
             {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try later"}
@@ -59,7 +65,8 @@ def test_an_entry_sqs_keeps_failing_is_reported_and_the_rest_is_sent(
 ) -> None:
     system, sqs, queue = world
     refusing = RefusingOneEntry(sqs)
-    report = Backfill(system.s3, refusing, system.table, "src", queue).run()
+    # Only SendMessageBatch is wrapped: the fake stands in for the client.
+    report = Backfill(system.s3, cast("SQSClient", refusing), system.table, "src", queue).run()
     assert report.sent == len(KEYS) - 1
     assert report.failed == [(POISON, "InternalError: try later")]
     assert report.to_json()["failed"] == [{"object": POISON, "reason": "InternalError: try later"}]

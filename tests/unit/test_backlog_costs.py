@@ -5,7 +5,7 @@ because moto would call the per-message method the test forbids or counts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -13,21 +13,29 @@ from moto.sqs.models import Message, Queue, sqs_backends
 
 from objbackup.sandbox.patches import dispatch
 
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.literals import QueueAttributeFilterType, QueueAttributeNameType
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
 ACCOUNT = "123456789012"
 
 
 @pytest.fixture
-def sqs(moto_aws: None) -> Any:
+def sqs(moto_aws: None) -> SQSClient:
     return boto3.client("sqs", region_name="us-east-1")
 
 
-def _queue(sqs: Any, name: str = "backlog", **attributes: str) -> str:
-    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+def _queue(sqs: SQSClient, name: str = "backlog", **attributes: str) -> str:
+    named = cast("dict[QueueAttributeNameType, str]", attributes)  # SQS attribute names
+    return str(sqs.create_queue(QueueName=name, Attributes=named)["QueueUrl"])
 
 
-def _fill(sqs: Any, url: str, count: int) -> None:
+def _fill(sqs: SQSClient, url: str, count: int) -> None:
     for start in range(0, count, 10):
-        entries = [{"Id": str(n), "MessageBody": f"m{start + n}"} for n in range(10)]
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(n), "MessageBody": f"m{start + n}"} for n in range(10)
+        ]
         sqs.send_message_batch(QueueUrl=url, Entries=entries[: count - start])
 
 
@@ -35,13 +43,14 @@ def _moto_queue(name: str = "backlog") -> Any:
     return sqs_backends[ACCOUNT]["us-east-1"].get_queue(name)
 
 
-def _counts(sqs: Any, url: str) -> dict[str, str]:
-    names = [
+def _counts(sqs: SQSClient, url: str) -> dict[str, str]:
+    names: list[QueueAttributeFilterType] = [
         "ApproximateNumberOfMessages",
         "ApproximateNumberOfMessagesNotVisible",
         "ApproximateNumberOfMessagesDelayed",
     ]
-    return dict(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"])
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return {str(name): value for name, value in attributes.items()}
 
 
 @pytest.fixture
@@ -58,7 +67,7 @@ def counted_visibility(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield calls
 
 
-def test_counts_match_moto_in_every_state(sqs: Any) -> None:
+def test_counts_match_moto_in_every_state(sqs: SQSClient) -> None:
     url = _queue(sqs)
     _fill(sqs, url, 7)
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
@@ -86,7 +95,7 @@ def test_counts_match_moto_in_every_state(sqs: Any) -> None:
 
 
 def test_send_does_not_count_the_backlog(
-    sqs: Any, counted_visibility: list[int], monkeypatch: pytest.MonkeyPatch
+    sqs: SQSClient, counted_visibility: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = _queue(sqs)
     _fill(sqs, url, 50)
@@ -99,7 +108,7 @@ def test_send_does_not_count_the_backlog(
 
 
 def test_counting_takes_one_clock_reading_per_call_not_two_per_message(
-    sqs: Any, counted_visibility: list[int]
+    sqs: SQSClient, counted_visibility: list[int]
 ) -> None:
     url = _queue(sqs)
     _fill(sqs, url, 40)
@@ -108,7 +117,9 @@ def test_counting_takes_one_clock_reading_per_call_not_two_per_message(
     assert counted_visibility == []
 
 
-def test_a_receive_reads_its_batch_not_the_backlog(sqs: Any, counted_visibility: list[int]) -> None:
+def test_a_receive_reads_its_batch_not_the_backlog(
+    sqs: SQSClient, counted_visibility: list[int]
+) -> None:
     url = _queue(sqs)
     _fill(sqs, url, 300)
     counted_visibility.clear()
@@ -120,7 +131,9 @@ def test_a_receive_reads_its_batch_not_the_backlog(sqs: Any, counted_visibility:
     assert [m["Body"] for m in again] == [f"m{n}" for n in range(10, 20)]
 
 
-def test_receive_keeps_visibility_receive_counts_and_the_dead_letter_redrive(sqs: Any) -> None:
+def test_receive_keeps_visibility_receive_counts_and_the_dead_letter_redrive(
+    sqs: SQSClient,
+) -> None:
     dlq = _queue(sqs, "dead")
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -144,7 +157,7 @@ def test_receive_keeps_visibility_receive_counts_and_the_dead_letter_redrive(sqs
 
 
 def test_a_delete_finds_its_message_without_walking_the_backlog(
-    sqs: Any, monkeypatch: pytest.MonkeyPatch
+    sqs: SQSClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = _queue(sqs)
     _fill(sqs, url, 200)
@@ -167,7 +180,7 @@ def test_a_delete_finds_its_message_without_walking_the_backlog(
     assert len(_moto_queue()._messages) == 190
 
 
-def test_delete_keeps_moto_answers_for_old_repeated_and_unknown_handles(sqs: Any) -> None:
+def test_delete_keeps_moto_answers_for_old_repeated_and_unknown_handles(sqs: SQSClient) -> None:
     url = _queue(sqs)
     sqs.send_message(QueueUrl=url, MessageBody="only")
     first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]
@@ -187,7 +200,7 @@ def test_delete_keeps_moto_answers_for_old_repeated_and_unknown_handles(sqs: Any
 
 
 def test_a_delete_replaces_the_message_list_under_the_queue_lock(
-    sqs: Any, monkeypatch: pytest.MonkeyPatch
+    sqs: SQSClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """moto rebuilds the list without the lock SendMessage appends under: a send landing between
     the rebuild and the assignment was lost. Every replacement must happen under the lock."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -25,6 +26,9 @@ from tests.harness import REGION, Harness
 from tests.interleave import Actor, interleave
 from tests.profiles import examples
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import WriteRequestTypeDef
+
 SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 
 
@@ -34,7 +38,7 @@ def seed(
     """`count` copies disowned an hour ago (past any grace), with their records; their names."""
     disowned_at = iso_now(system.clock() - timedelta(hours=1))
     keys = names or [f"{prefix}/{n:05d}" for n in range(count)]
-    items = []
+    items: list[WriteRequestTypeDef] = []
     for key in keys:
         record = CopyRecord(
             source_object=key,
@@ -55,9 +59,7 @@ def seed(
 def left(system: Harness) -> tuple[set[str], set[str]]:
     """Copy names still in the table (disowned or cleaning), and keys still in the bucket."""
     records = {
-        r.copy_name
-        for status in (DISOWNED, CLEANING)
-        for r in system.table.disowned(status=status)  # type: ignore[arg-type]
+        r.copy_name for status in (DISOWNED, CLEANING) for r in system.table.disowned(status=status)
     }
     return records, system.backup_keys()
 
@@ -344,7 +346,7 @@ def test_scheduled_cleans_in_two_containers_never_overlap(system: Harness) -> No
         cleaner, clients = other_cleaner(system)
         app = CleanerApp(system.settings, cleaner)
         apps.append(app)
-        actors.append(Actor(name, lambda app=app: app(SCHEDULED), [clients.s3, clients.dynamodb]))
+        actors.append(Actor(name, partial(app, SCHEDULED), [clients.s3, clients.dynamodb]))
     interleave(actors, [0, 1, 0, 1, 0, 1])  # both start before either finishes
     results = [a.result for a in actors]
     assert sorted(r["skipped"] or "" for r in results) == ["", SKIPPED]

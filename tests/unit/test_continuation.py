@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -29,13 +29,17 @@ from tests.harness import REGION, Harness
 from tests.unit.test_batch import failures, object_lines, sqs_record, to_eventbridge
 from tests.unit.test_multipart import PART, run_invocation, uploads
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
+
 Json = dict[str, Any]
 MAX_RECEIVES = 5  # cloudformation/replicator.yaml RedrivePolicy maxReceiveCount
 
 
 @dataclass
 class Queues:
-    sqs: Any
+    sqs: SQSClient
     url: str
     dead_letters: str
 
@@ -48,7 +52,7 @@ class Queues:
             MaxNumberOfMessages=10,
             AttributeNames=["ApproximateReceiveCount"],
         )
-        return list(answer.get("Messages", []))
+        return [dict(m) for m in answer.get("Messages", [])]
 
 
 @pytest.fixture
@@ -141,7 +145,7 @@ def test_without_the_queue_url_the_copy_is_redelivered_and_dead_lettered(
 class TimeUpAt:
     """A Lambda context whose time runs out at the first call of `operation`."""
 
-    def __init__(self, s3: Any, operation: str) -> None:
+    def __init__(self, s3: S3Client, operation: str) -> None:
         self.up = False
         self._s3 = s3
         self._event = f"before-call.s3.{operation}"
@@ -202,6 +206,7 @@ def test_a_resurfaced_versions_copy_is_not_continued(big: Harness, queues: Queue
     big.clock.advance(1)
     current = big.put("k", os.urandom(40 * PART))
     big.replicator.handle(current)
+    assert current.version_id is not None
     big.s3.delete_object(Bucket=bucket, Key="k", VersionId=current.version_id)
     deleted = big.event(Kind.DELETED, "k", version_id=current.version_id)
     batch = {"Records": [sqs_record(json.dumps(to_eventbridge(deleted)), "m-delete")]}

@@ -13,7 +13,7 @@ from objbackup.core.naming import copy_name, copy_timestamp, key_digest, parse_c
 from objbackup.parallel import ordered_map
 
 keys = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1
 ).filter(lambda k: len(k.encode("utf-8")) <= 1024)
 times = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)

@@ -88,6 +88,7 @@ def resurfaced_version(system: Harness) -> Action:
     system.clock.advance(1)
     newest = system.put("k", b"new")
     system.replicator.handle(newest)
+    assert newest.version_id is not None
     system.s3.delete_object(Bucket=bucket, Key="k", VersionId=newest.version_id)
     event = system.event(Kind.DELETED, "k", version_id=newest.version_id)
     return lambda: system.replicator.handle(event)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from objbackup.core.deletes import DELETE_OBJECTS_LIMIT, Target, delete_targets, xml_safe
 from tests.harness import REGION
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
 BUCKET = "deletes-test"
 # A key XML 1.0 cannot carry, one whose CR an XML parser would turn into LF, and plain ones.
 HOSTILE = ["soh\x01key", "cr\rkey", "nul\x00key", "ff\x0ckey", "fffe\ufffekey"]
@@ -20,13 +23,13 @@ PLAIN = ["plain", "tab\tkey", "lf\nkey", "space key", "é/ü"]
 
 
 @pytest.fixture
-def s3(moto_aws: None) -> Any:
+def s3(moto_aws: None) -> S3Client:
     client = boto3.client("s3", region_name=REGION)
     client.create_bucket(Bucket=BUCKET)
     return client
 
 
-def keys(s3: Any, bucket: str = BUCKET) -> set[str]:
+def keys(s3: S3Client, bucket: str = BUCKET) -> set[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
@@ -43,7 +46,7 @@ def test_xml_safe_is_exactly_what_xml_1_0_carries_unchanged(key: str) -> None:
     assert xml_safe(key) is carried
 
 
-def test_one_hostile_key_in_a_plain_delete_objects_sinks_the_whole_request(s3: Any) -> None:
+def test_one_hostile_key_in_a_plain_delete_objects_sinks_the_whole_request(s3: S3Client) -> None:
     """The gap this module closes, as S3 (and the sandbox) answer it: MalformedXML for all."""
     for key in ["plain", "soh\x01key"]:
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
@@ -56,7 +59,7 @@ def test_one_hostile_key_in_a_plain_delete_objects_sinks_the_whole_request(s3: A
     assert keys(s3) == {"plain", "soh\x01key"}
 
 
-def test_hostile_keys_are_deleted_one_by_one_and_their_neighbours_in_one_call(s3: Any) -> None:
+def test_hostile_keys_are_deleted_one_by_one_and_their_neighbours_in_one_call(s3: S3Client) -> None:
     for key in HOSTILE + PLAIN:
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
     calls: list[str] = []
@@ -71,7 +74,7 @@ def test_hostile_keys_are_deleted_one_by_one_and_their_neighbours_in_one_call(s3
     assert calls.count("DeleteObject") == len(HOSTILE)
 
 
-def test_versions_and_delete_markers_are_deleted_by_version(s3: Any) -> None:
+def test_versions_and_delete_markers_are_deleted_by_version(s3: S3Client) -> None:
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     targets: list[Target] = []
     for key in ["v", "soh\x01v"]:
@@ -84,11 +87,12 @@ def test_versions_and_delete_markers_are_deleted_by_version(s3: Any) -> None:
     assert report.deleted == targets
     for target in targets:
         with pytest.raises(ClientError):
+            assert target.version_id is not None
             s3.head_object(Bucket=BUCKET, Key=target.key, VersionId=target.version_id)
 
 
 def test_a_refused_request_is_retried_key_by_key_and_each_key_gets_its_answer(
-    s3: Any,
+    s3: S3Client,
 ) -> None:
     """A DeleteObjects that S3 refuses whole (here: a key the parser rejects that `xml_safe` did
     not predict) costs its chunk nothing: every key is asked again on its own."""
@@ -111,7 +115,7 @@ def test_a_refused_request_is_retried_key_by_key_and_each_key_gets_its_answer(
     assert keys(s3) == {"b"}
 
 
-def test_per_key_errors_of_a_delete_objects_answer_name_their_reason(s3: Any) -> None:
+def test_per_key_errors_of_a_delete_objects_answer_name_their_reason(s3: S3Client) -> None:
     s3.put_object(Bucket=BUCKET, Key="a", Body=b"x")
 
     def one_error(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
@@ -123,7 +127,7 @@ def test_per_key_errors_of_a_delete_objects_answer_name_their_reason(s3: Any) ->
     assert report.failed == [(Target("locked"), "AccessDenied: Access Denied")]
 
 
-def test_a_chunk_holds_at_most_the_api_limit(s3: Any) -> None:
+def test_a_chunk_holds_at_most_the_api_limit(s3: S3Client) -> None:
     sizes: list[int] = []
     s3.meta.events.register(
         "before-parameter-build.s3.DeleteObjects",

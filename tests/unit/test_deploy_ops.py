@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -28,6 +28,10 @@ from objbackup.deploy.invoke import CleanerReport, invoke_cleaner, parse_report
 from objbackup.deploy.policies import TemplateEditError, deletion_policy, with_policy
 from objbackup.deploy.stackops import StackEvent, StackOperations
 from objbackup.deploy.stacks import ROLES, template_body
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
+    from types_boto3_lambda import LambdaClient
 
 # --- a CloudFormation client that plays a scripted stack operation -----------------------------
 
@@ -53,7 +57,8 @@ class ScriptedWaiter:
             raise WaiterError(
                 name="stack_update_complete",
                 reason=outcome,
-                last_response={"Stacks": [{"StackStatus": "UPDATE_ROLLBACK_COMPLETE"}]},
+                # DescribeStacks' answer, as a waiter keeps it (the stubs type an error's)
+                last_response=cast(Any, {"Stacks": [{"StackStatus": "UPDATE_ROLLBACK_COMPLETE"}]}),
             )
 
 
@@ -88,10 +93,21 @@ class ScriptedCloudFormation:
         return Pages()
 
 
-def operations(cfn: Any, clock: list[float] | None = None) -> tuple[StackOperations, list[float]]:
+def _cfn(fake: object) -> CloudFormationClient:
+    """A fake with just the calls under test, where a client is taken."""
+    return cast("CloudFormationClient", fake)
+
+
+def _lambda(fake: StubLambda) -> LambdaClient:
+    return cast("LambdaClient", fake)
+
+
+def operations(
+    cfn: object, clock: list[float] | None = None
+) -> tuple[StackOperations, list[float]]:
     sleeps: list[float] = []
     ticks = iter(clock or [0.0] * 100)
-    ops = StackOperations(cfn, sleep=sleeps.append, poll_seconds=5, timeout_seconds=60)
+    ops = StackOperations(_cfn(cfn), sleep=sleeps.append, poll_seconds=5, timeout_seconds=60)
     ops._clock = lambda: next(ticks)
     return ops, sleeps
 
@@ -174,7 +190,7 @@ def test_a_change_set_without_changes_is_no_change_not_an_error() -> None:
         "The submitted information didn't contain changes. Submit different information to "
         "create a change set."
     )
-    outcome = StackOperations(cfn).apply_change_set("ob-storage", "UPDATE", "T", {})
+    outcome = StackOperations(_cfn(cfn)).apply_change_set("ob-storage", "UPDATE", "T", {})
     assert outcome == "unchanged"
     assert cfn.deleted == ["cs-1"]
 
@@ -182,7 +198,7 @@ def test_a_change_set_without_changes_is_no_change_not_an_error() -> None:
 def test_any_other_failed_change_set_is_an_error() -> None:
     cfn = FailingChangeSets("Template format error: unsupported structure.")
     with pytest.raises(ChangeSetFailed, match="Template format error"):
-        StackOperations(cfn).apply_change_set("ob-storage", "UPDATE", "T", {})
+        StackOperations(_cfn(cfn)).apply_change_set("ob-storage", "UPDATE", "T", {})
     assert cfn.deleted == []
 
 
@@ -275,7 +291,7 @@ class StubLambda:
 
 def test_invoke_cleaner_sends_dry_run_and_reads_the_report() -> None:
     stub = StubLambda(json.dumps({**REPORT, "dry_run": True}).encode())
-    assert invoke_cleaner(stub, "fn", dry_run=True).dry_run is True
+    assert invoke_cleaner(_lambda(stub), "fn", dry_run=True).dry_run is True
     assert stub.requests == [
         {"FunctionName": "fn", "InvocationType": "RequestResponse", "Payload": b'{"dry_run": true}'}
     ]
@@ -285,9 +301,9 @@ def test_invoke_cleaner_function_error() -> None:
     body = {"errorType": "KeyError", "errorMessage": "'OBJBACKUP_TABLE'"}
     stub = StubLambda(json.dumps(body).encode(), "Unhandled")
     with pytest.raises(FunctionFailed, match="function fn failed: KeyError: 'OBJBACKUP_TABLE'"):
-        invoke_cleaner(stub, "fn")
+        invoke_cleaner(_lambda(stub), "fn")
     with pytest.raises(BadReport, match="non-JSON"):
-        invoke_cleaner(StubLambda(b"<html>", None), "fn")
+        invoke_cleaner(_lambda(StubLambda(b"<html>", None)), "fn")
 
 
 # --- the templates' contract ------------------------------------------------------------------

@@ -27,7 +27,7 @@ from objbackup.deploy.plan import (
     stack_parameters,
 )
 from objbackup.deploy.scale import Scale
-from objbackup.deploy.stacks import StackNames, template_body
+from objbackup.deploy.stacks import Role, StackNames, template_body
 from objbackup.deploy.validate import check_bucket_name, check_name, check_schedule
 
 STORAGE_OUTPUTS = {
@@ -37,7 +37,7 @@ STORAGE_OUTPUTS = {
     stacks.O_ARTIFACTS_BUCKET: "art-bucket",
     stacks.O_TABLE: "copies",
 }
-TEMPLATES = {"storage": "S", "replicator": "R", "cleaner": "C"}
+TEMPLATES: dict[Role, str] = {"storage": "S", "replicator": "R", "cleaner": "C"}
 DEFAULTS = DeploySettings("", 3, 10.0, "rate(1 minute)")
 
 
@@ -121,7 +121,9 @@ def test_switching_source_buckets_is_refused() -> None:
 
 
 def test_a_failed_storage_stack_may_take_another_source() -> None:
-    current = {"storage": stack("storage", "ROLLBACK_COMPLETE", SourceBucketName="")}
+    current: dict[Role, StackInfo] = {
+        "storage": stack("storage", "ROLLBACK_COMPLETE", SourceBucketName="")
+    }
     assert resolve_settings(DeployOptions("other"), current).source_bucket == "other"
 
 
@@ -242,7 +244,7 @@ def test_a_storage_class_restore_could_not_read_at_once_is_refused(storage_class
         {"batch_size": 11, "batching_window": 0},  # Lambda wants a window above 10 messages
     ],
 )
-def test_a_scale_lambda_would_refuse_is_refused(options: dict[str, int]) -> None:
+def test_a_scale_lambda_would_refuse_is_refused(options: dict[str, Any]) -> None:
     with pytest.raises(InvalidSetting):
         resolve_settings(DeployOptions(**options), {})
 

@@ -4,7 +4,7 @@ keys, the replicator's parameters and what the plan says of the copies' encrypti
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -31,6 +31,11 @@ from objbackup.deploy.plan import (
 from objbackup.deploy.stacks import StackNames
 from tests.harness import REGION
 from tests.unit.test_deploy_plan import STORAGE_OUTPUTS, TEMPLATES, deployed
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.literals import ServerSideEncryptionType
+    from types_boto3_s3.type_defs import ServerSideEncryptionByDefaultTypeDef
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
@@ -140,8 +145,12 @@ def aws(aws_credentials: None) -> Iterator[tuple[Any, Any]]:
         yield boto3.client("s3", region_name=REGION), boto3.client("kms", region_name=REGION)
 
 
-def _encrypt(s3: Any, bucket: str, algorithm: str, key: str | None = None) -> None:
-    default = {"SSEAlgorithm": algorithm} | ({"KMSMasterKeyID": key} if key else {})
+def _encrypt(
+    s3: S3Client, bucket: str, algorithm: ServerSideEncryptionType, key: str | None = None
+) -> None:
+    default: ServerSideEncryptionByDefaultTypeDef = {"SSEAlgorithm": algorithm}
+    if key:
+        default["KMSMasterKeyID"] = key
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={

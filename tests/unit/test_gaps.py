@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from objbackup.sandbox.patches import install_all
 from tests.harness import Harness
+
+if TYPE_CHECKING:
+    from types_boto3_s3.type_defs import CopySourceTypeDef
 
 KEYS = ["plain.txt", "my photos/café + tea.jpg", "odd/100%?a=b#c:d&e~f.bin"]
 WRONG_ETAG = '"0123456789abcdef0123456789abcdef"'
@@ -34,7 +38,7 @@ def copy_object(system: Harness, key: str, if_match: str) -> None:
 
 
 def assert_precondition_failed(caught: pytest.ExceptionInfo[ClientError]) -> None:
-    response: dict[str, Any] = caught.value.response
+    response: Mapping[str, Any] = caught.value.response
     assert response["Error"]["Code"] == "PreconditionFailed"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
 
@@ -70,7 +74,7 @@ def test_copy_object_checks_the_version_named_in_the_copy_source(system: Harness
     system.s3.put_bucket_versioning(Bucket="src", VersioningConfiguration={"Status": "Enabled"})
     first = system.s3.put_object(Bucket="src", Key="k", Body=b"old")
     second = system.s3.put_object(Bucket="src", Key="k", Body=b"new")
-    old_version = {"Bucket": "src", "Key": "k", "VersionId": first["VersionId"]}
+    old_version: CopySourceTypeDef = {"Bucket": "src", "Key": "k", "VersionId": first["VersionId"]}
     system.s3.copy_object(
         Bucket="bak", Key="copy", CopySource=old_version, CopySourceIfMatch=first["ETag"]
     )
@@ -84,7 +88,7 @@ def test_copy_object_checks_the_version_named_in_the_copy_source(system: Harness
 
 def upload_part_copy(system: Harness, key: str, if_match: str) -> dict[str, Any]:
     upload = system.s3.create_multipart_upload(Bucket="bak", Key="copy")
-    response: dict[str, Any] = system.s3.upload_part_copy(
+    response = system.s3.upload_part_copy(
         Bucket="bak",
         Key="copy",
         UploadId=upload["UploadId"],
@@ -92,7 +96,7 @@ def upload_part_copy(system: Harness, key: str, if_match: str) -> dict[str, Any]
         CopySource={"Bucket": "src", "Key": key},
         CopySourceIfMatch=if_match,
     )
-    return response
+    return dict(response)
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -154,7 +158,7 @@ def test_the_gap_is_still_open_in_plain_moto(aws_credentials: None) -> None:
 # --- conditions on the destination of a copy (restore and undelete never overwrite unseen writes)
 
 
-def copy_to(system: Harness, key: str, **condition: str) -> None:
+def copy_to(system: Harness, key: str, **condition: Any) -> None:
     system.s3.copy_object(
         Bucket="bak", Key=key, CopySource={"Bucket": "src", "Key": "k"}, **condition
     )
@@ -187,7 +191,7 @@ def test_copy_object_if_match_needs_the_destination_at_that_etag(system: Harness
     assert system.read_backup("dest") == b"source"
 
 
-def complete(system: Harness, **condition: str) -> None:
+def complete(system: Harness, **condition: Any) -> None:
     upload = system.s3.create_multipart_upload(Bucket="bak", Key="dest")
     part = system.s3.upload_part(
         Bucket="bak", Key="dest", UploadId=upload["UploadId"], PartNumber=1, Body=b"parts"

@@ -3,7 +3,7 @@ iam_rules.py): on only inside `with enforce():`, and the rules both modes share 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from moto import mock_aws
@@ -11,10 +11,13 @@ from moto import mock_aws
 from tests.iam_access import ALLOW_ALL, enforce, user_keys
 from tests.iam_access import error_code as _code
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
 REGION = "us-east-1"
 
 
-def _s3(keys: dict[str, str]) -> Any:
+def _s3(keys: dict[str, str]) -> S3Client:
     return boto3.client(
         "s3",
         region_name=REGION,

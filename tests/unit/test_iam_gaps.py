@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
 from objbackup.deploy.stackops import StackOperations
 from tests.iam_access import LAMBDA_TRUST
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
 
 
 @pytest.fixture
@@ -59,7 +62,9 @@ def _template(action: str) -> str:
     )
 
 
-def test_a_deployed_roles_inline_policies_read_back_as_json_and_follow_updates(cfn: Any) -> None:
+def test_a_deployed_roles_inline_policies_read_back_as_json_and_follow_updates(
+    cfn: CloudFormationClient,
+) -> None:
     ops = StackOperations(cfn)
     iam = boto3.client("iam", region_name="us-east-1")
     ops.apply_change_set("gap", "CREATE", _template("s3:PutObject"), {"Bucket": "one"})

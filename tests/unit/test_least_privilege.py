@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -41,6 +41,9 @@ from tests.harness import REGION, Harness
 from tests.unit.test_batch import sqs_batch
 from tests.unit.test_multipart import PartsContext
 from tests.unit.test_templates import as_list, load, props, resources
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 ACCOUNT = "123456789012"
 PARTITION = "aws"
@@ -265,7 +268,7 @@ def _source_kms_key(probe: Any, operation: str, params: Mapping[str, Any]) -> st
 
 
 @contextmanager
-def recording(*clients: Any, probe: Any = None) -> Iterator[list[Call]]:
+def recording(*clients: BaseClient, probe: Any = None) -> Iterator[list[Call]]:
     """Record every API call (service, operation, parameters) the given clients make."""
     calls: list[Call] = []
 
@@ -331,6 +334,7 @@ def _run_functions(
         failed = replicator(batch, context)["batchItemFailures"]
         assert bool(failed) == fails, failed
 
+    assert replicator_clients.sqs is not None  # Clients.create makes all three
     with (
         recording(
             replicator_clients.s3,
@@ -393,6 +397,7 @@ def _unversioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> N
 
 def _bodies(queue_url: str | None) -> list[str]:
     """The bodies of the messages waiting in `queue_url`, read (and deleted) by the test."""
+    assert queue_url is not None  # the harness made the queue
     sqs = boto3.client("sqs", region_name=REGION)
     answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
     for message in answer.get("Messages", []):
@@ -409,9 +414,11 @@ def _versioned(h: Harness, deliver: Callable[..., Any], clients: Clients) -> Non
         deliver(writes[-1])
         h.clock.advance(1)
     oldest, _, newest = writes
+    assert oldest.version_id is not None
     h.s3.delete_object(Bucket=bucket, Key="v", VersionId=oldest.version_id)
     deliver(h.event(Kind.DELETED, "v", version_id=oldest.version_id))  # still exists
     h.clock.advance(1)
+    assert newest.version_id is not None
     h.s3.delete_object(Bucket=bucket, Key="v", VersionId=newest.version_id)
     deliver(h.event(Kind.DELETED, "v", version_id=newest.version_id))  # "two" resurfaces
     h.clock.advance(1)

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 KEYS = ["a%41 b+c", "cr\rv", "lf\nv", "plain", "soh\x01v", "tab\tv"]
 
 
 @pytest.fixture
-def s3(moto_aws: None) -> Any:
+def s3(moto_aws: None) -> S3Client:
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket="bkt")
     client.put_bucket_versioning(Bucket="bkt", VersioningConfiguration={"Status": "Enabled"})
@@ -24,13 +27,13 @@ def s3(moto_aws: None) -> Any:
     return client
 
 
-def test_versions_and_delete_markers_of_hostile_keys_list_as_written(s3: Any) -> None:
+def test_versions_and_delete_markers_of_hostile_keys_list_as_written(s3: S3Client) -> None:
     page = s3.list_object_versions(Bucket="bkt")
     assert sorted(v["Key"] for v in page["Versions"]) == sorted(KEYS)
     assert sorted(m["Key"] for m in page["DeleteMarkers"]) == sorted(KEYS)
 
 
-def test_pages_and_prefixes_round_trip_through_the_encoding(s3: Any) -> None:
+def test_pages_and_prefixes_round_trip_through_the_encoding(s3: S3Client) -> None:
     seen: list[str] = []
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket="bkt", PaginationConfig={"PageSize": 3}):
@@ -41,7 +44,7 @@ def test_pages_and_prefixes_round_trip_through_the_encoding(s3: Any) -> None:
     assert page["Prefix"] == "soh\x01"
 
 
-def test_listing_objects_of_hostile_keys_needs_no_patch(s3: Any) -> None:
+def test_listing_objects_of_hostile_keys_needs_no_patch(s3: S3Client) -> None:
     """A guard, not a fix: moto honours the encoding for these, so the closer leaves them."""
     s3.put_object(Bucket="bkt", Key="soh\x01v", Body=b"2")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]] == ["soh\x01v"]

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
 from objbackup.deploy.stackops import StackOperations
+
+if TYPE_CHECKING:
+    from types_boto3_cloudformation import CloudFormationClient
 
 
 @pytest.fixture
@@ -19,12 +22,14 @@ def cfn(moto_aws: None) -> Iterator[Any]:
     yield boto3.client("cloudformation", region_name="us-east-1")
 
 
-def outputs(cfn: Any, stack: str) -> dict[str, str]:
+def outputs(cfn: CloudFormationClient, stack: str) -> dict[str, str]:
     described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []}
 
 
-def test_create_change_set_gives_outputs_and_update_gives_parameters(cfn: Any) -> None:
+def test_create_change_set_gives_outputs_and_update_gives_parameters(
+    cfn: CloudFormationClient,
+) -> None:
     template = json.dumps(
         {
             "Parameters": {"Name": {"Type": "String"}},
@@ -41,7 +46,7 @@ def test_create_change_set_gives_outputs_and_update_gives_parameters(cfn: Any) -
     assert outputs(cfn, "gap")["Name"] == "two"
 
 
-def test_sub_only_parameter_update_reaches_the_resource(cfn: Any) -> None:
+def test_sub_only_parameter_update_reaches_the_resource(cfn: CloudFormationClient) -> None:
     template = json.dumps(
         {
             "Parameters": {"Seconds": {"Type": "Number"}},
@@ -64,7 +69,9 @@ def test_sub_only_parameter_update_reaches_the_resource(cfn: Any) -> None:
     assert ssm.get_parameter(Name="/gap/seconds")["Parameter"]["Value"] == "30"
 
 
-def test_policy_only_updates_of_a_bucket_and_a_table_keep_them_in_the_stack(cfn: Any) -> None:
+def test_policy_only_updates_of_a_bucket_and_a_table_keep_them_in_the_stack(
+    cfn: CloudFormationClient,
+) -> None:
     def template(policy: str) -> str:
         table = {
             "Type": "AWS::DynamoDB::Table",
@@ -95,7 +102,9 @@ def test_policy_only_updates_of_a_bucket_and_a_table_keep_them_in_the_stack(cfn:
     assert len(boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]) == 1
 
 
-def test_a_stack_deletion_keeps_retain_except_on_create_resources(cfn: Any) -> None:
+def test_a_stack_deletion_keeps_retain_except_on_create_resources(
+    cfn: CloudFormationClient,
+) -> None:
     template = json.dumps(
         {
             "Resources": {
@@ -112,7 +121,7 @@ def test_a_stack_deletion_keeps_retain_except_on_create_resources(cfn: Any) -> N
     assert [b["Name"] for b in buckets] == [kept]
 
 
-def test_an_update_that_tags_a_bucket_keeps_it_and_tags_it(cfn: Any) -> None:
+def test_an_update_that_tags_a_bucket_keeps_it_and_tags_it(cfn: CloudFormationClient) -> None:
     def template(tags: list[dict[str, str]] | None) -> str:
         bucket: dict[str, Any] = {"Type": "AWS::S3::Bucket"}
         if tags is not None:

@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +18,9 @@ from objbackup.core.events import Kind, ObjectEvent
 from objbackup.core.runtime import ReplicatorApp
 from tests.harness import Harness
 from tests.unit.test_batch import failures, sqs_batch
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 Json = dict[str, Any]
 PART = 100  # bytes; moto's 5 MiB minimum part size is lowered by the `small_parts` fixture
@@ -38,7 +41,7 @@ def big(system: Harness, small_parts: None) -> Harness:
 class PartsContext:
     """A Lambda context whose time runs out once `parts` part copies have started."""
 
-    def __init__(self, s3: Any, parts: int) -> None:
+    def __init__(self, s3: S3Client, parts: int) -> None:
         self.started = 0
         self.parts = parts
         self._lock = threading.Lock()
@@ -60,14 +63,14 @@ class PartsContext:
             self._s3.meta.events.unregister("before-call.s3.UploadPartCopy", self._count)
 
 
-def run_invocation(app: ReplicatorApp, s3: Any, batch: Json, parts: int) -> Json:
+def run_invocation(app: ReplicatorApp, s3: S3Client, batch: Json, parts: int) -> Json:
     with PartsContext(s3, parts).running() as context:
         return app(batch, context)
 
 
 def uploads(system: Harness) -> list[Json]:
     listed = system.s3.list_multipart_uploads(Bucket=system.settings.backup_bucket)
-    return list(listed.get("Uploads", []))
+    return [dict(u) for u in listed.get("Uploads", [])]
 
 
 @contextmanager
@@ -102,7 +105,7 @@ def test_a_big_object_is_copied_over_several_invocations_and_its_neighbours_once
     }
     app = ReplicatorApp(big.settings, big.replicator)
     batch = sqs_batch(*events.items())
-    answers = []
+    answers: list[Json] = []
     with copies_by_key(big) as made:
         while batch["Records"] and len(answers) < 40:
             answers.append(run_invocation(app, big.s3, batch, parts=3))
@@ -228,6 +231,7 @@ def test_a_resurfaced_version_is_never_resumed_from_another_versions_parts(big: 
     big.clock.advance(1)
     current = big.put("k", newest)
     big.replicator.handle(current)
+    assert current.version_id is not None
     big.s3.delete_object(Bucket=bucket, Key="k", VersionId=current.version_id)
     app = ReplicatorApp(big.settings, big.replicator)
     batch = sqs_batch(("m-delete", big.event(Kind.DELETED, "k", version_id=current.version_id)))

@@ -5,8 +5,9 @@ on the harness's fake clock: no test waits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -20,6 +21,9 @@ from objbackup.core.table import CopyTable
 from objbackup.sandbox import partition_limit
 from objbackup.sandbox.patches import install_all
 from tests.harness import REGION, Harness
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 # No SDK retries: each throttled request is seen (and nothing sleeps in botocore's backoff).
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -75,7 +79,8 @@ def test_a_partition_is_throttled_above_its_rate_and_never_below(bare: Harness) 
     with pytest.raises(ClientError) as refused:
         bare.table.disown(made[10], at)
     assert code(refused) == "ProvisionedThroughputExceededException"
-    assert refused.value.response["ThrottlingReasons"] == [
+    response: Mapping[str, Any] = refused.value.response  # more than the stubs name
+    assert response["ThrottlingReasons"] == [
         {
             "reason": "IndexWriteKeyRangeThroughputExceeded",
             "resource": f"arn:aws:dynamodb:{REGION}:123456789012:table/copies/index/DisownedIndex",
@@ -105,7 +110,7 @@ def test_a_partition_is_throttled_above_its_rate_and_never_below(bare: Harness) 
 def test_batch_write_hands_back_throttled_deletes_as_unprocessed(bare: Harness) -> None:
     made = records(bare, 25, status=DISOWNED)
     limit(bare, rate=10, burst=15)
-    requests = [{"DeleteRequest": {"Key": r.key()}} for r in made]
+    requests: list[WriteRequestTypeDef] = [{"DeleteRequest": {"Key": r.key()}} for r in made]
     answer = bare.dynamodb.batch_write_item(RequestItems={bare.settings.table: requests})
     left = answer["UnprocessedItems"][bare.settings.table]
     assert len(left) == 10
@@ -181,7 +186,7 @@ def test_replicator_and_cleaner_finish_everything_under_throttling(bare: Harness
     cleaner = Cleaner(bare.settings, bare.s3, table, clock=bare.clock, chunk_size=20)
     bare.clock.advance(bare.settings.grace_seconds + 1)
     deleted, runs = 0, 0
-    while list(table.disowned()) or list(table.disowned(status=CLEANING)):  # type: ignore[arg-type]
+    while list(table.disowned()) or list(table.disowned(status=CLEANING)):
         runs += 1
         assert runs < 50
         report = cleaner.run()

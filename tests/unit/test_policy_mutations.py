@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -44,6 +44,10 @@ from tests.unit.test_least_privilege import (
     stack_name,
 )
 from tests.unit.test_templates import load, props, resources
+
+if TYPE_CHECKING:
+    from types_boto3_iam import IAMClient
+    from types_boto3_sts import STSClient
 
 Statement = dict[str, Any]
 ROLES = {"replicator": "replicator.yaml", "cleaner": "cleaner.yaml"}
@@ -152,7 +156,9 @@ def mutations() -> list[Mutation]:
     return found
 
 
-def _role_session(iam: Any, sts: Any, role: str, statements: list[Statement]) -> boto3.Session:
+def _role_session(
+    iam: IAMClient, sts: STSClient, role: str, statements: list[Statement]
+) -> boto3.Session:
     arn = iam.create_role(RoleName=f"ob-{role}", AssumeRolePolicyDocument=json.dumps(TRUST))[
         "Role"
     ]["Arn"]

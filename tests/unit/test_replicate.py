@@ -258,6 +258,7 @@ def test_versioned_source_old_version_delete_keeps_copies(system: Harness) -> No
     system.clock.advance(1)
     system.replicator.handle(system.put("v", b"two"))
     # permanently delete the *old* version: S3 emits Object Deleted, the object lives on
+    assert first.version_id is not None
     system.s3.delete_object(Bucket=bucket, Key="v", VersionId=first.version_id)
     event = system.event(Kind.DELETED, "v", version_id=first.version_id)
     assert system.replicator.handle(event).outcome == "still-exists"
@@ -275,6 +276,7 @@ def test_versioned_source_deleting_current_version_backs_up_the_resurfaced_one(
     system.clock.advance(1)
     second = system.put("v", b"two")
     system.replicator.handle(second)
+    assert second.version_id is not None
     system.s3.delete_object(Bucket=bucket, Key="v", VersionId=second.version_id)
     system.clock.advance(1)
     event = system.event(Kind.DELETED, "v", version_id=second.version_id)

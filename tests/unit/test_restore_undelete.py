@@ -428,7 +428,7 @@ def test_claim_uses_transactions_of_at_most_100(system: Harness) -> None:
     for n in range(TRANSACT_WRITE_LIMIT + 1):
         key = f"bulk/{n:03d}"
         system.s3.put_object(Bucket=system.settings.backup_bucket, Key=f"{key}@c", Body=b"")
-        item = {
+        item: dict[str, Any] = {
             "source_object": {"S": key},
             "copy_timestamp": {"S": "2026-01-01T00:00:00Z~0"},
             "copy_name": {"S": f"{key}@c"},

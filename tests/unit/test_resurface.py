@@ -304,6 +304,7 @@ def _race(k: int) -> None:
 
     def unhide() -> object:
         bucket = system.settings.source_bucket
+        assert marker.version_id is not None  # a delete marker has one
         second.s3.delete_object(Bucket=bucket, Key="k", VersionId=marker.version_id)
         return _replicator(system, second).handle(removal)
 

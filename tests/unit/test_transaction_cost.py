@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -10,8 +10,13 @@ from botocore.exceptions import ClientError
 from objbackup.sandbox import patches
 from tests.harness import Harness
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-def _update(table: str, key: str, value: str, condition: str | None = None) -> dict[str, Any]:
+
+def _update(
+    table: str, key: str, value: str, condition: str | None = None
+) -> TransactWriteItemTypeDef:
     update: dict[str, Any] = {
         "TableName": table,
         "Key": {"source_object": {"S": key}, "copy_timestamp": {"S": "t"}},
@@ -22,7 +27,7 @@ def _update(table: str, key: str, value: str, condition: str | None = None) -> d
     if condition is not None:
         update["ConditionExpression"] = "#s = :c"
         update["ExpressionAttributeValues"][":c"] = {"S": condition}
-    return {"Update": update}
+    return cast("TransactWriteItemTypeDef", {"Update": update})
 
 
 def _status(system: Harness, key: str) -> str | None:

@@ -22,7 +22,7 @@ from tests.harness import Harness
 from tests.unit.test_batch import failures, sqs_batch
 
 SSE_C_KEY = "k" * 32  # a 256-bit customer key
-SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
+SSE_C: dict[str, Any] = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
 
 
 def put_unsupported(system: Harness, kind: str, key: str = "k") -> ObjectEvent:
@@ -153,6 +153,7 @@ def test_deleting_an_old_version_of_an_sse_c_object_is_no_failure(system: Harnes
     system.s3.put_bucket_versioning(Bucket="src", VersioningConfiguration={"Status": "Enabled"})
     old = put_unsupported(system, "SSE-C")
     put_unsupported(system, "SSE-C")
+    assert old.version_id is not None
     system.s3.delete_object(Bucket="src", Key="k", VersionId=old.version_id)
     deleted = system.event(Kind.DELETED, "k", version_id=old.version_id)
     app = ReplicatorApp(system.settings, system.replicator)

@@ -136,7 +136,7 @@ def test_each_kind_is_found_and_repaired(world: World) -> None:
 
     repaired = world.verify(repair=True)
     assert repaired.remaining == 0 and repaired.repaired == len(found.findings)
-    actions = {(f.kind, f.object): f.action for f in repaired.findings}
+    actions = {(str(f.kind), f.object): f.action for f in repaired.findings}
     assert actions[("orphan-copy", "orphaned")] == "deleted the copy"
     assert actions[("record-without-copy", "dangling")] == "deleted the record"
     assert actions[("over-retention", "crowded")] == "pruned the oldest 1"
@@ -165,7 +165,7 @@ def test_long_keys_are_resolved_through_their_hash(world: World) -> None:
         ("orphan-copy", LONG),
         ("unresolved-copy", None),
     ]
-    by_kind = {f.kind: f for f in report.findings}
+    by_kind = {str(f.kind): f for f in report.findings}
     assert by_kind["orphan-copy"].repaired and by_kind["orphan-copy"].copy_name == stray
     assert not by_kind["unresolved-copy"].repaired and not by_kind["foreign-object"].repaired
     assert report.remaining == 2
@@ -259,7 +259,7 @@ def test_a_record_a_cleaner_claimed_is_found_through_the_index(world: World) -> 
 
 
 @pytest.mark.parametrize("again", [{}, SSE_C], ids=["plain", "sse-c"])
-def test_absent_object_that_returns_is_left_alone(world: World, again: dict[str, str]) -> None:
+def test_absent_object_that_returns_is_left_alone(world: World, again: dict[str, Any]) -> None:
     s = world.system
     world.write("k", b"1")
     verifier = world.verifier()
@@ -392,6 +392,7 @@ def test_random_corruption_is_found_and_repaired(
         assert [f.copy_name for f in after.findings] == [f.copy_name for f in left]
         # What an operator who knows the key does: `objbackup list KEY`, then remove both.
         for f in left:
+            assert f.copy_name is not None
             world.system.s3.delete_object(Bucket="bak", Key=f.copy_name)
             for record in world.system.copies(LONG):
                 if record.copy_name == f.copy_name:
