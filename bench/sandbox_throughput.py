@@ -126,7 +126,7 @@ def _idle_figures(quiet: list[float]) -> list[Figure]:
     ]
 
 
-def _copied_at(dynamodb: Any, table: str, key: str) -> float | None:
+def _copied_at(dynamodb: DynamoDBClient, table: str, key: str) -> float | None:
     """When the replicator recorded the key's first copy record (epoch seconds); None: none yet."""
     items = dynamodb.query(
         TableName=table,

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from objbackup.sandbox.periodic import Periodic
+
 if TYPE_CHECKING:
     from types_boto3_cloudwatch import CloudWatchClient
     from types_boto3_cloudwatch.type_defs import MetricDatumTypeDef
     from types_boto3_logs import CloudWatchLogsClient
-
-from objbackup.sandbox.periodic import Periodic
 
 LOG = logging.getLogger("objbackup.sandbox")
 FLUSH_EVERY = 0.2
@@ -254,7 +254,7 @@ class CloudWatchShipper:
                     LOG.exception("PutMetricData for %s failed", namespace)
 
 
-def metric_batches(data: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def metric_batches(data: list[MetricDatumTypeDef]) -> Iterator[list[MetricDatumTypeDef]]:
     """`data` cut into the MetricData lists of successive PutMetricData calls."""
     for start in range(0, len(data), _MAX_DATA):
         yield data[start : start + _MAX_DATA]

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Protocol
+from typing import Any
 
+from objbackup.deploy.connection import ServiceClients
 from tests.cli.conftest import Cli
 
 
-class Reaches(Protocol):
-    """What reaches the account: the CLI fixture, or a test's own administrator."""
-
-    def client(self, service: str) -> Any: ...
-
-
-def drain_queue(cli: Reaches, status: dict[str, Any]) -> int:
+def drain_queue(cli: ServiceClients, status: dict[str, Any]) -> int:
     """Deliver every queued message to the replicator function, as the event source mapping
     would; returns how many were handled."""
     sqs, lam = cli.client("sqs"), cli.client("lambda")

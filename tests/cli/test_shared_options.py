@@ -13,8 +13,10 @@ from objbackup.cli import options
 from objbackup.cli.app import app
 
 # What makes two declarations the same option, help text aside.
-DECLARATION = ("name", "opts", "secondary_opts", "is_flag", "default", "multiple", "required")
-DECLARATION += ("hidden", "envvar", "metavar", "count", "is_eager", "expose_value", "callback")
+DECLARATION = (
+    *("name", "opts", "secondary_opts", "is_flag", "default", "multiple", "required"),
+    *("hidden", "envvar", "metavar", "count", "is_eager", "expose_value", "callback"),
+)
 
 
 def parameters(command: Any, path: str = "objbackup") -> Iterator[tuple[str, Any]]:

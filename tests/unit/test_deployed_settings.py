@@ -3,8 +3,8 @@ commands (Deployment.function_settings) read the stacks' parameters through Depl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -15,6 +15,7 @@ from objbackup.deploy.deployed_settings import DeployedSettings
 from objbackup.deploy.deployment import Deployment, StackInfo
 from objbackup.deploy.plan import DeployOptions, DeploySettings, plan_prune, resolve_settings
 from objbackup.deploy.scale import Scale, deployed_scale
+from objbackup.deploy.stacks import Role
 
 OUTPUTS = {
     stack_keys.O_SOURCE_BUCKET: "src-bucket",
@@ -24,12 +25,12 @@ OUTPUTS = {
 }
 
 
-def stack(role: Any, **parameters: str) -> StackInfo:
+def stack(role: Role, **parameters: str) -> StackInfo:
     outputs = OUTPUTS if role == "storage" else {}
     return StackInfo(role, f"ob-{role}", f"id-{role}", "UPDATE_COMPLETE", None, parameters, outputs)
 
 
-def deployed() -> dict[Any, StackInfo]:
+def deployed() -> dict[Role, StackInfo]:
     """A deployment whose every setting differs from its default."""
     return {
         "storage": stack("storage", SourceBucketName="src-bucket"),
@@ -69,7 +70,7 @@ CASES = [
 
 @pytest.mark.parametrize(("stacks", "retain", "grace", "threshold"), CASES)
 def test_the_plan_status_and_the_data_commands_read_the_same_settings(
-    stacks: dict[Any, StackInfo], retain: int | None, grace: float | None, threshold: int | None
+    stacks: dict[Role, StackInfo], retain: int | None, grace: float | None, threshold: int | None
 ) -> None:
     settings = DeployedSettings.from_stacks(stacks)
     assert (settings.retain, settings.grace_seconds, settings.multipart_threshold) == (
@@ -120,7 +121,7 @@ def test_the_plan_and_the_deployment_read_through_the_one_reader(
     read = DeployedSettings.from_stacks
     calls: list[str] = []
 
-    def spy(stacks: Any) -> DeployedSettings:
+    def spy(stacks: Mapping[Role, StackInfo]) -> DeployedSettings:
         calls.append(",".join(sorted(stacks)))
         return replace(
             read(stacks),

@@ -4,7 +4,7 @@ keys, the replicator's parameters and what the plan says of the copies' encrypti
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -33,6 +33,7 @@ from tests.harness import REGION
 from tests.unit.test_deploy_plan import STORAGE_OUTPUTS, TEMPLATES, deployed
 
 if TYPE_CHECKING:
+    from types_boto3_kms import KMSClient
     from types_boto3_s3 import S3Client
     from types_boto3_s3.literals import ServerSideEncryptionType
     from types_boto3_s3.type_defs import ServerSideEncryptionByDefaultTypeDef
@@ -140,7 +141,7 @@ def test_a_bad_key_in_settings_is_refused() -> None:
 
 
 @pytest.fixture
-def aws(aws_credentials: None) -> Iterator[tuple[Any, Any]]:
+def aws(aws_credentials: None) -> Iterator[tuple[S3Client, KMSClient]]:
     with mock_aws():
         yield boto3.client("s3", region_name=REGION), boto3.client("kms", region_name=REGION)
 
@@ -160,16 +161,21 @@ def _encrypt(
 
 
 @pytest.mark.parametrize("named_by", ["KeyId", "alias", "Arn"])
-def test_a_default_key_is_resolved_to_its_arn(aws: tuple[Any, Any], named_by: str) -> None:
+def test_a_default_key_is_resolved_to_its_arn(
+    aws: tuple[S3Client, KMSClient], named_by: str
+) -> None:
     s3, kms = aws
     metadata = kms.create_key()["KeyMetadata"]
     kms.create_alias(AliasName="alias/theirs", TargetKeyId=metadata["KeyId"])
     s3.create_bucket(Bucket="their-data")
-    _encrypt(s3, "their-data", "aws:kms", metadata.get(named_by, "alias/theirs"))
+    by_name = {"KeyId": metadata["KeyId"], "Arn": metadata["Arn"]}
+    _encrypt(s3, "their-data", "aws:kms", by_name.get(named_by, "alias/theirs"))
     assert source_bucket_key(s3, kms, "their-data") == metadata["Arn"]
 
 
-def test_aws_kms_without_a_key_means_the_aws_managed_s3_key(aws: tuple[Any, Any]) -> None:
+def test_aws_kms_without_a_key_means_the_aws_managed_s3_key(
+    aws: tuple[S3Client, KMSClient],
+) -> None:
     s3, kms = aws
     s3.create_bucket(Bucket="their-data")
     _encrypt(s3, "their-data", "aws:kms")
@@ -177,7 +183,7 @@ def test_aws_kms_without_a_key_means_the_aws_managed_s3_key(aws: tuple[Any, Any]
     assert source_bucket_key(s3, kms, "their-data") == managed
 
 
-def test_sse_s3_and_no_default_encryption_have_no_key(aws: tuple[Any, Any]) -> None:
+def test_sse_s3_and_no_default_encryption_have_no_key(aws: tuple[S3Client, KMSClient]) -> None:
     s3, kms = aws
     s3.create_bucket(Bucket="plain-data")
     assert source_bucket_key(s3, kms, "plain-data") is None
@@ -185,7 +191,7 @@ def test_sse_s3_and_no_default_encryption_have_no_key(aws: tuple[Any, Any]) -> N
     assert source_bucket_key(s3, kms, "plain-data") is None
 
 
-def test_an_unknown_alias_is_refused_with_a_hint(aws: tuple[Any, Any]) -> None:
+def test_an_unknown_alias_is_refused_with_a_hint(aws: tuple[S3Client, KMSClient]) -> None:
     s3, kms = aws
     s3.create_bucket(Bucket="their-data")
     _encrypt(s3, "their-data", "aws:kms", "alias/gone")
