@@ -32,7 +32,7 @@ _REWRITES = (
     (
         re.compile(rf"^(\s*)from objbackup import ({_CORE})\b", re.M),
         r"\1from objbackup.core import \2",
-    ),  # noqa: E501
+    ),
     # `from cli.x import y`, `from cli import y`, `import lambda_bundle.cleaner as c`
     (re.compile(rf"^(\s*)(from|import) {_NAMES}(?=[.\s])", re.M), r"\1\2 objbackup.\3"),
     # module paths in strings: importlib.import_module("cli.demo"), sys.modules["cli.demo"]; not
