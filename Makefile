@@ -44,9 +44,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15 --hypothesis-profile=ci
 
 # The fast loop: lint and types, then the tests marked neither slow nor e2e (tests/conftest.py marks
-# every sandbox-over-HTTP test e2e), with a tenth of the Hypothesis examples ("dev" profile).
+# every sandbox-over-HTTP test e2e), with a tenth of the Hypothesis examples ("dev" profile). No
+# module there builds a costly fixture, so tests rather than files are shared out: `worksteal`
+# lets an idle worker take pending tests from the busy one, and both finish together.
 check: lint
-	$(BIN)/pytest -n 2 --dist loadfile -q -m "not slow and not e2e" --hypothesis-profile=dev
+	$(BIN)/pytest -n 2 --dist worksteal -q -m "not slow and not e2e" --hypothesis-profile=dev
 
 # The lowest releases pyproject.toml allows, pinned by constraints/minimum.txt (build backend too),
 # in a virtual environment of their own: a floor set too low fails here. The unit and CLI tests of

@@ -13,6 +13,7 @@ from moto import mock_aws
 
 import tests.profiles  # noqa: F401 - registers the "ci" and "dev" Hypothesis profiles
 from objbackup.sandbox.patches import install_all
+from tests import speedups
 from tests.harness import FAKE_AWS_ENV, Harness
 
 SCANS: list[str] = []
@@ -29,6 +30,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
         if folder in E2E_FOLDERS or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parse_once() -> Iterator[None]:
+    """Service models and templates parsed once per process (tests/speedups.py says why)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        speedups.install(monkeypatch)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,6 +1,6 @@
 """Every relative link and `#anchor` in README.md and docs/*.md resolves: a file that exists, and a
 heading in it under GitHub's anchor rules, so moving a section between files cannot leave a dead
-link behind."""
+link behind. The README stays a newcomer's page: reference material goes to docs/."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
+# What a newcomer reads in one sitting: what it is, the diagram, the two commands, AWS, the
+# command list, cost and limits; the rest is linked from docs/.
+README_MAX_BYTES = 12_000
 
 
 def _prose(text: str) -> str:
@@ -76,3 +79,11 @@ def test_every_relative_link_and_anchor_resolves(doc: Path) -> None:
         elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
             dead.append(f"{target}: no heading #{anchor} in {resolved.relative_to(ROOT)}")
     assert not dead, f"dead links in {doc.relative_to(ROOT)}: {dead}"
+
+
+def test_the_readme_stays_within_its_size() -> None:
+    size = len((ROOT / "README.md").read_bytes())
+    assert size <= README_MAX_BYTES, (
+        f"README.md is {size:,} bytes (at most {README_MAX_BYTES:,}): move reference material "
+        "into docs/ and link it"
+    )

@@ -273,7 +273,17 @@ def test_the_replicator_drops_and_acknowledges_a_filtered_event(
     assert gone.kind is Kind.DELETED
 
 
-@pytest.mark.parametrize("char", SPECIAL, ids=repr)
+# The characters the encodings treat apart (space, "+", "%", "/", "~", non-ASCII) run in the fast
+# loop; the rest (slow: 5 s of CPU in all) are each a plain %XX escape to the replicator, and the
+# rule alone is checked for every character by the test above.
+FAST_SPECIAL = (" ", "+", "%", "/", "~", "é")
+
+
+@pytest.mark.parametrize(
+    "char",
+    [c if c in FAST_SPECIAL else pytest.param(c, marks=pytest.mark.slow) for c in SPECIAL],
+    ids=repr,
+)
 def test_rule_and_replicator_back_up_exactly_the_filtered_keys_however_s3_encodes_them(
     system: Harness, char: str
 ) -> None:

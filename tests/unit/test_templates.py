@@ -221,6 +221,9 @@ def test_the_expected_templates_exist() -> None:
     assert (TEMPLATE_DIR / "__init__.py").is_file()
 
 
+# Every region's schemas and the experimental rules: 7 s of CPU. `make check`'s lint runs cfn-lint
+# on the same templates for the default region.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
 def test_cfn_lint_reports_no_error_and_no_warning(name: str) -> None:
     matches = lint_all(template_source(name))
