@@ -29,13 +29,13 @@ def command(
     run(global_options(ctx), prefix, dry_run, as_json)
 
 
-def run(g: GlobalOptions, prefix: str, dry_run: bool, as_json: bool) -> None:
-    """Backfill the deployment `g` names."""
+def run(global_opts: GlobalOptions, prefix: str, dry_run: bool, as_json: bool) -> None:
+    """Backfill the deployment `global_opts` names."""
     from objbackup.backfill import Backfill
     from objbackup.cli import render, render_verify
     from objbackup.cli.target import find_target
 
-    connection = g.connection()
+    connection = global_opts.connection()
     target = find_target(connection, need_queue=True)
     with render_verify.phase_progress() as progress:
         report = Backfill(

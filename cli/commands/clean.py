@@ -30,14 +30,16 @@ def command(
     run(global_options(ctx), dry_run, as_json)
 
 
-def run(g: GlobalOptions, dry_run: bool, as_json: bool, invoke: Invoke | None = None) -> None:
+def run(
+    global_opts: GlobalOptions, dry_run: bool, as_json: bool, invoke: Invoke | None = None
+) -> None:
     """Invoke the cleaner (or `invoke`, in tests), print the report; exit 1 if a copy failed."""
     from objbackup.cli import render
     from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.invoke import invoke_cleaner
     from objbackup.deploy.stacks import O_FUNCTION
 
-    connection = g.connection()
+    connection = global_opts.connection()
     function = find_deployment(connection).require("cleaner", O_FUNCTION)
     if invoke is None:
 

@@ -109,7 +109,7 @@ def _key_filter(
 
 
 def run(
-    g: GlobalOptions,
+    global_opts: GlobalOptions,
     deploy_options: DeployOptions,
     yes: bool,
     dry_run: bool = False,
@@ -120,7 +120,7 @@ def run(
     from objbackup.deploy.deployer import Deployer
     from objbackup.deploy.deployment import find_deployment
 
-    connection = g.connection()
+    connection = global_opts.connection()
     deployer = Deployer(connection)
     with render.working(f"Planning {connection.name} in {connection.region}"):
         plan = deployer.plan(deploy_options)

@@ -40,15 +40,15 @@ def redrive_command(
     run_redrive(global_options(ctx), dry_run, as_json)
 
 
-def _queues(g: GlobalOptions) -> tuple[Deployment, str, str]:
+def _queues(global_opts: GlobalOptions) -> tuple[Deployment, str, str]:
     from objbackup.deploy.deployment import find_deployment
     from objbackup.deploy.stacks import O_DLQ_URL, O_QUEUE_URL
     from objbackup.deploy.status import reachable_queue_url
 
-    deployment = find_deployment(g.connection())
+    deployment = find_deployment(global_opts.connection())
     queue = deployment.require("replicator", O_QUEUE_URL)
     dlq = deployment.require("replicator", O_DLQ_URL)
-    endpoint = g.connection().endpoint_url
+    endpoint = global_opts.connection().endpoint_url
     return (
         deployment,
         reachable_queue_url(queue, endpoint) or queue,
@@ -62,13 +62,13 @@ def log_group(deployment: Deployment) -> str | None:
     return f"/aws/lambda/{function}" if function else None
 
 
-def run_list(g: GlobalOptions, as_json: bool) -> None:
+def run_list(global_opts: GlobalOptions, as_json: bool) -> None:
     """Peek at the DLQ (nothing is removed) and print each message with its failure reason."""
     from objbackup.cli import render
     from objbackup.dlq import failure_reason, peek
 
-    deployment, _queue, dlq = _queues(g)
-    connection = g.connection()
+    deployment, _queue, dlq = _queues(global_opts)
+    connection = global_opts.connection()
     logs = connection.client("logs")
     group = log_group(deployment)
     looked_up: list[str] = []
@@ -119,14 +119,14 @@ def _table(document: dict[str, Any]) -> None:
     render.message("Hint: fix the cause, then `objbackup dlq redrive`.", "yellow")
 
 
-def run_redrive(g: GlobalOptions, dry_run: bool, as_json: bool) -> None:
+def run_redrive(global_opts: GlobalOptions, dry_run: bool, as_json: bool) -> None:
     """Move the DLQ back to the queue (or say what would move)."""
     from objbackup.cli import render
     from objbackup.dlq import redrive
 
-    _deployment, queue, dlq = _queues(g)
+    _deployment, queue, dlq = _queues(global_opts)
     with render.working("Moving the dead-letter queue back"):
-        connection = g.connection()
+        connection = global_opts.connection()
         mover = None if dry_run else connection.one_shot_client("sqs")
         report = redrive(connection.client("sqs"), dlq, queue, dry_run, mover)
     if as_json:

@@ -40,7 +40,9 @@ def command(
     run(global_options(ctx), object_key, older_than, as_json)
 
 
-def run(g: GlobalOptions, object_key: str | None, older_than: float | None, as_json: bool) -> None:
+def run(
+    global_opts: GlobalOptions, object_key: str | None, older_than: float | None, as_json: bool
+) -> None:
     """Query the deployment's table for one object's copies (a key) or the disowned ones."""
     from datetime import UTC, datetime
 
@@ -50,7 +52,7 @@ def run(g: GlobalOptions, object_key: str | None, older_than: float | None, as_j
     from objbackup.deploy.stacks import O_TABLE
     from objbackup.listing import list_copies, list_disowned
 
-    connection = g.connection()
+    connection = global_opts.connection()
     deployment = find_deployment(connection)
     table = CopyTable(
         connection.client("dynamodb"),

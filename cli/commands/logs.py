@@ -47,13 +47,15 @@ def command(
     run(global_options(ctx), function.value if function else None, since, follow, as_json)
 
 
-def run(g: GlobalOptions, only: str | None, since: str, follow: bool, as_json: bool) -> None:
+def run(
+    global_opts: GlobalOptions, only: str | None, since: str, follow: bool, as_json: bool
+) -> None:
     """Read (or follow) the chosen functions' log groups; notes on stderr, lines on stdout."""
     from objbackup.cli import render
     from objbackup.deploy import function_logs
     from objbackup.deploy.deployment import find_deployment
 
-    connection = g.connection()
+    connection = global_opts.connection()
     chosen, absent = function_logs.sources(find_deployment(connection), only)
     for function in absent:
         render.message(function_logs.absent_note(function), "yellow")

@@ -66,7 +66,7 @@ def command(
 
 
 def run(
-    g: GlobalOptions,
+    global_opts: GlobalOptions,
     object_key: str,
     copy: str | None,
     to: str | None,
@@ -80,7 +80,7 @@ def run(
     from objbackup.cli import render, render_restore
     from objbackup.restore import RestoreError
 
-    restorer = restorer or make_restorer(g)[0]
+    restorer = restorer or make_restorer(global_opts)[0]
     plan = restorer.plan(object_key, copy, to)
     if plan.overwrites and not dry_run and not yes:
         if not (interactive or stdin_is_terminal)():
@@ -104,12 +104,12 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def make_restorer(g: GlobalOptions) -> tuple[Restorer, Target]:
-    """A Restorer for the deployment `g` names, and what else the deployment says (retain)."""
+def make_restorer(global_opts: GlobalOptions) -> tuple[Restorer, Target]:
+    """A Restorer for the deployment `global_opts` names, and what the deployment says (retain)."""
     from objbackup.cli.target import find_target
     from objbackup.restore import Restorer
 
-    connection = g.connection()
+    connection = global_opts.connection()
     target = find_target(connection, need_queue=False)
     restorer = Restorer(
         connection.client("s3"),

@@ -17,12 +17,12 @@ def command(
     run(global_options(ctx), as_json)
 
 
-def run(g: GlobalOptions, as_json: bool) -> None:
+def run(global_opts: GlobalOptions, as_json: bool) -> None:
     """Describe the deployment and its queues; JSON or tables on stdout."""
     from objbackup.cli import render, render_status
     from objbackup.deploy.status import deployment_status
 
-    document = deployment_status(g.connection())
+    document = deployment_status(global_opts.connection())
     stopped = document.get("eventbridge_delivery") is False
     if as_json:
         render.print_json(document)

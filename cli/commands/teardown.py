@@ -25,12 +25,12 @@ def command(
     run(global_options(ctx), yes, keep_backups, dry_run)
 
 
-def run(g: GlobalOptions, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
+def run(global_opts: GlobalOptions, yes: bool, keep_backups: bool, dry_run: bool = False) -> None:
     """Count, show, stop on a dry run, confirm (unless `yes`), tear down with progress bars."""
     from objbackup.cli import prompt, render
     from objbackup.deploy.teardown import KEPT_ROLE, Teardown
 
-    connection = g.connection()
+    connection = global_opts.connection()
     teardown = Teardown(connection)
     with render.working(f"Counting what {connection.name} holds"):
         plan = teardown.plan(keep_backups)

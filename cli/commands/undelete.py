@@ -24,13 +24,13 @@ def command(
     run(global_options(ctx), object_key, dry_run, as_json)
 
 
-def run(g: GlobalOptions, object_key: str, dry_run: bool, as_json: bool) -> None:
-    """Undelete `object_key` against the deployment `g` names; print what was done."""
+def run(global_opts: GlobalOptions, object_key: str, dry_run: bool, as_json: bool) -> None:
+    """Undelete `object_key` against the deployment `global_opts` names; print what was done."""
     from objbackup.cli import render, render_restore
     from objbackup.cli.commands.restore import make_restorer
     from objbackup.undelete import Undeleter
 
-    restorer, target = make_restorer(g)
+    restorer, target = make_restorer(global_opts)
     with render.working(f"Undeleting {object_key}"):
         result = Undeleter(restorer, target.settings.retain).run(object_key, dry_run=dry_run)
     document = result.to_json()

@@ -35,13 +35,13 @@ def command(
     run(global_options(ctx), repair, dry_run, as_json)
 
 
-def run(g: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) -> None:
-    """Verify the deployment `g` names; exit 1 when findings remain unrepaired."""
+def run(global_opts: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) -> None:
+    """Verify the deployment `global_opts` names; exit 1 when findings remain unrepaired."""
     from objbackup.cli import render, render_verify
     from objbackup.cli.target import find_target
     from objbackup.verify import Verifier
 
-    connection = g.connection()
+    connection = global_opts.connection()
     target = find_target(connection, need_queue=repair and not dry_run)
     verifier = Verifier(
         target.settings,
