@@ -52,7 +52,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def global_options(
+def store_global_options(
     ctx: typer.Context,
     name: Annotated[
         str,

@@ -1,7 +1,7 @@
-"""objbackup core: replicate, disown, clean and list backup copies of S3 objects.
+"""objbackup: timestamped, self-pruning backups of every object of an S3 bucket.
 
-This package runs both inside the Lambda functions and inside the CLI, so it imports boto3 and the
-standard library only (never typer or rich).
+`objbackup.core` is what runs inside the Lambda functions (and is all the bundle ships); the
+operator modules, `deploy`, `sandbox` and `cli` sit above it (docs/DESIGN.md, Layout).
 """
 
 # The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]) and

@@ -520,7 +520,8 @@ class Verifier:
             return replace(f, action=_MOVED.format("its record appeared"))
         if dry_run:
             return replace(f, action="would delete the copy")
-        assert f.copy_name is not None  # an orphan is a copy: found by its name
+        if f.copy_name is None:  # an orphan is a copy, found by its name: never None
+            raise ValueError(f"an orphan finding without a copy name: {f}")
         self.s3.delete_object(Bucket=self.settings.backup_bucket, Key=f.copy_name)
         return replace(f, repaired=True, action="deleted the copy")
 

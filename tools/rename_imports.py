@@ -4,8 +4,9 @@ The wheel installs `cli/`, `cloudformation/` and `lambda_bundle/` as `objbackup.
 `objbackup.cloudformation` and `objbackup.lambda_bundle` (pyproject.toml's package-dir), so code
 must import them by those names; and the modules the Lambda functions run moved from `objbackup/`
 into `objbackup/core/` (`CORE_MODULES`); a few modules and names were renamed for what they hold
-(`objbackup.deploy.describe` is `objbackup.deploy.deployment`, `Globals` is `GlobalOptions`,
-`cli/commands/local.py` is `cli/commands/sandbox.py`...).
+(`objbackup.deploy.describe` is `objbackup.deploy.deployment`, `cli/scope.py` is
+`cli/deployed.py`, `Globals` is `GlobalOptions`, `cli/commands/local.py` is
+`cli/commands/sandbox.py`...).
 Idempotent: run it again after merging a branch that still uses the old names
 (`.venv/bin/python tools/rename_imports.py`, which then runs ruff on what it changed); `--check`
 only lists what would change and exits 1 if anything would.
@@ -48,11 +49,11 @@ _REWRITES = (
     # Modules and names renamed for what they hold (docs/DESIGN.md, Layout)
     (re.compile(r"\bobjbackup([./])deploy([./])describe\b"), r"objbackup\1deploy\2deployment"),
     (
-        re.compile(r"\bobjbackup\.cli\.scope import (\w+, )?Scope\b"),
-        r"objbackup.cli.target import \1Target",
+        re.compile(r"\bobjbackup\.cli\.(?:scope|target) import (\w+, )?(?:Scope|Target)\b"),
+        r"objbackup.cli.deployed import \1Deployed",
     ),
-    (re.compile(r"\bobjbackup\.cli\.scope\b"), "objbackup.cli.target"),
-    (re.compile(r"\bdeployment_scope\b"), "find_target"),
+    (re.compile(r"\bobjbackup\.cli\.(?:scope|target)\b"), "objbackup.cli.deployed"),
+    (re.compile(r"\b(?:deployment_scope|find_target)\b"), "find_deployed"),
     (re.compile(r"\bGlobals\b"), "GlobalOptions"),
     (re.compile(r"\bglobals_of\b"), "global_options"),
 )

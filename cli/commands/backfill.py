@@ -33,18 +33,18 @@ def run(global_opts: GlobalOptions, prefix: str, dry_run: bool, as_json: bool) -
     """Backfill the deployment `global_opts` names."""
     from objbackup.backfill import Backfill
     from objbackup.cli import render, render_verify
-    from objbackup.cli.target import find_target
+    from objbackup.cli.deployed import find_deployed
 
     connection = global_opts.connection()
-    target = find_target(connection, need_queue=True)
+    deployed = find_deployed(connection, need_queue=True)
     with render_verify.phase_progress() as progress:
         report = Backfill(
             connection.client("s3"),
             connection.client("sqs"),
-            target.table,
-            target.settings.source_bucket,
-            target.queue_url or "",
-            key_filter=target.key_filter,
+            deployed.table,
+            deployed.settings.source_bucket,
+            deployed.queue_url or "",
+            key_filter=deployed.key_filter,
             progress=progress,
         ).run(prefix=prefix, dry_run=dry_run)
     if as_json:

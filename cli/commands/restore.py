@@ -12,7 +12,7 @@ from objbackup.cli import options
 from objbackup.cli.context import GlobalOptions, global_options
 
 if TYPE_CHECKING:
-    from objbackup.cli.target import Target
+    from objbackup.cli.deployed import Deployed
     from objbackup.restore import Restorer
 
 
@@ -104,18 +104,18 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def make_restorer(global_opts: GlobalOptions) -> tuple[Restorer, Target]:
+def make_restorer(global_opts: GlobalOptions) -> tuple[Restorer, Deployed]:
     """A Restorer for the deployment `global_opts` names, and what the deployment says (retain)."""
-    from objbackup.cli.target import find_target
+    from objbackup.cli.deployed import find_deployed
     from objbackup.restore import Restorer
 
     connection = global_opts.connection()
-    target = find_target(connection, need_queue=False)
+    deployed = find_deployed(connection, need_queue=False)
     restorer = Restorer(
         connection.client("s3"),
-        target.table,
-        target.settings.source_bucket,
-        target.settings.backup_bucket,
-        target.settings.multipart_threshold,
+        deployed.table,
+        deployed.settings.source_bucket,
+        deployed.settings.backup_bucket,
+        deployed.settings.multipart_threshold,
     )
-    return restorer, target
+    return restorer, deployed

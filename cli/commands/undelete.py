@@ -30,8 +30,8 @@ def run(global_opts: GlobalOptions, object_key: str, dry_run: bool, as_json: boo
     from objbackup.cli.commands.restore import make_restorer
     from objbackup.undelete import Undeleter
 
-    restorer, target = make_restorer(global_opts)
+    restorer, deployed = make_restorer(global_opts)
     with render.working(f"Undeleting {object_key}"):
-        result = Undeleter(restorer, target.settings.retain).run(object_key, dry_run=dry_run)
+        result = Undeleter(restorer, deployed.settings.retain).run(object_key, dry_run=dry_run)
     document = result.to_json()
     render.print_json(document) if as_json else render_restore.undelete(document)

@@ -38,18 +38,18 @@ def command(
 def run(global_opts: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) -> None:
     """Verify the deployment `global_opts` names; exit 1 when findings remain unrepaired."""
     from objbackup.cli import render, render_verify
-    from objbackup.cli.target import find_target
+    from objbackup.cli.deployed import find_deployed
     from objbackup.verify import Verifier
 
     connection = global_opts.connection()
-    target = find_target(connection, need_queue=repair and not dry_run)
+    deployed = find_deployed(connection, need_queue=repair and not dry_run)
     verifier = Verifier(
-        target.settings,
+        deployed.settings,
         connection.client("s3"),
-        target.table,
+        deployed.table,
         connection.client("sqs"),
-        target.queue_url,
-        key_filter=target.key_filter,
+        deployed.queue_url,
+        key_filter=deployed.key_filter,
         check_delivery=True,
     )
     with render_verify.phase_progress() as progress:
@@ -59,7 +59,7 @@ def run(global_opts: GlobalOptions, repair: bool, dry_run: bool, as_json: bool) 
         render.print_json(report.to_json())
     else:
         render_verify.verify_report(report)
-    busy = _backlog(connection.client("sqs"), target.queue_url) if report.findings else 0
+    busy = _backlog(connection.client("sqs"), deployed.queue_url) if report.findings else 0
     if busy:
         # Findings about keys whose events are still queued may be work in flight, not damage.
         render.message(

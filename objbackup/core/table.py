@@ -79,7 +79,7 @@ class CopyTable:
 
     def put_new(self, record: CopyRecord) -> bool:
         """Write a record unless one exists at its key; False when it did (a duplicate)."""
-        return self._held(
+        return self._conditional_write(
             self.client.put_item,
             Item=record.to_item(),
             ConditionExpression="attribute_not_exists(source_object)",
@@ -87,7 +87,9 @@ class CopyTable:
 
     def disown(self, record: CopyRecord, at: str) -> bool:
         """Mark an active record disowned at `at`; False when it was no longer active."""
-        return self._move(record, ACTIVE, "SET #s = :to, disowned_at = :at", to=DISOWNED, at=at)
+        return self._move_status(
+            record, ACTIVE, "SET #s = :to, disowned_at = :at", to=DISOWNED, at=at
+        )
 
     def reactivate(self, record: CopyRecord) -> bool:
         """Make a disowned record active again; False when it was not disowned (a cleaner took it).
@@ -95,7 +97,7 @@ class CopyTable:
         The condition is the whole of undelete's atomicity against the cleaner: a claimed
         (`cleaning`) or deleted record fails it.
         """
-        return self._move(record, DISOWNED, "SET #s = :to REMOVE disowned_at", to=ACTIVE)
+        return self._move_status(record, DISOWNED, "SET #s = :to REMOVE disowned_at", to=ACTIVE)
 
     def reactivate_newest(self, records: Iterable[CopyRecord], room: int) -> list[CopyRecord]:
         """Reactivate `records` in the order given (newest first) until `room` of them are active
@@ -208,7 +210,7 @@ class CopyTable:
         1,024 bytes a key may have: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html)
         and without `status`, so `DisownedIndex` never holds it.
         """
-        return self._held(
+        return self._conditional_write(
             self.client.update_item,
             Key=_lease_key(name),
             UpdateExpression="SET holder = :h, lease_until = :until",
@@ -222,7 +224,7 @@ class CopyTable:
 
     def release_lease(self, name: str, holder: str, now: str) -> None:
         """Give the lease `name` up at `now`, if `holder` still holds it."""
-        self._held(
+        self._conditional_write(
             self.client.update_item,
             Key=_lease_key(name),
             UpdateExpression="SET lease_until = :now",
@@ -230,10 +232,10 @@ class CopyTable:
             ExpressionAttributeValues={":h": {"S": holder}, ":now": {"S": now}},
         )
 
-    def _move(self, record: CopyRecord, was: Status, update: str, **values: str) -> bool:
+    def _move_status(self, record: CopyRecord, was: Status, update: str, **values: str) -> bool:
         """Apply `update` to `record` (its `:name` values given by name) if its status is still
         `was`; False when it was not."""
-        return self._held(
+        return self._conditional_write(
             self.client.update_item,
             Key=record.key(),
             UpdateExpression=update,
@@ -244,7 +246,7 @@ class CopyTable:
             },
         )
 
-    def _held(self, write: Callable[..., Any], **request: Any) -> bool:
+    def _conditional_write(self, write: Callable[..., Any], **request: Any) -> bool:
         """Make one conditional write to the table; False when its condition did not hold."""
         try:
             write(TableName=self.table, **request)

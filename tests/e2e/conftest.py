@@ -136,7 +136,7 @@ def _client(endpoint_url: str, region: str, service: str) -> BaseClient:
 
 
 @dataclass(frozen=True)
-class SandboxProcess:
+class E2ESandbox:
     """The run's `objbackup sandbox`: where it listens, its environment, and its log."""
 
     endpoint_url: str
@@ -164,17 +164,17 @@ def user_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+def e2e_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ESandbox]:
     """One `objbackup sandbox` process for every e2e module of this run (of this worker)."""
     home = tmp_path_factory.mktemp("sandbox")
     path = home / "sandbox.log"
     with path.open("w") as log, sandbox_process(user_env(home), stderr=log) as started:
-        yield SandboxProcess(started.endpoint_url, started.env, path)
+        yield E2ESandbox(started.endpoint_url, started.env, path)
 
 
 @pytest.fixture(scope="module")
 def tools(
-    e2e_sandbox: SandboxProcess,
+    e2e_sandbox: E2ESandbox,
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Tools]:

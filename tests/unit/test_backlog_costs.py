@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.sqs.models import Message, Queue, sqs_backends
 
-from objbackup.sandbox.patches import dispatch
+from objbackup.sandbox.patches import dispatch, registry
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -243,7 +243,7 @@ def test_a_delete_replaces_the_message_list_under_the_queue_lock(
 
 
 def test_the_server_lists_its_services_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    dispatch.close_dispatch_cost_gap()
+    registry.install(*dispatch.PATCHES)
     from moto import backends
 
     first = list(backends.list_of_moto_modules())

@@ -45,3 +45,21 @@ def test_a_template_is_parsed_once_and_each_stack_gets_its_own_copy() -> None:
     assert Stack.parse_template(TEMPLATE) == second
     after = speedups._parsed.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+
+
+def test_typer_builds_each_apps_command_once() -> None:
+    """CliRunner.invoke calls typer.testing._get_command; the cache must sit on that very name."""
+    from typer import testing
+
+    from objbackup.cli.app import app
+
+    command = testing._get_command  # type: ignore[attr-defined]
+    assert command(app) is command(app)
+
+
+def test_kms_keys_of_one_spec_share_one_generated_private_key() -> None:
+    """moto.kms.models calls generate_private_key for every key; the cache must sit on that name."""
+    from moto.kms import models
+
+    generate = models.generate_private_key  # type: ignore[attr-defined]
+    assert generate("RSA_2048") is generate("RSA_2048")

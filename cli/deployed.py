@@ -11,7 +11,7 @@ from objbackup.deploy.connection import Connection
 
 
 @dataclass(frozen=True)
-class Target:
+class Deployed:
     """What the data commands need of their deployment: its functions' settings, its table,
     its key filter and its queue."""
 
@@ -21,7 +21,7 @@ class Target:
     queue_url: str | None
 
 
-def find_target(connection: Connection, need_queue: bool) -> Target:
+def find_deployed(connection: Connection, need_queue: bool) -> Deployed:
     """The deployment's buckets, table, retention, key filter and (if needed) queue; its
     settings come from `Deployment` (objbackup/deploy/deployed_settings.py reads them)."""
     from objbackup.deploy import stacks as stack_keys
@@ -35,4 +35,4 @@ def find_target(connection: Connection, need_queue: bool) -> Target:
         else deployment.queue_url
     )
     table = CopyTable(connection.client("dynamodb"), settings.table, settings.disowned_index)
-    return Target(settings, table, deployment.settings.key_filter, queue_url)
+    return Deployed(settings, table, deployment.settings.key_filter, queue_url)
