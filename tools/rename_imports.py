@@ -54,7 +54,9 @@ _REWRITES = (
     ),
     (re.compile(r"\bobjbackup\.cli\.(?:scope|target)\b"), "objbackup.cli.deployed"),
     (re.compile(r"\b(?:deployment_scope|find_target)\b"), "find_deployed"),
-    (re.compile(r"\bGlobals\b"), "GlobalOptions"),
+    # Only the class as code names it (imported, or in an annotation): "Globals" is also a word
+    # of prose and of SAM templates.
+    (re.compile(r"\b(import (?:[\w, ]+, )?|: )Globals\b"), r"\1GlobalOptions"),
     (re.compile(r"\bglobals_of\b"), "global_options"),
 )
 

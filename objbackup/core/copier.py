@@ -272,16 +272,23 @@ def _s3_refusals(name: str, target: TargetCondition | None) -> Iterator[None]:
         reason = refusal(exc)
         if reason is not None:
             raise UnsupportedObject(reason) from exc
-        if is_precondition_failed(exc):
-            raise SourceChanged(gone=False) from exc
-        if is_not_found(exc):
-            raise SourceChanged(gone=True) from exc
+        changed = _source_changed(exc)
+        if changed is not None:
+            raise changed from exc
         raise
     except _S3_COPY_FAILED as exc:
         # s3transfer turns a part copy's 412 into its own error; the ClientError is its context.
         cause = exc.__context__
-        if isinstance(cause, ClientError) and is_precondition_failed(cause):
-            raise SourceChanged(gone=False) from exc
-        if isinstance(cause, ClientError) and is_not_found(cause):
-            raise SourceChanged(gone=True) from exc
+        changed = _source_changed(cause) if isinstance(cause, ClientError) else None
+        if changed is not None:
+            raise changed from exc
         raise
+
+
+def _source_changed(exc: ClientError) -> SourceChanged | None:
+    """What a copy's 412 (the source's ETag moved on) or 404 (the source is gone) means."""
+    if is_precondition_failed(exc):
+        return SourceChanged(gone=False)
+    if is_not_found(exc):
+        return SourceChanged(gone=True)
+    return None
